@@ -1,0 +1,204 @@
+"""The builder contract: read a source's raw tree → canonical annotations, one video at a time.
+
+A source builder is one small class (one module per source under ``builders/``) with three jobs,
+in the manner of Hugging Face ``datasets`` builders:
+
+1. describe itself (class attributes: ``name``, ``data_source``, ``tasks``, ``version``, a config
+   dataclass checked in ``__post_init__``);
+2. ``list_videos()``: find the source videos under the raw root it is given (cheap; no decoding);
+3. ``read_video(video_id)``: return one :class:`VideoAnnotation` — the canonical form shared by all
+   sources: video facts, timed events, tracks with boxes (pixel xyxy on the source frame) and scores.
+
+Everything after that — task instances, frames, splits, Parquet, manifests — is shared code
+(``mvbench.builders.generators`` and ``mvbench.builders.pipeline``); a builder never writes output.
+Each builder also generates a small raw fixture tree in its source's real on-disk format
+(``make_fixture``), used by tests and the demo.
+
+Errors: malformed input raises :class:`mvbench.errors.InputError` naming the file and the record.
+Times are converted to seconds and boxes to pixel xyxy at read time (source-formats.md, "Conventions").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from mvbench.errors import InputError
+from mvbench.registry import Registry
+
+Box = tuple[float, float, float, float]  # pixel x1, y1, x2, y2 on the source frame
+
+
+@dataclass
+class VideoMeta:
+    """Facts about one source video and where its frames come from.
+
+    Exactly one of ``path`` (a video file) or ``frame_files`` (a frame store: native frame index →
+    image file, for sources released as frame folders) is set.
+
+    Args:
+        video_id: the source's own id (``VID01``, ``kcOqlifSukA``, ``Suturing_B001``).
+        native_fps: the rate of the native frame index: frame n ↔ t = n / native_fps seconds.
+        num_frames: frames in the native index (1 + the last index).
+        duration_s: the real length in seconds (annotation durations are not trusted).
+        width / height: the frame size in pixels (boxes are in this frame).
+        split: the source's official split for this video (``train``/``val``/``test``), if any.
+        attrs: source-specific facts (procedure name, task name, surgeon ...).
+    """
+
+    video_id: str
+    native_fps: float
+    num_frames: int
+    duration_s: float
+    width: int | None = None
+    height: int | None = None
+    path: Path | None = None
+    frame_files: dict[int, Path] | None = None
+    split: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.frame_files is None):
+            raise ValueError(f"{self.video_id}: set exactly one of path or frame_files")
+        if self.native_fps <= 0 or self.num_frames <= 0:
+            raise ValueError(f"{self.video_id}: native_fps and num_frames must be positive")
+
+
+@dataclass
+class Event:
+    """A labelled time interval (a phase, an action, a gesture, a triplet run).
+
+    ``kind`` groups events that belong to one label set, e.g. ``phase`` and ``action`` in one video.
+    """
+
+    label: str
+    start_s: float
+    end_s: float
+    kind: str = "action"
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Track:
+    """One object followed over time: boxes (pixel xyxy) keyed by time in seconds."""
+
+    label: str
+    track_id: str
+    boxes: dict[float, Box]
+    kind: Literal["tool", "hand", "object"] = "tool"
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Scores:
+    """Assessment scores over a window: CVS criteria (0-2) or JIGSAWS GRS aspects (1-5)."""
+
+    kind: Literal["cvs", "grs"]
+    start_s: float
+    end_s: float
+    values: dict[str, int]
+    level: str | None = None  # JIGSAWS self-reported skill level N / I / E
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VideoAnnotation:
+    """The canonical annotations of one source video.
+
+    Args:
+        vocab: label lists the questions offer, by event kind (``{"action": [...], "phase": [...]}``);
+            for NurViD the actions of this video's procedure.
+        issues: anomalies found and handled while reading (clipped segments, ...), reported in the
+            manifest rather than crashed on.
+    """
+
+    source: str
+    data_source: str
+    video: VideoMeta
+    events: list[Event] = field(default_factory=list)
+    tracks: list[Track] = field(default_factory=list)
+    scores: list[Scores] = field(default_factory=list)
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+    issues: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        """Check times and boxes against the video; raise InputError naming the video and record."""
+        v = self.video
+        where = f"{self.source}:{v.video_id}"
+        for i, e in enumerate(self.events):
+            if not (0 <= e.start_s <= e.end_s):
+                raise InputError(f"event {i} ({e.label}) has start {e.start_s} > end {e.end_s}", where, i)
+            if e.start_s > v.duration_s + 1e-6:
+                raise InputError(f"event {i} ({e.label}) starts at {e.start_s:.2f}s, past the video end "
+                                 f"{v.duration_s:.2f}s", where, i)
+        for t in self.tracks:
+            for ts, (x1, y1, x2, y2) in t.boxes.items():
+                if not (x1 < x2 and y1 < y2):
+                    raise InputError(f"track {t.track_id} ({t.label}) box at {ts}s is empty: "
+                                     f"{[x1, y1, x2, y2]}", where, t.track_id)
+                if v.width and v.height and (x1 < -1 or y1 < -1 or x2 > v.width + 1 or y2 > v.height + 1):
+                    raise InputError(f"track {t.track_id} ({t.label}) box at {ts}s "
+                                     f"{[x1, y1, x2, y2]} is outside the {v.width}x{v.height} frame",
+                                     where, t.track_id)
+
+
+@dataclass
+class BuilderConfig:
+    """Options shared by all builders; a source subclasses it for its own fields.
+
+    Args:
+        seed: seeds every random choice (clip windows, phrasings, fixture content).
+    """
+
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError("seed must be >= 0")
+
+
+class SourceBuilder(ABC):
+    """Base class for one source. See the module docstring for the contract."""
+
+    name: ClassVar[str]              # registry name: "nurvid"
+    data_source: ClassVar[str]       # official data_source value: "NurViD"
+    tasks: ClassVar[tuple[str, ...]]  # tasks this source's annotations support
+    version: ClassVar[str] = "1"     # bump when the reader's output changes
+    config_class: ClassVar[type[BuilderConfig]] = BuilderConfig
+
+    def __init__(self, root: str | Path, config: BuilderConfig | None = None, **overrides: Any):
+        self.root = Path(root)
+        base = config if config is not None else self.config_class()
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
+        if not self.root.is_dir():
+            raise InputError(f"raw root for {self.name} not found (expected a folder)", self.root)
+
+    @abstractmethod
+    def list_videos(self) -> list[str]:
+        """Ids of the source videos under the raw root, sorted (no decoding)."""
+
+    @abstractmethod
+    def read_video(self, video_id: str) -> VideoAnnotation:
+        """Canonical annotations of one video. Raises InputError naming the file and record."""
+
+    @classmethod
+    @abstractmethod
+    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
+        """Write a small raw tree in this source's real on-disk format, with tiny videos; return its root."""
+
+    @classmethod
+    def detect(cls, root: str | Path) -> bool:
+        """Whether ``root`` looks like this source's raw tree (for ``--source all``)."""
+        return False
+
+
+BUILDERS: Registry[type[SourceBuilder]] = Registry("source builder")
+
+
+def register_builder(cls: type[SourceBuilder]) -> type[SourceBuilder]:
+    """Class decorator: add a builder to :data:`BUILDERS` under its ``name``."""
+    BUILDERS.register(cls.name, cls)
+    return cls

@@ -1,0 +1,1 @@
+"""Evaluation: harness, backends, parsers, metrics, judge and ``mvbench score``."""

@@ -1,0 +1,1 @@
+"""Backends that answer generation requests: OpenAI-compatible, vLLM, Gemini, in-process HF."""

@@ -1,0 +1,1 @@
+"""Leaderboard: aggregate results, rank models, render tables."""

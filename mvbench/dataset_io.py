@@ -1,0 +1,120 @@
+"""Read and write records: official MedVidBench JSON and Parquet shards.
+
+Every write is atomic (a temporary file in the same folder, then ``os.replace``), so a killed
+process never leaves a partial file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mvbench.errors import InputError
+from mvbench.records import ARROW_SCHEMA, Record
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
+    """Write JSON atomically (UTF-8, non-ASCII kept)."""
+    return atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=indent).encode("utf-8"))
+
+
+def load_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing or malformed file raises InputError naming it (and the line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}", path) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text: {e}", path) from None
+
+
+def read_official_json(path: str | Path, **ours: Any) -> list[Record]:
+    """Import an official MedVidBench JSON file (a list of records) into :class:`Record` objects.
+
+    Records that would share a ``uid`` (exact duplicates in the file) get ``#<n>`` suffixes, so uids
+    stay unique and stable for a given file.
+    """
+    data = load_json(path)
+    if isinstance(data, dict) and all(k.isdigit() for k in data):  # inference-output style dict
+        data = [data[k] for k in sorted(data, key=int)]
+    if not isinstance(data, list):
+        raise InputError(f"expected a JSON list of records, found {type(data).__name__}", path)
+    records: list[Record] = []
+    seen: dict[str, int] = {}
+    for i, obj in enumerate(data):
+        rec = Record.from_official(obj, path=path, index=i, **ours)
+        n = seen.get(rec.uid, 0)
+        seen[rec.uid] = n + 1
+        if n:
+            rec.uid = f"{rec.uid}#{n}"
+        records.append(rec)
+    return records
+
+
+def write_official_json(records: Iterable[Record], path: str | Path, *, indent: int | None = 2) -> Path:
+    """Export records as an official MedVidBench JSON list."""
+    return atomic_write_json(path, [r.to_official() for r in records], indent=indent)
+
+
+def records_to_table(records: Iterable[Record]) -> pa.Table:
+    """Records → an Arrow table with :data:`ARROW_SCHEMA`."""
+    return pa.Table.from_pylist([r.to_row() for r in records], schema=ARROW_SCHEMA)
+
+
+def write_parquet(records: Iterable[Record], path: str | Path) -> Path:
+    """Write one Parquet shard atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = records_to_table(records)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_parquet(path: str | Path) -> list[Record]:
+    """Read records from one Parquet file, or every ``*.parquet`` below a folder (sorted)."""
+    path = Path(path)
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise InputError("no Parquet files found", path)
+    out: list[Record] = []
+    for f in files:
+        try:
+            table = pq.read_table(f)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"unreadable Parquet file: {e}", f) from None
+        out += [Record.from_row(row) for row in table.to_pylist()]
+    return out

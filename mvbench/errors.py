@@ -1,0 +1,42 @@
+"""Exceptions that the CLI turns into one clear line naming the file or sample at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MvbenchError(Exception):
+    """Base class for every error mvbench reports to a user (printed without a traceback)."""
+
+
+class InputError(MvbenchError):
+    """Bad input: a missing, corrupt or malformed file, or a bad record inside one.
+
+    Args:
+        message: what is wrong, in words a user can act on.
+        path: the file at fault, if any.
+        record: the record, row, key or sample inside that file, if any.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None, record: object | None = None):
+        self.path = str(path) if path is not None else None
+        self.record = record
+        self.reason = message
+        where = ""
+        if self.path:
+            where = self.path
+        if record is not None:
+            where = f"{where} [{record}]" if where else f"[{record}]"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class VideoError(InputError):
+    """A video that is missing, empty, zero-length or cannot be decoded."""
+
+
+class NotLandedError(MvbenchError):
+    """A command whose implementation has not landed yet. It must say so, never pretend."""
+
+
+class ServerError(MvbenchError):
+    """A model or judge server failed (after retries) for one request."""

@@ -1,0 +1,1 @@
+"""Training: SFT and MedGRPO (not landed yet)."""
