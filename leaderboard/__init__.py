@@ -1,1 +1,7 @@
-"""Leaderboard: aggregate results, rank models, render tables."""
+"""Leaderboard: collect results, rank models as the official app does, render tables."""
+
+from mvbench.leaderboard.collect import load_entry
+from mvbench.leaderboard.ranking import Entry, dense_ranks, displayed, rank
+from mvbench.leaderboard.reference import paper_entries
+
+__all__ = ["Entry", "rank", "dense_ranks", "displayed", "load_entry", "paper_entries"]

@@ -58,6 +58,7 @@ class GenerationRequest:
         system: optional system prompt.
         examples: one-shot examples as ``(question, answer)`` pairs placed before the question.
         params: decoding and vision settings.
+        qa_type: the sample's qa_type (for logs and rule-based baselines; models never see it).
     """
 
     uid: str
@@ -69,6 +70,7 @@ class GenerationRequest:
     system: str | None = None
     examples: tuple[tuple[str, str], ...] = ()
     params: GenerationParams = field(default_factory=GenerationParams)
+    qa_type: str | None = None
 
 
 @runtime_checkable

@@ -1,0 +1,136 @@
+"""Load what ``mvbench eval`` evaluates: a built dataset, an official MedVidBench JSON, or a Hub dataset.
+
+Records come back in file order (the submission must follow test-file order), filtered by task and
+source, with every frame path resolved to a file on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mvbench.dataset_io import read_official_json, read_parquet
+from mvbench.errors import InputError
+from mvbench.records import Record, canonical_json, normalise_data_source
+
+
+@dataclass
+class EvalData:
+    """Records to evaluate and how to find their frames.
+
+    Args:
+        records: in file order, after filtering.
+        base_dir: relative frame paths are relative to this folder.
+        frames_root: where official absolute paths (``/root/data/...``) are remapped to.
+        kind: ``built`` | ``official`` | ``hub``.
+        origin: what the user passed.
+        dataset_hash: sha256 over the selected records (official fields), for results' fingerprint.
+    """
+
+    records: list[Record]
+    base_dir: Path
+    frames_root: Path | None
+    kind: str
+    origin: str
+    dataset_hash: str
+
+
+def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, split: str = "test",
+                   tasks: list[str] | None = None, sources: list[str] | None = None,
+                   limit: int | None = None) -> EvalData:
+    """Load and filter the records to evaluate.
+
+    Args:
+        data: a built dataset folder (``manifest.json`` + Parquet), an official JSON file, or a Hub id.
+        frames_root: for official JSON, the folder holding the official frames (``testdata``).
+        split: for built and Hub datasets, which split to take.
+        tasks / sources: keep only these task names (``TAG``...) / data sources (case-insensitive).
+        limit: keep at most this many records per task (in file order).
+    """
+    path = Path(data)
+    if path.is_dir():
+        records = [r for r in read_parquet(path) if r.split == split or split == "all"]
+        kind, base = "built", path
+        if not records:
+            raise InputError(f"no records with split {split!r}", path)
+    elif path.suffix == ".json" or path.is_file():
+        records, kind, base = read_official_json(path), "official", path.parent
+    elif "/" in str(data) and not path.exists():
+        records, kind, base = _load_hub(str(data), split), "hub", Path.cwd()
+    else:
+        raise InputError("not a built dataset folder, an official JSON file or a Hub dataset id", path)
+    records = filter_records(records, tasks=tasks, sources=sources, limit=limit)
+    if not records:
+        raise InputError(f"no records left after filtering (tasks={tasks}, sources={sources})", path)
+    digest = hashlib.sha256(canonical_json([r.to_official() for r in records]).encode()).hexdigest()
+    return EvalData(records, base, Path(frames_root) if frames_root else None, kind, str(data), digest)
+
+
+def filter_records(records: list[Record], *, tasks: list[str] | None = None, sources: list[str] | None = None,
+                   limit: int | None = None) -> list[Record]:
+    """Keep records of the given tasks and sources, at most ``limit`` per task, in order."""
+    want_tasks = {t.upper() for t in tasks} if tasks else None
+    want_sources = {normalise_data_source(s).lower() for s in sources} if sources else None
+    kept: list[Record] = []
+    per_task: dict[str, int] = {}
+    for r in records:
+        if want_tasks and r.task not in want_tasks:
+            continue
+        if want_sources and normalise_data_source(r.data_source).lower() not in want_sources:
+            continue
+        if limit is not None and per_task.get(r.task, 0) >= limit:
+            continue
+        per_task[r.task] = per_task.get(r.task, 0) + 1
+        kept.append(r)
+    return kept
+
+
+def _load_hub(repo_id: str, split: str) -> list[Record]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(repo_id, split=split)
+    except Exception as e:  # offline, missing, gated: all end the same way for the user
+        raise InputError(f"cannot load Hub dataset: {type(e).__name__}: {e}", repo_id) from None
+    return [Record.from_row(row) for row in ds]
+
+
+class FrameResolver:
+    """Map a record's frame path to a file on disk.
+
+    Relative paths are joined to ``base_dir``. An absolute path that does not exist (official files
+    say ``/root/data/AVOS/frames_15fps/<id>/<n>.jpg``) is looked up under ``frames_root`` by its
+    longest suffix that exists there; the prefix found is remembered, so later lookups are direct.
+    """
+
+    def __init__(self, base_dir: Path, frames_root: Path | None = None):
+        self.base_dir = base_dir
+        self.frames_root = frames_root
+        self._prefixes: list[PurePosixPath] = []
+
+    def resolve(self, frame: str, uid: str) -> Path:
+        """The file for ``frame`` of sample ``uid``; InputError naming both if there is none."""
+        p = PurePosixPath(frame)
+        if not p.is_absolute():
+            cand = self.base_dir / frame
+            if cand.is_file():
+                return cand
+            if self.frames_root is not None and (self.frames_root / frame).is_file():
+                return self.frames_root / frame
+        elif Path(frame).is_file():
+            return Path(frame)
+        if self.frames_root is not None and p.is_absolute():
+            for prefix in self._prefixes:
+                if p.is_relative_to(prefix):
+                    cand = self.frames_root / p.relative_to(prefix)
+                    if cand.is_file():
+                        return cand
+            parts = p.parts
+            for k in range(1, len(parts)):
+                cand = self.frames_root.joinpath(*parts[k:])
+                if cand.is_file():
+                    self._prefixes.append(PurePosixPath(*parts[:k]))
+                    return cand
+        hint = "" if self.frames_root else " (pass --frames-root for official files)"
+        raise InputError(f"frame not found: {frame}{hint}", record=uid)

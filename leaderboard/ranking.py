@@ -1,0 +1,67 @@
+"""Rank models as the official MedVidBench leaderboard app does.
+
+- Values are compared as the app stores them: ``round(round(v, 4), 3)`` (the scorer prints 4
+  decimals, the app keeps 3).
+- Each metric gets a **dense** rank (ties share a rank, the next distinct value takes the next
+  rank); a missing value ranks after every present one.
+- The overall order is by mean rank; ties are broken by more first places, then a lower rank sum,
+  then a higher sum of value / column maximum, then the name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mvbench.eval.score import LEADERBOARD_KEYS
+
+
+def displayed(value: float | None) -> float | None:
+    """The value the leaderboard shows and ranks on.
+
+    >>> displayed(0.12345), displayed(None)
+    (0.123, None)
+    """
+    return None if value is None else round(round(float(value), 4), 3)
+
+
+@dataclass
+class Entry:
+    """One leaderboard row: a model name and its ten metrics (None when not computed)."""
+
+    name: str
+    metrics: dict[str, float | None]
+    source: str = ""           # where the numbers came from (a results.json, or "paper")
+    ranks: dict[str, int] = field(default_factory=dict)
+    mean_rank: float = 0.0
+
+
+def dense_ranks(values: list[float | None]) -> list[int]:
+    """Dense ranks, higher is better; None ranks last.
+
+    >>> dense_ranks([0.5, 0.9, 0.5, None])
+    [2, 1, 2, 3]
+    """
+    distinct = sorted({v for v in values if v is not None}, reverse=True)
+    position = {v: i + 1 for i, v in enumerate(distinct)}
+    return [position[v] if v is not None else len(distinct) + 1 for v in values]
+
+
+def rank(entries: list[Entry], keys: tuple[str, ...] = LEADERBOARD_KEYS) -> list[Entry]:
+    """Fill ``ranks`` and ``mean_rank`` and return the entries best first."""
+    if not entries:
+        return []
+    shown = {k: [displayed(e.metrics.get(k)) for e in entries] for k in keys}
+    col_max = {k: max((v for v in shown[k] if v is not None), default=0.0) for k in keys}
+    for k in keys:
+        for e, r in zip(entries, dense_ranks(shown[k])):
+            e.ranks[k] = r
+    for e in entries:
+        e.mean_rank = sum(e.ranks[k] for k in keys) / len(keys)
+
+    def order(e: Entry) -> tuple:
+        firsts = sum(1 for k in keys if e.ranks[k] == 1 and e.metrics.get(k) is not None)
+        rank_sum = sum(e.ranks[k] for k in keys)
+        normalised = sum((displayed(e.metrics.get(k)) or 0.0) / col_max[k] for k in keys if col_max[k] > 0)
+        return (e.mean_rank, -firsts, rank_sum, -normalised, e.name)
+
+    return sorted(entries, key=order)

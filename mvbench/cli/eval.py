@@ -1,0 +1,98 @@
+"""``mvbench eval``: evaluate a model on MedVidBench data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from mvbench.eval.harness import EvalConfig, run_eval
+from mvbench.eval.score import LEADERBOARD_KEYS
+
+err = Console(stderr=True)
+
+
+def _split_list(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def eval_command(
+    data: Annotated[str, typer.Option("--data", "-d", help="Built dataset folder, official MedVidBench JSON, or Hub dataset id.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Alias (qwen2.5-vl-7b, gpt-4.1, ...), local checkpoint, Hub id, openai:NAME, gemini:NAME, or baseline:prior.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (predictions.jsonl, results.json, ...).")],
+    backend: Annotated[Optional[str], typer.Option(help="Override the backend: vllm, openai, gemini, hf.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="Use this running OpenAI-compatible server instead of launching vLLM.")] = None,
+    frames_root: Annotated[Optional[Path], typer.Option(help="Folder of the official test frames (for official JSON input).")] = None,
+    split: Annotated[str, typer.Option(help="Split of a built or Hub dataset.")] = "test",
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated tasks: TAG,STG,DVC,VS,RC,NAP,SA,CVS.")] = None,
+    sources: Annotated[Optional[str], typer.Option(help="Comma-separated data sources (AVOS, NurViD, ...).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many samples per task.")] = None,
+    prompt_mode: Annotated[str, typer.Option(help="zeroshot, or oneshot (one worked example per qa_type, as the official one-shot inference).")] = "zeroshot",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
+    seed: Annotated[int, typer.Option(help="Sampling seed (part of the cache key).")] = 0,
+    frames_as: Annotated[Optional[str], typer.Option(help="Send frames as 'video' or 'images' (default: the model's).")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option(help="Per-frame pixel budget (default 48*28*28).")] = None,
+    min_pixels: Annotated[Optional[int], typer.Option(help="Per-frame pixel floor (default 8*28*28).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="New-token budget (default 256).")] = None,
+    judge: Annotated[Optional[str], typer.Option(help="Judge model for DVC/VS/RC llm scores (default gpt-4.1 when OPENAI_API_KEY is set).")] = None,
+    judge_base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible judge server (e.g. a local vLLM).")] = None,
+    no_judge: Annotated[bool, typer.Option("--no-judge", help="Skip the LLM judge (results say so).")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Response cache folder (default ~/.cache/mvbench/responses).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 300.0,
+    max_retries: Annotated[int, typer.Option(help="Retries per request.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")] = False,
+) -> None:
+    """Evaluate a model on the 8 MedVidBench tasks with leaderboard-identical metrics."""
+    kwargs = {}
+    if no_cache:
+        kwargs["cache_dir"] = None
+    elif cache_dir is not None:
+        kwargs["cache_dir"] = cache_dir
+    try:
+        cfg = EvalConfig(data=data, model=model, out_dir=out, backend=backend, base_url=base_url,
+                         frames_root=str(frames_root) if frames_root else None, split=split,
+                         tasks=_split_list(tasks), sources=_split_list(sources), limit=limit,
+                         prompt_mode=prompt_mode, concurrency=concurrency, seed=seed, frames_as=frames_as,
+                         max_pixels=max_pixels, min_pixels=min_pixels, max_tokens=max_tokens, judge=judge,
+                         judge_base_url=judge_base_url, no_judge=no_judge, timeout_s=timeout,
+                         max_retries=max_retries, **kwargs)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        def factory(total: int):
+            task_id = progress.add_task(f"{model}", total=total)
+            return lambda: progress.advance(task_id)
+
+        results = run_eval(cfg, progress_factory=factory)
+    if json_out:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    print_metrics(results, title=f"{model} on {data}")
+    err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")
+
+
+def print_metrics(results: dict, title: str) -> None:
+    """The ten leaderboard metrics as a table on stdout."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k in LEADERBOARD_KEYS:
+        table.add_row(k, "—" if results.get(k) is None else f"{results[k]:.4f}")
+    Console().print(table)
+    c = results.get("counts", {})
+    Console().print(f"samples {c.get('samples')}, answered {c.get('answered')}, failed {c.get('failed')}; "
+                    f"judge: {(results.get('judge') or {}).get('model') or results.get('judge_skipped_reason')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval``."""
+    app.command("eval")(eval_command)
