@@ -1,0 +1,161 @@
+"""End-to-end `mvbench eval` on official-format data with generated frames, against a local
+OpenAI-protocol server: oracle answers, injected 500s and timeouts, permanent failures, kill -9 + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mvbench.eval.harness import EvalConfig, run_eval
+from tests.servers.fake_openai import FakeOpenAIServer, last_user_text
+
+from tests.test_records_roundtrip import DOC_EXAMPLES
+
+REAL = ["trainval_4_records.json", "trainval_dvc_gemini_avos.json"]
+
+
+def make_eval_dataset(samples_dir: Path, root: Path, frames_per_record: int = 3) -> tuple[Path, dict[str, str]]:
+    """Official-format records (real trainval ones + doc examples for the other qa_types) with tiny
+    generated frames at relative paths. Returns the JSON path and question → ground-truth answer."""
+    records = [r for name in REAL for r in json.loads((samples_dir / name).read_text(encoding="utf-8"))]
+    records += json.loads(json.dumps(DOC_EXAMPLES))
+    answers: dict[str, str] = {}
+    for i, rec in enumerate(records):
+        rec["conversations"][0]["value"] += f" (sample {i})"  # unique questions for the oracle
+        frames = [f"frames/{i}/{k:06d}.jpg" for k in range(frames_per_record)]
+        rec["video"], rec["sampled_video_frames"] = frames, list(range(frames_per_record))
+        if rec.get("RC_info"):
+            rec["RC_info"]["start_frame"] = frames[0]
+        for f in frames:
+            (root / f).parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (64, 48), (20 * (i % 10), 80, 120)).save(root / f)
+        answers[rec["conversations"][0]["value"][len("<video>\n"):]] = rec["conversations"][1]["value"]
+    path = root / "eval.json"
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return path, answers
+
+
+def oracle(answers: dict[str, str], fail_marker: str | None = None):
+    def respond(body: dict) -> str:
+        question = last_user_text(body)
+        if fail_marker and fail_marker in question:
+            raise RuntimeError("this sample always fails")  # the server drops the connection
+        return answers[question]
+    return respond
+
+
+def _cfg(data: Path, out: Path, base_url: str, **kw) -> EvalConfig:
+    return EvalConfig(data=str(data), model="openai:fake-model", out_dir=out, base_url=base_url, no_judge=True,
+                      cache_dir=kw.pop("cache_dir", None), concurrency=kw.pop("concurrency", 4),
+                      timeout_s=kw.pop("timeout_s", 5.0), max_retries=kw.pop("max_retries", 3), **kw)
+
+
+def test_oracle_answers_score_perfectly_and_outputs_are_complete(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=oracle(answers)) as srv:
+        results = run_eval(_cfg(data, tmp_path / "out", srv.base_url))
+    out = tmp_path / "out"
+    assert results["tag_miou_0.3"] == 1.0 and results["tag_miou_0.5"] == 1.0
+    assert results["stg_miou"] == 1.0 and results["nap_acc"] == 1.0
+    assert results["sa_acc"] == 1.0 and results["cvs_acc"] == 1.0 and results["dvc_f1"] == 1.0
+    assert results["vs_llm"] is None and results["judge_skipped_reason"] == "--no-judge"
+    assert results["counts"]["answered"] == len(answers) and results["counts"]["failed"] == 0
+    fp = results["fingerprint"]
+    assert fp["backend"]["model"] == "fake-model" and fp["dataset"]["sha256"] and fp["packages"]["mvbench"]
+    assert fp["generation_params"]["max_pixels"] == 48 * 28 * 28
+    submission = json.loads((out / "submission.json").read_text())
+    original = json.loads(data.read_text())
+    assert [s["id"] for s in submission] == [r["id"] for r in original]  # test-file order
+    assert {p.name for p in out.glob("samples_*.jsonl")} >= {"samples_TAG.jsonl", "samples_STG.jsonl",
+                                                             "samples_DVC.jsonl", "samples_RC.jsonl"}
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == len(answers)
+
+
+def test_injected_500s_and_timeouts_are_retried_to_the_same_results(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=oracle(answers), script=["500", "hang", "500", "429"], hang_s=3.0) as srv:
+        results = run_eval(_cfg(data, tmp_path / "out", srv.base_url, timeout_s=1.0, concurrency=1,
+                                    max_retries=5))
+        assert srv.stats.errors == 3 and srv.stats.hangs == 1
+    assert results["counts"]["failed"] == 0
+    assert results["tag_miou_0.3"] == 1.0 and results["stg_miou"] == 1.0
+
+
+def test_permanent_failures_are_counted_not_scored(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=oracle(answers, fail_marker="(sample 2)")) as srv:
+        results = run_eval(_cfg(data, tmp_path / "out", srv.base_url, max_retries=1))
+    assert results["counts"]["failed"] == 1 and results["counts"]["answered"] == len(answers) - 1
+    assert results["failures"][0]["qa_type"] == "tal" and "ServerError" in results["failures"][0]["error"]
+    # the failed TAG sample is not scored as a wrong answer: the other TAG samples stay perfect
+    assert results["counts"]["by_task"]["tag"]["records"] == 0 or results["tag_miou_0.3"] == 1.0
+    submission = json.loads((tmp_path / "out" / "submission.json").read_text())
+    assert submission[2]["prediction"] == ""
+
+
+def test_request_cache_makes_a_rerun_free(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    cache = tmp_path / "cache"
+    with FakeOpenAIServer(respond=oracle(answers)) as srv:
+        first = run_eval(_cfg(data, tmp_path / "a", srv.base_url, cache_dir=cache))
+        calls = srv.stats.calls
+        second = run_eval(_cfg(data, tmp_path / "b", srv.base_url, cache_dir=cache))
+        assert srv.stats.calls == calls  # every answer came from the cache
+    assert second["counts"]["cache_hits_this_run"] == len(answers)
+    assert {k: first[k] for k in ("tag_miou_0.3", "stg_miou", "dvc_f1")} == \
+        {k: second[k] for k in ("tag_miou_0.3", "stg_miou", "dvc_f1")}
+
+
+def test_oneshot_mode_sends_the_official_example_first(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=oracle(answers)) as srv:
+        run_eval(_cfg(data, tmp_path / "out", srv.base_url, prompt_mode="oneshot", tasks=["NAP"]))
+        body = srv.requests[-1]
+    roles = [m["role"] for m in body["messages"]]
+    assert roles[-3:] == ["user", "assistant", "user"] and body["messages"][-2]["content"] == "tying"
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_requests_only_missing_samples(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from mvbench.cli import main; main()", "eval", "--data", str(data),
+           "--model", "openai:fake-model", "--out", str(out), "--no-judge", "--no-cache", "--concurrency", "1"]
+    with FakeOpenAIServer(respond=oracle(answers), latency_s=0.4) as srv:
+        proc = subprocess.Popen(cmd + ["--base-url", srv.base_url], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        preds = out / "predictions.jsonl"
+        deadline = time.time() + 60
+        while time.time() < deadline and (not preds.exists() or len(preds.read_text().splitlines()) < 3):
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_before = len(preds.read_text().splitlines())
+        assert 3 <= done_before < len(answers)
+        calls_before = srv.stats.calls
+        subprocess.run(cmd + ["--base-url", srv.base_url], check=True, capture_output=True)
+        assert srv.stats.calls - calls_before == len(answers) - done_before
+    with FakeOpenAIServer(respond=oracle(answers)) as srv:
+        reference = run_eval(_cfg(data, tmp_path / "ref", srv.base_url))
+    resumed = json.loads((out / "results.json").read_text())
+    for key in ("tag_miou_0.3", "tag_miou_0.5", "stg_miou", "dvc_f1", "nap_acc", "sa_acc", "cvs_acc"):
+        assert resumed[key] == reference[key], key
+    assert json.loads((out / "submission.json").read_text()) == \
+        json.loads((tmp_path / "ref" / "submission.json").read_text())
+
+
+def test_missing_frame_names_the_sample(samples_dir: Path, tmp_path: Path) -> None:
+    data, _ = make_eval_dataset(samples_dir, tmp_path)
+    (tmp_path / "frames" / "1" / "000002.jpg").unlink()
+    with pytest.raises(Exception, match=r"frame not found: frames/1/000002.jpg"):
+        run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=tmp_path / "o", no_judge=True,
+                            cache_dir=None))
