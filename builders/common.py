@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from mvbench.dataset_io import load_json
 from mvbench.errors import InputError
 
 __all__ = ["load_json", "read_csv", "read_xlsx", "xywh_norm_to_xyxy", "xywh_to_xyxy", "xyxy_norm_to_xyxy",
-           "require_file", "clip_box"]
+           "require_file", "clip_box", "box_iou", "link_tracks"]
 
 
 def require_file(path: str | Path, what: str = "annotation file") -> Path:
@@ -95,3 +96,72 @@ def clip_box(box: Box, width: int, height: int) -> Box:
     x1, y1, x2, y2 = box
     return (min(max(x1, 0.0), width), min(max(y1, 0.0), height),
             min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """IoU of two pixel xyxy boxes.
+
+    >>> box_iou((0, 0, 2, 2), (1, 0, 3, 2))
+    0.3333333333333333
+    """
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def link_tracks(observations: Iterable[tuple[int, Box]], max_gap: int, min_iou: float) -> list[dict[int, Box]]:
+    """Link boxes of ONE category over frames into tracks (for sources without track ids).
+
+    Rule: a track continues onto the next annotated frame if it lies at most ``max_gap`` frames
+    after the track's last box. On that frame, (track, box) pairs are taken greedily by IoU with the
+    track's last box, best first, if IoU ≥ ``min_iou``; a lone box after a lone track continues it
+    whatever the IoU. Boxes left over start new tracks; tracks left over end.
+
+    Args:
+        observations: ``(frame index, pixel xyxy box)`` pairs, any order.
+        max_gap: the largest frame step that keeps a track running (1 = consecutive frames only).
+        min_iou: the IoU a box needs to continue a track when the frame holds several candidates.
+
+    Returns:
+        Tracks as ``{frame: box}`` dicts, ordered by first frame.
+
+    >>> obs = [(1, (0, 0, 2, 2)), (2, (0, 0, 2, 2)), (2, (5, 5, 6, 6)), (4, (0, 0, 1, 1))]
+    >>> [sorted(t) for t in link_tracks(obs, max_gap=1, min_iou=0.1)]
+    [[1, 2], [2], [4]]
+    """
+    by_frame: dict[int, list[Box]] = defaultdict(list)
+    for frame, box in observations:
+        by_frame[frame].append(box)
+    finished: list[dict[int, Box]] = []
+    active: list[dict[int, Box]] = []
+    prev: int | None = None
+    for frame in sorted(by_frame):
+        boxes = by_frame[frame]
+        if prev is None or frame - prev > max_gap:
+            finished += active
+            active = []
+        pairs = sorted(((-box_iou(track[max(track)], box), i, j)
+                        for i, track in enumerate(active) for j, box in enumerate(boxes)))
+        lone = len(active) == 1 and len(boxes) == 1
+        taken_tracks: dict[int, int] = {}
+        taken_boxes: set[int] = set()
+        for neg_iou, i, j in pairs:
+            if i in taken_tracks or j in taken_boxes or (-neg_iou < min_iou and not lone):
+                continue
+            taken_tracks[i] = j
+            taken_boxes.add(j)
+        next_active = []
+        for i, track in enumerate(active):
+            if i in taken_tracks:
+                track[frame] = boxes[taken_tracks[i]]
+                next_active.append(track)
+            else:
+                finished.append(track)
+        next_active += [{frame: box} for j, box in enumerate(boxes) if j not in taken_boxes]
+        active = next_active
+        prev = frame
+    finished += active
+    return sorted(finished, key=lambda t: (min(t), tuple(t[min(t)])))

@@ -1,0 +1,511 @@
+"""CoPESD (gkw0010/CoPESD): endoscopic submucosal dissection keyframes with instructions, motions and boxes.
+
+⚠ The raw format of the Google-Drive release is unknown. This reader accepts the only public format,
+the repository's LLaVA-style instruction JSON (``sphinx_esd/accessory/data/annotations/smllm/``),
+plus the keyframe images:
+
+- ``annotations/smllm/smllm_{train,test}.json`` (``annotation_glob``; the split is the ``_train`` /
+  ``_val`` / ``_test`` part of the file name): a list of records
+  ``{"conversations": [{"from": "human", "value": <instruction>}, {"from": "gpt", "value": <motion>}],
+  "image": ".../high_light_images/<6-digit folder>/<NNNN>.jpg"}``. The motion names each instrument
+  with its box, ``Knife[a, b, c, d]`` / ``Forceps[a, b, c, d]``, normalised to 0–1 (2 decimals).
+- ``high_light_images/<folder>/<NNNN>.jpg``: the keyframes (MedVidBench reads the same paths,
+  ``/root/data/CoPESD/high_light_images/023521/0464.jpg``). The image size is read from an image.
+
+Time base ⚠: keyframes are taken at ``keyframe_fps`` (1 Hz assumed), keyframe ``NNNN`` ↔
+``t = NNNN / keyframe_fps`` s (MedVidBench's frame numbers are these ``NNNN``).
+
+Videos: one per folder, id ``<folder>_part0`` (MedVidBench style). Optional splitting into parts
+(``part_gap_frames``: a numbering gap; ``part_max_frames``: a length cap); part ``k ≥ 1`` is
+re-based so that its first keyframe has index 1 (offset in ``attrs["frame_offset"]``).
+
+Boxes ⚠ mixed convention: per folder, if some boxes are invalid as ``xyxy`` (x2 ≤ x1 or y2 ≤ y1) and
+all fit as ``xywh`` (x + w ≤ 1, y + h ≤ 1), the folder is read as normalised xywh (in the public
+test file: folder 233029), else as xyxy; reported in ``issues`` and ``attrs["box_format"]``
+(``box_format`` / ``box_format_by_folder`` override it). Tracks: ``knife`` and ``forceps``, one
+track per run of consecutive keyframes showing the instrument.
+
+Actions ⚠ plausible mapping: each keyframe's (instruction, motion) pair gets one of the 8
+MedVidBench CoPESD motion labels by the first matching rule of :data:`LABEL_RULES` (instruction
+regex AND motion regex, case-insensitive):
+
+==========================================  ==========================  =====================================
+label                                       instruction                 motion
+==========================================  ==========================  =====================================
+adjust camera                               mentions "camera"           any
+dissect flap tissue with knife              mentions "dissect…"         any
+lift flap with forceps                      Forceps, no Knife           lift/hoist/raise/draw…, "upward"
+stabilize flap with forceps                 Forceps, no Knife           steady/stabilize/hold/countertraction
+retract flap edge with forceps only         Forceps, no Knife           clamp/grab/grasp/retract/pull…
+position flap with forceps only             Forceps, no Knife           edge/boundary/border/margin
+retract flap edge with forceps only         Forceps, no Knife           any (the instruction says pull back)
+retract flap edge with forceps and knife    Forceps and Knife           lift/hoist/raise/clamp/grab…, "upward"
+position flap with forceps and knife        Forceps and Knife           any (both moved to the flap edge)
+==========================================  ==========================  =====================================
+
+Consecutive keyframes with one label form an ``action`` event ``[first / fps, (last + 1) / fps)``
+whose ``attrs`` keep the instructions and box-free motion texts (drafts for captions).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mvbench.builders.base import (Box, BuilderConfig, Event, SourceBuilder, Track, VideoAnnotation, VideoMeta,
+                                   register_builder)
+from mvbench.builders.common import link_tracks, clip_box, load_json, xywh_norm_to_xyxy, xyxy_norm_to_xyxy
+from mvbench.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LABELS: tuple[str, ...] = ("adjust camera", "position flap with forceps and knife", "dissect flap tissue with knife",
+                           "position flap with forceps only", "retract flap edge with forceps only",
+                           "retract flap edge with forceps and knife", "lift flap with forceps",
+                           "stabilize flap with forceps")
+INSTRUMENTS: tuple[str, ...] = ("Knife", "Forceps")
+_FORCEPS_ONLY = r"^(?!.*\bknife\b).*\bforceps\b"
+_BOTH = r"^(?=.*\bforceps\b)(?=.*\bknife\b)"
+# (label, instruction regex, motion regex); the first rule matching both wins. See the module docstring.
+LABEL_RULES: tuple[tuple[str, str, str], ...] = (
+    ("adjust camera", r"\bcamera\b", ""),
+    ("dissect flap tissue with knife", r"\bdissect", ""),
+    ("lift flap with forceps", _FORCEPS_ONLY, r"\b(lift|hoist|rais|draw)\w*|\bupward"),
+    ("stabilize flap with forceps", _FORCEPS_ONLY, r"\b(steady|stabili\w*|hold\w*|countertraction)\b"),
+    ("retract flap edge with forceps only", _FORCEPS_ONLY, r"\b(clamp|grab|grasp|retract|pull)\w*"),
+    ("position flap with forceps only", _FORCEPS_ONLY, r"\b(edge|boundary|border|margin)\b"),
+    ("retract flap edge with forceps only", _FORCEPS_ONLY, ""),
+    ("retract flap edge with forceps and knife", _BOTH, r"\b(lift|hoist|rais|clamp|grab|grasp)\w*|\bupward|\bupper\b"),
+    ("position flap with forceps and knife", _BOTH, ""),
+)
+_BOX_RE = re.compile(r"\b(?P<tool>[A-Za-z]+)\[(?P<nums>[^\]]*)\]")
+_SPLIT_RE = re.compile(r"(?:^|_)(train|val|test)(?:_|$)")
+_ID_RE = re.compile(r"^(?P<folder>.+)_part(?P<part>\d+)$")
+
+
+def map_motion_label(instruction: str, motion: str,
+                     rules: tuple[tuple[str, str, str], ...] = LABEL_RULES) -> str | None:
+    """The MedVidBench CoPESD label of one keyframe's (instruction, motion) pair, or None if no rule fits.
+
+    >>> map_motion_label("Use the Forceps to pull back the mucosa flap.",
+    ...                  "Pull the mucosa flap upward using the Forceps[0.2, 0.4, 0.5, 0.7].")
+    'lift flap with forceps'
+    >>> map_motion_label("Refine the camera angle.", "Scenes are confusing.")
+    'adjust camera'
+    """
+    for label, instr_re, motion_re in rules:
+        if re.search(instr_re, instruction, re.I) and (not motion_re or re.search(motion_re, motion, re.I)):
+            return label
+    return None
+
+
+@dataclass
+class CoPESDConfig(BuilderConfig):
+    """Options of the CoPESD reader.
+
+    Args:
+        annotation_glob: instruction JSON files under the root.
+        images_dir: folder of ``<folder>/<NNNN>.jpg`` keyframes.
+        image_regex: finds folder and keyframe number in a record's ``image`` (named groups
+            ``folder``, ``frame``).
+        keyframe_fps: the keyframe rate (⚠ 1 Hz assumed).
+        instruments: instrument names allowed in ``Tool[...]`` (track labels are lower-cased).
+        label_rules: (label, instruction regex, motion regex) rules, first match wins.
+        labels: the motion vocabulary offered in questions.
+        unmapped: ``"error"`` (an instruction no rule maps raises InputError) or ``"skip"``
+            (the keyframe keeps its boxes, gets no label, and is reported).
+        box_format: ``"auto"`` (detect per folder), ``"xyxy"`` or ``"xywh"``.
+        box_format_by_folder: per-folder override of ``box_format``.
+        box_tolerance: normalised coordinates may exceed [0, 1] by this much (then clipped).
+        part_gap_frames: start a new part after a keyframe-numbering gap larger than this (None: never).
+        part_max_frames: start a new part after this many keyframe numbers (None: never).
+    """
+
+    annotation_glob: str = "annotations/smllm/*.json"
+    images_dir: str = "high_light_images"
+    image_regex: str = r"(?P<folder>\d{6})[/\\](?P<frame>\d+)\.jpg$"
+    keyframe_fps: float = 1.0
+    instruments: tuple[str, ...] = INSTRUMENTS
+    label_rules: tuple[tuple[str, str, str], ...] = LABEL_RULES
+    labels: tuple[str, ...] = LABELS
+    unmapped: str = "error"
+    box_format: str = "auto"
+    box_format_by_folder: dict[str, str] = field(default_factory=dict)
+    box_tolerance: float = 0.01
+    part_gap_frames: int | None = None
+    part_max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.keyframe_fps <= 0:
+            raise ValueError("keyframe_fps must be > 0 (1 Hz is the assumed CoPESD keyframe rate)")
+        try:
+            groups = re.compile(self.image_regex).groupindex
+            for _, a, b in self.label_rules:
+                re.compile(a), re.compile(b)
+        except re.error as e:
+            raise ValueError(f"a regex does not compile: {e}") from None
+        if not {"folder", "frame"} <= set(groups):
+            raise ValueError("image_regex needs the named groups folder and frame")
+        unknown = {label for label, _, _ in self.label_rules} - set(self.labels)
+        if unknown:
+            raise ValueError(f"label_rules use labels missing from labels: {sorted(unknown)}")
+        if self.unmapped not in ("error", "skip"):
+            raise ValueError("unmapped must be 'error' or 'skip'")
+        for fmt in (self.box_format, *self.box_format_by_folder.values()):
+            if fmt not in ("auto", "xyxy", "xywh"):
+                raise ValueError(f"box format {fmt!r}: use 'auto', 'xyxy' or 'xywh'")
+        for name in ("part_gap_frames", "part_max_frames"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None")
+
+
+@dataclass
+class _Keyframe:
+    """One instruction record."""
+
+    frame: int
+    instruction: str
+    motion: str
+    boxes: dict[str, tuple[float, float, float, float]]  # instrument → normalised numbers as written
+    split: str | None
+    where: tuple[Path, str]
+
+
+@register_builder
+class CoPESDBuilder(SourceBuilder):
+    """CoPESD keyframe folders → motion-label events and knife/forceps tracks."""
+
+    name = "copesd"
+    data_source = "CoPESD"
+    tasks = ("STG", "NAP", "VS", "DVC", "TAG")
+    config_class = CoPESDConfig
+    config: CoPESDConfig
+
+    def __init__(self, root: str | Path, config: BuilderConfig | None = None, **overrides: Any):
+        super().__init__(root, config, **overrides)
+        self._regex = re.compile(self.config.image_regex)
+        self._folders: dict[str, dict[int, _Keyframe]] | None = None
+        self._duplicates: dict[str, int] = defaultdict(int)
+
+    # ---- raw files -------------------------------------------------------------------------------
+
+    def _annotation_files(self) -> list[Path]:
+        files = sorted(self.root.glob(self.config.annotation_glob))
+        if not files:
+            raise InputError(f"no CoPESD instruction JSON matches {self.config.annotation_glob!r}", self.root)
+        return files
+
+    def _index(self) -> dict[str, dict[int, _Keyframe]]:
+        if self._folders is None:
+            folders: dict[str, dict[int, _Keyframe]] = defaultdict(dict)
+            for path in self._annotation_files():
+                for kf_folder, kf in self._read_file(path):
+                    if kf.frame in folders[kf_folder]:
+                        self._duplicates[kf_folder] += 1
+                        continue
+                    folders[kf_folder][kf.frame] = kf
+            self._folders = dict(folders)
+        return self._folders
+
+    def _read_file(self, path: Path) -> list[tuple[str, _Keyframe]]:
+        data = load_json(path)
+        if not isinstance(data, list):
+            raise InputError("expected a JSON list of instruction records", path)
+        m = _SPLIT_RE.search(path.stem)
+        split = m.group(1) if m else None
+        out = []
+        for i, rec in enumerate(data):
+            record = f"[{i}]"
+            try:
+                image = str(rec["image"])
+                turns = rec["conversations"]
+                human = next(t["value"] for t in turns if t["from"] == "human")
+                gpt = next(t["value"] for t in turns if t["from"] == "gpt")
+            except (KeyError, TypeError, StopIteration) as e:
+                raise InputError(f"malformed record (needs image and human + gpt turns): {e!r}", path,
+                                 record) from None
+            record = f"[{i}] {image}"
+            m = self._regex.search(image)
+            if not m:
+                raise InputError(f"image path does not match {self.config.image_regex!r}", path, record)
+            out.append((m["folder"], _Keyframe(int(m["frame"]), str(human), str(gpt), self._boxes(gpt, path, record),
+                                               split, (path, record))))
+        return out
+
+    def _boxes(self, motion: str, path: Path, record: str) -> dict[str, tuple[float, float, float, float]]:
+        boxes: dict[str, tuple[float, float, float, float]] = {}
+        tol = self.config.box_tolerance
+        for m in _BOX_RE.finditer(motion):
+            tool = m["tool"]
+            if tool not in self.config.instruments:
+                raise InputError(f"unknown instrument {tool!r} in the motion; known: {list(self.config.instruments)}",
+                                 path, record)
+            try:
+                nums = tuple(float(v) for v in m["nums"].split(","))
+            except ValueError:
+                raise InputError(f"{tool} box [{m['nums']}] is not numbers", path, record) from None
+            if len(nums) != 4:
+                raise InputError(f"{tool} box has {len(nums)} numbers, not 4", path, record)
+            if any(v < -tol or v > 1 + tol for v in nums):
+                raise InputError(f"{tool} box {list(nums)} lies outside the frame (normalised values must be in "
+                                 f"[0, 1])", path, record)
+            boxes.setdefault(tool, nums)  # type: ignore[arg-type]  # a repeated instrument: first box kept
+        return boxes
+
+    def _folder_format(self, folder: str, frames: dict[int, _Keyframe]) -> tuple[str, str | None]:
+        """Box convention of a folder and, for an xywh folder, the note for ``issues``."""
+        fmt = self.config.box_format_by_folder.get(folder, self.config.box_format)
+        if fmt != "auto":
+            return fmt, None
+        boxes = [b for kf in frames.values() for b in kf.boxes.values()]
+        bad_xyxy = sum(1 for x1, y1, x2, y2 in boxes if x2 <= x1 or y2 <= y1)
+        tol = self.config.box_tolerance
+        fits_xywh = all(x + w <= 1 + tol and y + h <= 1 + tol for x, y, w, h in boxes)
+        if bad_xyxy and fits_xywh:
+            note = (f"folder {folder}: boxes read as normalised xywh ({bad_xyxy}/{len(boxes)} are invalid as xyxy, "
+                    f"all fit as xywh)")
+            log.info(note)
+            return "xywh", note
+        return "xyxy", None
+
+    def _parts(self, frames: list[int]) -> list[list[int]]:
+        cfg = self.config
+        parts: list[list[int]] = []
+        for f in frames:
+            new = not parts
+            if parts and cfg.part_gap_frames is not None and f - parts[-1][-1] > cfg.part_gap_frames:
+                new = True
+            if parts and cfg.part_max_frames is not None and f - parts[-1][0] >= cfg.part_max_frames:
+                new = True
+            if new:
+                parts.append([f])
+            else:
+                parts[-1].append(f)
+        return parts
+
+    # ---- contract --------------------------------------------------------------------------------
+
+    def list_videos(self) -> list[str]:
+        """``<folder>_part<k>`` for every keyframe folder named by the instruction JSON."""
+        return sorted(f"{folder}_part{k}" for folder, frames in self._index().items()
+                      for k in range(len(self._parts(sorted(frames)))))
+
+    def read_video(self, video_id: str) -> VideoAnnotation:
+        """Motion events and knife/forceps tracks of one keyframe folder (part)."""
+        cfg = self.config
+        m = _ID_RE.match(video_id)
+        frames = self._index().get(m["folder"]) if m else None
+        parts = self._parts(sorted(frames)) if frames else []
+        if not m or frames is None or int(m["part"]) >= len(parts):
+            raise InputError(f"unknown video id {video_id!r} (expected <folder>_part<k>)", self.root)
+        folder, k = m["folder"], int(m["part"])
+        part = parts[k]
+        offset = part[0] - 1 if k > 0 else 0
+        folder_dir = self.root / cfg.images_dir / folder
+        images = {int(p.stem): p for p in folder_dir.glob("*.jpg") if p.stem.isdigit()} if folder_dir.is_dir() else {}
+        images = {f: p for f, p in images.items() if part[0] <= f <= part[-1]}
+        if not images:
+            raise InputError(f"keyframe folder {folder} is annotated but has no images for frames "
+                             f"{part[0]}-{part[-1]}", folder_dir, video_id)
+        width, height = _image_size(images[min(images)])
+        fmt, note = self._folder_format(folder, frames)
+        num_frames = part[-1] - offset + 1
+        splits = sorted({frames[f].split or "" for f in part})
+        meta = VideoMeta(video_id=video_id, native_fps=cfg.keyframe_fps, num_frames=num_frames,
+                         duration_s=num_frames / cfg.keyframe_fps, width=width, height=height,
+                         frame_files={f - offset: p for f, p in sorted(images.items())},
+                         split=(splits[0] or None) if len(splits) == 1 else None,
+                         attrs={"folder": folder, "part": k, "frame_offset": offset, "box_format": fmt,
+                                "procedure": "endoscopic submucosal dissection (ESD)"})
+        ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta,
+                              vocab={"action": list(cfg.labels)})
+        if note:
+            ann.issues.append(note)
+        if len(splits) > 1:
+            ann.issues.append(f"keyframes come from several splits {splits}: no official split")
+        if self._duplicates.get(folder):
+            ann.issues.append(f"folder {folder}: {self._duplicates[folder]} duplicate keyframe record(s) ignored "
+                              f"(first kept)")
+        missing = [f for f in part if f not in images]
+        if missing:
+            ann.issues.append(f"{len(missing)} annotated keyframe(s) have no image, e.g. {folder}/{missing[0]:04d}.jpg")
+        keyframes = [frames[f] for f in part]
+        ann.events = self._events(keyframes, offset, ann.issues)
+        ann.tracks = self._tracks(keyframes, offset, fmt, width, height)
+        ann.validate()
+        return ann
+
+    def _events(self, keyframes: list[_Keyframe], offset: int, issues: list[str]) -> list[Event]:
+        fps = self.config.keyframe_fps
+        runs: list[tuple[str, list[_Keyframe]]] = []
+        unmapped = 0
+        for kf in keyframes:
+            label = map_motion_label(kf.instruction, kf.motion, self.config.label_rules)
+            if label is None:
+                if self.config.unmapped == "error":
+                    raise InputError(f"no label rule maps the instruction {kf.instruction!r}", *kf.where)
+                unmapped += 1
+                continue
+            if runs and runs[-1][0] == label and kf.frame - runs[-1][1][-1].frame == 1:
+                runs[-1][1].append(kf)
+            else:
+                runs.append((label, [kf]))
+        if unmapped:
+            issues.append(f"{unmapped} keyframe(s) with an instruction no rule maps: left unlabelled")
+        events = []
+        for label, run in runs:
+            motions = list(dict.fromkeys(_BOX_RE.sub(lambda m: m["tool"], kf.motion) for kf in run))
+            events.append(Event(label=label, start_s=(run[0].frame - offset) / fps,
+                                end_s=(run[-1].frame - offset + 1) / fps, kind="action",
+                                attrs={"instructions": list(dict.fromkeys(kf.instruction for kf in run)),
+                                       "motions": motions, "frames": [run[0].frame, run[-1].frame]}))
+        return events
+
+    def _tracks(self, keyframes: list[_Keyframe], offset: int, fmt: str, width: int, height: int) -> list[Track]:
+        fps = self.config.keyframe_fps
+        convert = xywh_norm_to_xyxy if fmt == "xywh" else xyxy_norm_to_xyxy
+        by_tool: dict[str, list[tuple[int, Box]]] = defaultdict(list)
+        for kf in keyframes:
+            for tool, nums in kf.boxes.items():
+                box = clip_box(convert(nums, width, height), width, height)
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    raise InputError(f"{tool} box {list(nums)} is empty when read as normalised {fmt}", *kf.where)
+                by_tool[tool].append((kf.frame - offset, box))
+        tracks = []
+        for tool, obs in sorted(by_tool.items()):
+            label = tool.lower()
+            for n, run in enumerate(link_tracks(obs, 1, 0.0)):
+                tracks.append(Track(label=label, track_id=f"{label}:{n}", kind="tool",
+                                    boxes={f / fps: b for f, b in sorted(run.items())},
+                                    attrs={"frames": [min(run) + offset, max(run) + offset]}))
+        return tracks
+
+    @classmethod
+    def detect(cls, root: str | Path) -> bool:
+        """A tree with ``high_light_images/`` and smllm instruction JSON."""
+        root = Path(root)
+        return (root / "high_light_images").is_dir() and any(root.glob("annotations/smllm/*.json"))
+
+    @classmethod
+    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
+        """Write 3 keyframe folders (test 023521 xyxy; train 233029 xywh, 014014 xyxy); see :func:`_write_fixture`."""
+        return _write_fixture(Path(out_dir), seed)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError) as e:
+        raise InputError(f"cannot read keyframe image: {e}", path) from None
+
+
+# ---- fixture -------------------------------------------------------------------------------------
+
+FIXTURE_SIZE = (64, 48)
+IMAGE_PREFIX = "D:/23-24RA/LLM_ROBOT/ESD_video/high_light_images"
+# Phrasings from smllm_test.json, except the made-up stabilize_f / retract_f motions (such motions were not
+# seen in the parts of the file read); {F} / {K} stand for the boxed instruments.
+_PHRASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "position_fk": (("Utilize the Forceps and Knife together to move the mucosa flap in a backward direction.",
+                     "Employ both the Forceps and Knife to carefully retract the mucosa flap."),
+                    ("Move the {F} to the edge of the mucosa flap and position the {K} at the mucosal flap's border "
+                     "as well.",
+                     "Direct the {F} towards the mucosal flap's edge while simultaneously guiding the {K} to the "
+                     "margin of mucosal flap.")),
+    "retract_fk": (("With the assistance of the Knife, lift the mucosa flap using the Forceps.",
+                    "Use the Forceps in conjunction with the Knife to pull back the mucosa flap."),
+                   ("Move the {F} to the edge of the mucosa flap while the {K} hoists the mucosa flap to the upper "
+                    "left.",
+                    "Shift the {F} to touch the edge of the mucosa flap while lifting the mucosa flap to the upper "
+                    "left with the {K}.")),
+    "lift_f": (("Use the Forceps to pull back the mucosa flap.",
+                "Manipulate the Forceps to lift the tissue of the mucosal flap."),
+               ("Pull the mucosa flap upward using the {F} while the {K} continues to remain idle.",
+                "Draw the mucosa flap upward using the {F} as the {K} remains unmoved.")),
+    "position_f": (("Employ the Forceps to retract the mucosa flap backwards.",
+                    "With the Forceps, lift the mucosa flap to expose the area beneath."),
+                   ("Transport the {F} until they touch the edge of the mucosa flap, ensuring the {K} remains "
+                    "stationary.",
+                    "Shift the {F} towards the edge of the mucosa flap while leaving the {K} idle.")),
+    "stabilize_f": (("Utilize the Forceps to pull the mucosa flap in the opposite direction.",),
+                    ("Hold the mucosa flap steady with the {F} while the {K} stays idle.",)),
+    "retract_f": (("Use the Forceps to pull back the mucosa flap.",),
+                  ("Grasp the edge of the mucosa flap with the {F} and pull it back, keeping the {K} idle.",)),
+    "dissect": (("Operate the Knife to dissect the mucosa flap.",
+                 "Employ the Knife to dissect through the mucosa flap.",
+                 "With the Knife, commence the dissection of the mucosa flap."),
+                ("Keep countertraction with the {F} to hold the mucosal flap steady and conduct the right dissection "
+                 "of the mucosa flap with the {K}.",
+                 "Employ the {F} to consistently lift the mucosal flap and utilize the {K} to dissect the mucosa "
+                 "flap to the right.")),
+    "camera": (("Adjust the camera's zoom and focus.", "Manipulate the camera settings."),
+               ("Scenes are confusing and need to clean the camera lens! Keep the Forceps and Knife idle to avoid "
+                "interference.",)),
+}
+FIXTURE_LABELS = {"position_fk": "position flap with forceps and knife",
+                  "retract_fk": "retract flap edge with forceps and knife", "lift_f": "lift flap with forceps",
+                  "position_f": "position flap with forceps only", "stabilize_f": "stabilize flap with forceps",
+                  "retract_f": "retract flap edge with forceps only", "dissect": "dissect flap tissue with knife",
+                  "camera": "adjust camera"}
+# folder → (split, box format, [(phrase group, first keyframe, last keyframe)])
+FIXTURE_FOLDERS: dict[str, tuple[str, str, list[tuple[str, int, int]]]] = {
+    "023521": ("test", "xyxy", [("position_fk", 1, 6), ("retract_fk", 7, 12), ("lift_f", 13, 18),
+                                ("dissect", 19, 26), ("camera", 27, 29), ("position_f", 30, 36)]),
+    "233029": ("train", "xywh", [("dissect", 1, 8), ("camera", 9, 10), ("stabilize_f", 11, 18),
+                                 ("retract_f", 19, 24), ("dissect", 25, 30)]),
+    "014014": ("train", "xyxy", [("position_fk", 1, 8), ("lift_f", 9, 16), ("dissect", 17, 24)]),
+}
+# Planted first-keyframe boxes (the first records of the public test file).
+FIXTURE_FIRST_BOXES = {"023521": {"Forceps": (0.14, 0.21, 0.47, 0.77), "Knife": (0.71, 0.44, 0.89, 0.77)},
+                       "233029": {"Forceps": (0.17, 0.15, 0.23, 0.62), "Knife": (0.74, 0.27, 0.25, 0.50)}}
+
+
+def _write_fixture(out: Path, seed: int) -> Path:
+    """The fixture. In 233029 (xywh) the Knife's w < x, so those boxes are invalid as xyxy."""
+    import json
+
+    import numpy as np
+
+    from mvbench.video.synth import make_frame_folder
+
+    rng = np.random.default_rng(seed)
+    root = out / "CoPESD"
+    records: dict[str, list[dict]] = {"train": [], "test": []}
+
+    def fmt(nums: tuple[float, ...]) -> str:
+        return "[" + ", ".join(f"{v:.2f}" for v in nums) + "]"
+
+    for n, (folder, (split, box_fmt, plan)) in enumerate(FIXTURE_FOLDERS.items()):
+        last = plan[-1][2]
+        make_frame_folder(root / "high_light_images" / folder, last, 1.0, FIXTURE_SIZE,
+                          names=[f"{k:04d}.jpg" for k in range(1, last + 1)], seed=seed + n)
+        for group, first, end in plan:
+            instructions, motions = _PHRASES[group]
+            for k in range(first, end + 1):
+                d = float(rng.integers(0, 5)) / 100
+                if box_fmt == "xywh":
+                    forceps, knife = (0.10 + d, 0.15, 0.30, 0.50), (0.60 + d, 0.25, 0.25, 0.50)
+                else:
+                    forceps, knife = (0.10 + d, 0.20, 0.45, 0.75), (0.55 + d, 0.40, 0.85, 0.75)
+                planted = FIXTURE_FIRST_BOXES.get(folder, {}) if k == 1 else {}
+                forceps, knife = planted.get("Forceps", forceps), planted.get("Knife", knife)
+                motion = motions[int(rng.integers(len(motions)))]
+                motion = motion.replace("{F}", f"Forceps{fmt(forceps)}").replace("{K}", f"Knife{fmt(knife)}")
+                records[split].append({
+                    "conversations": [{"from": "human", "value": instructions[int(rng.integers(len(instructions)))]},
+                                      {"from": "gpt", "value": motion}],
+                    "image": f"{IMAGE_PREFIX}/{folder}/{k:04d}.jpg"})
+    ann_dir = root / "annotations" / "smllm"
+    ann_dir.mkdir(parents=True, exist_ok=True)
+    for split, recs in records.items():
+        (ann_dir / f"smllm_{split}.json").write_text(json.dumps(recs, indent=4))
+    return root
