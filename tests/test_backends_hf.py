@@ -1,0 +1,147 @@
+"""HFBackend with the tiny random Qwen2.5-VL: video, image-list and RC requests, greedy determinism."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mvbench.errors import InputError, ServerError
+from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
+from mvbench.eval.backends.hf_backend import HFBackend
+from mvbench.testing import build_tiny_qwen2_5_vl
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny-vl")
+    build_tiny_qwen2_5_vl(directory, seed=0)
+    hf = HFBackend(directory)
+    yield hf
+    asyncio.run(hf.aclose())
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory) -> tuple[str, ...]:
+    directory = tmp_path_factory.mktemp("frames")
+    paths = []
+    for i in range(5):
+        path = directory / f"{i:06d}.jpg"
+        pixels = np.random.RandomState(i).randint(0, 255, (270, 480, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+    return tuple(paths)
+
+
+def _request(frames, uid="s1", **params) -> GenerationRequest:
+    return GenerationRequest(uid=uid, prompt="What happens next?", frames=frames, fps=1.0,
+                             params=GenerationParams(max_tokens=8, **params))
+
+
+def _answer(backend, request) -> str:
+    return asyncio.run(backend.generate(request))
+
+
+def test_is_a_backend(backend):
+    assert isinstance(backend, Backend)
+    fingerprint = backend.fingerprint()
+    assert fingerprint["backend"] == "hf" and fingerprint["dtype"] == "float32"
+    assert len(fingerprint["revision"]) == 16
+
+
+def test_video_request_encodes_frames_as_one_video(backend, frames):
+    inputs = backend.encode(_request(frames))
+    # 5 frames padded to 6 -> 3 temporal patches; 270x480 under 48*28*28 pixels -> 140x252.
+    assert inputs["video_grid_thw"].tolist() == [[3, 10, 18]]
+    assert inputs["second_per_grid_ts"].tolist() == [2.0]
+    assert "pixel_values" not in inputs
+    n_video_tokens = int((inputs["input_ids"] == backend._processor.video_token_id).sum())
+    assert n_video_tokens == 3 * 10 * 18 // 4
+
+
+def test_pixel_budget_follows_the_request(backend, frames):
+    small = backend.encode(_request(frames, max_pixels=8 * 28 * 28, min_pixels=4 * 28 * 28))
+    # 270x480 with at most 6272 pixels: smart_resize gives 56x84 -> a 4x6 patch grid.
+    assert small["video_grid_thw"].tolist() == [[3, 4, 6]]
+
+
+def test_image_list_request_encodes_each_frame(backend, frames):
+    inputs = backend.encode(_request(frames, frames_as="images"))
+    assert inputs["image_grid_thw"].tolist() == [[1, 10, 18]] * 5
+    assert "pixel_values_videos" not in inputs
+
+
+def test_rc_request_puts_the_boxed_start_frame_first(backend, frames):
+    request = GenerationRequest(uid="rc", prompt="Describe the boxed object.", frames=frames,
+                                rc_frame=frames[0], rc_box=(40.0, 30.0, 300.0, 200.0),
+                                params=GenerationParams(max_tokens=8))
+    inputs = backend.encode(request)
+    assert inputs["image_grid_thw"].tolist() == [[1, 10, 18]]
+    assert inputs["video_grid_thw"].tolist() == [[3, 10, 18]]
+    ids = inputs["input_ids"][0].tolist()
+    assert ids.index(backend._processor.image_token_id) < ids.index(backend._processor.video_token_id)
+    # The box changed the image: its patches differ from the plain first frame's.
+    plain = backend.encode(_request(frames[:1], frames_as="images"))
+    assert not np.allclose(inputs["pixel_values"].numpy(), plain["pixel_values"].numpy())
+    answer = _answer(backend, request)
+    assert isinstance(answer, str) and answer == _answer(backend, request)
+
+
+def test_greedy_answers_are_deterministic_and_new_text_only(backend, frames):
+    video = _answer(backend, _request(frames))
+    assert video == _answer(backend, _request(frames))
+    assert "What happens next?" not in video and "<|im_start|>" not in video
+    images = _answer(backend, _request(frames, frames_as="images"))
+    assert images == _answer(backend, _request(frames, frames_as="images"))
+
+
+def test_generation_is_greedy_and_capped_at_max_tokens(backend, frames, monkeypatch):
+    seen = {}
+    real_generate = backend._model.generate
+
+    def spy(**kwargs):
+        out = real_generate(**kwargs)
+        seen.update(kwargs, new=out.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+
+    monkeypatch.setattr(backend._model, "generate", spy)
+    _answer(backend, _request(frames))
+    assert seen["do_sample"] is False and seen["max_new_tokens"] == 8
+    assert 0 < seen["new"] <= 8
+
+
+def test_concurrent_requests_match_sequential(backend, frames):
+    async def both():
+        return await asyncio.gather(backend.generate(_request(frames, uid="a")),
+                                    backend.generate(_request(frames[:2], uid="b")))
+
+    first, second = asyncio.run(both())
+    assert first == _answer(backend, _request(frames, uid="a"))
+    assert second == _answer(backend, _request(frames[:2], uid="b"))
+
+
+def test_missing_frame_is_an_input_error_naming_it(backend, frames, tmp_path):
+    missing = str(tmp_path / "nope.jpg")
+    with pytest.raises(InputError) as err:
+        _answer(backend, _request(frames[:2] + (missing,)))
+    assert missing in str(err.value)
+
+
+def test_model_failure_is_a_server_error_naming_the_sample(backend, frames, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(backend._model, "generate", broken)
+    with pytest.raises(ServerError, match=r"\[s-broken\].*out of memory"):
+        _answer(backend, _request(frames, uid="s-broken"))
+
+
+def test_rejects_non_qwen2_5_vl_directories(tmp_path):
+    with pytest.raises(InputError, match="no config.json"):
+        HFBackend(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(InputError, match="model_type 'llama'"):
+        HFBackend(Path(tmp_path))
