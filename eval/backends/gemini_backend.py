@@ -1,0 +1,98 @@
+"""Backend for Gemini models through ``google-genai``.
+
+Layout: one-shot examples become prior ``user``/``model`` text turns; the final user turn holds
+the boxed RC start frame (if any), then every frame as an inline JPEG part (always an image
+list: ``params.frames_as`` is ignored, as Gemini takes no frame-list video), then the prompt.
+The system prompt becomes the system instruction. Frames are resized by Qwen's ``smart_resize``
+with the request's pixel budget, as for the other backends, so all models see the same pixels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from mvbench.eval.backends.base import GenerationRequest
+from mvbench.eval.backends.openai_backend import load_request_images
+from mvbench.llm.cache import ResponseCache
+from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
+
+MESSAGE_LAYOUT_VERSION = 1
+
+
+def build_turns(request: GenerationRequest, rc_jpeg: bytes | None, frames: list[bytes]) -> list[Turn]:
+    """The Gemini turns for one request (layout in the module docstring).
+
+    Args:
+        request: the request (prompt, examples).
+        rc_jpeg: the boxed RC start frame, or None.
+        frames: JPEG bytes of the frames, in order.
+
+    Returns:
+        The conversation, ending with the user turn.
+    """
+    turns: list[Turn] = []
+    for question, answer in request.examples:
+        turns.append(Turn("user", (question,)))
+        turns.append(Turn("model", (answer,)))
+    parts: list = [InlineData(rc_jpeg)] if rc_jpeg is not None else []
+    parts += [InlineData(f) for f in frames]
+    parts.append(request.prompt)
+    turns.append(Turn("user", tuple(parts)))
+    return turns
+
+
+class GeminiBackend:
+    """The :class:`~mvbench.eval.backends.base.Backend` for Gemini.
+
+    Args:
+        model: e.g. ``gemini-2.5-flash``.
+        base_url: another endpoint (tests: a local fake); None for Google's.
+        api_key: see :class:`~mvbench.llm.gemini_client.GeminiClient`.
+        timeout_s: bound on one attempt.
+        max_retries: retries after the first attempt.
+        concurrency: most requests in flight.
+        cache: optional persistent response cache.
+        retry_base_delay_s: first backoff delay.
+    """
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        concurrency: int = 16,
+        cache: ResponseCache | None = None,
+        retry_base_delay_s: float = 1.0,
+    ):
+        self.model = model
+        self.base_url = base_url
+        self.client = GeminiClient(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s,
+                                   max_retries=max_retries, concurrency=concurrency, cache=cache,
+                                   retry_base_delay_s=retry_base_delay_s)
+
+    def fingerprint(self) -> dict:
+        """Model, endpoint and the backend choices that change outputs."""
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+                "message_layout": MESSAGE_LAYOUT_VERSION, "frames_as": "images"}
+
+    async def generate(self, request: GenerationRequest) -> str:
+        """Answer one request (a sampled request's ``params.seed`` is its cache sample index).
+
+        Raises:
+            ServerError: after retries, naming the request's uid.
+            InputError: an unreadable frame (naming it).
+        """
+        rc, frames = await asyncio.to_thread(load_request_images, request)
+        p = request.params
+        return await self.client.complete(
+            build_turns(request, rc, frames), system=request.system, uid=request.uid,
+            sample_index=p.seed if p.temperature > 0 else None, cache_extra=self.fingerprint(),
+            temperature=p.temperature, max_tokens=p.max_tokens, seed=p.seed)
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self.client.aclose()

@@ -1,0 +1,186 @@
+"""Backend for OpenAI-compatible servers: vLLM serving Qwen-VL models, or OpenAI itself.
+
+Message layout (one request)::
+
+    [system]                                  if request.system
+    user: q1 / assistant: a1 ...              one-shot examples, text only
+    user: [RC image] [video | images...] text
+
+Frames are loaded, resized with Qwen's ``smart_resize`` (``params.min_pixels/max_pixels``) and
+JPEG-encoded here, so the pixels the model sees are decided by us, not by the server's defaults.
+
+``frames_as="video"`` sends one ``video_url`` part in vLLM's frame-list form,
+``data:video/jpeg;base64,<b64 frame 1>,<b64 frame 2>,...``: vLLM's ``VideoMediaIO.load_base64``
+splits a ``video/jpeg`` payload on commas and decodes each piece as a JPEG frame (base64 never
+contains a comma). As the official inference, an odd frame count is padded to even by repeating
+the last frame (Qwen merges frames in pairs). vLLM labels such videos 2 fps and, in recent
+versions, keeps at most ``num_frames`` (default 32) frames unless the server runs with
+``--media-io-kwargs '{"video": {"num_frames": -1}}'``; so by default we also send
+``extra_body={"mm_processor_kwargs": {"fps", "min_pixels", "max_pixels"}}`` with the sample's
+fps and pixel budget (turn off with ``mm_processor_kwargs=False``). ``video_url`` is a vLLM
+extension: use ``frames_as="images"`` (``image_url`` parts) for OpenAI's API.
+
+Region captioning (``rc_frame`` + ``rc_box``) puts the boxed start frame
+(:func:`mvbench.llm.images.prepare_rc_frame`) as an image before the video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from functools import lru_cache
+
+from mvbench.eval.backends.base import GenerationRequest
+from mvbench.llm.cache import ResponseCache
+from mvbench.llm.images import b64, jpeg_data_url, prepare_frame, prepare_rc_frame
+from mvbench.llm.openai_client import OpenAIChatClient
+
+MESSAGE_LAYOUT_VERSION = 1
+FRAME_CACHE_SIZE = 4096  # prepared frames are ~10 kB each at the official pixel budget
+
+
+@lru_cache(maxsize=FRAME_CACHE_SIZE)
+def _prepared_frame(path: str, mtime_ns: int, size: int, min_pixels: int, max_pixels: int) -> bytes:
+    # mtime and size are in the key so a rewritten file is prepared again.
+    return prepare_frame(path, min_pixels, max_pixels)
+
+
+def cached_frame(path: str, min_pixels: int, max_pixels: int) -> bytes:
+    """:func:`~mvbench.llm.images.prepare_frame` with a per-process LRU cache.
+
+    Instances of one video share their frames (decoded once, listed by path), so a run
+    prepares each frame once per pixel budget instead of once per instance.
+
+    Raises:
+        InputError: a missing or undecodable frame (naming it).
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return prepare_frame(path, min_pixels, max_pixels)  # raises InputError naming the path
+    return _prepared_frame(str(path), st.st_mtime_ns, st.st_size, min_pixels, max_pixels)
+
+
+def load_request_images(request: GenerationRequest) -> tuple[bytes | None, list[bytes]]:
+    """JPEG bytes of a request's RC start frame (boxed, or None) and of its frames.
+
+    Args:
+        request: the request; its ``params`` give the pixel budget.
+
+    Returns:
+        ``(rc_jpeg_or_None, frame_jpegs)``, frames in order, resized by ``smart_resize``.
+
+    Raises:
+        InputError: a missing or undecodable frame, or a bad RC box (naming the file).
+    """
+    p = request.params
+    rc = None
+    if request.rc_frame is not None and request.rc_box is not None:
+        rc = prepare_rc_frame(request.rc_frame, request.rc_box, p.min_pixels, p.max_pixels)
+    frames = [cached_frame(path, p.min_pixels, p.max_pixels) for path in request.frames]
+    return rc, frames
+
+
+def build_messages(request: GenerationRequest, rc_jpeg: bytes | None, frames: list[bytes]) -> list[dict]:
+    """The chat messages for one request (layout in the module docstring).
+
+    Args:
+        request: the request (prompt, system, examples, ``params.frames_as``).
+        rc_jpeg: the boxed RC start frame, or None.
+        frames: JPEG bytes of the frames, in order.
+
+    Returns:
+        OpenAI chat messages.
+    """
+    messages: list[dict] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    for question, answer in request.examples:
+        messages.append({"role": "user", "content": question})
+        messages.append({"role": "assistant", "content": answer})
+    content: list[dict] = []
+    if rc_jpeg is not None:
+        content.append({"type": "image_url", "image_url": {"url": jpeg_data_url(rc_jpeg)}})
+    if frames:
+        if request.params.frames_as == "video":
+            padded = frames + frames[-1:] if len(frames) % 2 else frames
+            url = "data:video/jpeg;base64," + ",".join(b64(f) for f in padded)
+            content.append({"type": "video_url", "video_url": {"url": url}})
+        else:
+            content += [{"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in frames]
+    content.append({"type": "text", "text": request.prompt})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+class OpenAIBackend:
+    """The :class:`~mvbench.eval.backends.base.Backend` for OpenAI-compatible chat servers.
+
+    Args:
+        model: the served model id.
+        base_url: the server, e.g. ``http://127.0.0.1:8000/v1``; None for api.openai.com.
+        api_key: see :class:`~mvbench.llm.openai_client.OpenAIChatClient`.
+        timeout_s: bound on one attempt.
+        max_retries: retries after the first attempt.
+        concurrency: most requests in flight.
+        cache: optional persistent response cache.
+        mm_processor_kwargs: in video mode, send vLLM ``mm_processor_kwargs`` (fps, pixel budget).
+        retry_base_delay_s: first backoff delay.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        concurrency: int = 16,
+        cache: ResponseCache | None = None,
+        mm_processor_kwargs: bool = True,
+        retry_base_delay_s: float = 1.0,
+    ):
+        self.model = model
+        self.base_url = base_url
+        self.mm_processor_kwargs = mm_processor_kwargs
+        self.client = OpenAIChatClient(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s,
+                                       max_retries=max_retries, concurrency=concurrency, cache=cache,
+                                       retry_base_delay_s=retry_base_delay_s)
+
+    def fingerprint(self) -> dict:
+        """Model, server and the backend choices that change outputs (per-request params are
+        part of each request's cache key)."""
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+                "message_layout": MESSAGE_LAYOUT_VERSION, "video_encoding": "vllm-jpeg-frame-list",
+                "mm_processor_kwargs": self.mm_processor_kwargs}
+
+    def request_params(self, request: GenerationRequest) -> dict:
+        """Keyword arguments for ``chat.completions.create`` from the request's params."""
+        p = request.params
+        params: dict = {"temperature": float(p.temperature), "max_tokens": p.max_tokens, "seed": p.seed}
+        if p.frames_as == "video" and request.frames and self.mm_processor_kwargs:
+            params["extra_body"] = {"mm_processor_kwargs": {
+                "fps": float(request.fps), "min_pixels": p.min_pixels, "max_pixels": p.max_pixels}}
+        return params
+
+    async def generate(self, request: GenerationRequest) -> str:
+        """Answer one request.
+
+        A sampled request (temperature > 0) uses its ``params.seed`` as the sample index in
+        the cache key, so different seeds are different samples.
+
+        Raises:
+            ServerError: after retries, naming the request's uid.
+            InputError: an unreadable frame (naming it).
+        """
+        rc, frames = await asyncio.to_thread(load_request_images, request)
+        messages = build_messages(request, rc, frames)
+        sample_index = request.params.seed if request.params.temperature > 0 else None
+        return await self.client.complete(messages, uid=request.uid, sample_index=sample_index,
+                                          cache_extra=self.fingerprint(), **self.request_params(request))
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self.client.aclose()

@@ -1,0 +1,1 @@
+"""LLM clients (OpenAI-compatible, Gemini), the persistent response cache and image helpers."""

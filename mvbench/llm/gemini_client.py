@@ -1,0 +1,198 @@
+"""An async Gemini client on ``google-genai`` (``client.aio.models.generate_content``).
+
+Same semantics as :mod:`mvbench.llm.openai_client`: the SDK's retries are off
+(``HttpRetryOptions(attempts=1)``) and :mod:`mvbench.llm.retry` retries 408/429/5xx, timeouts,
+transport errors and malformed JSON, boundedly, then raises :class:`~mvbench.errors.ServerError`
+naming the request and sample. Images travel as inline-bytes parts. ``base_url`` (or the SDK's
+``GOOGLE_GEMINI_BASE_URL``) points the client at another server, e.g. a local fake.
+
+Cache keys hash the turns with each image's bytes replaced by their sha256, plus provider,
+model, the system instruction and the output-affecting params (and ``sample_index`` for
+temperature > 0, then required).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from mvbench.errors import InputError
+from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
+from mvbench.llm.images import hash_bytes
+from mvbench.llm.retry import RetryPolicy, call_with_retries
+
+try:  # google-genai may use httpx2, a fork with its own exception classes
+    import httpx2
+
+    _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    _TRANSPORT_ERRORS = (httpx.TransportError,)
+
+PROVIDER = "gemini"
+
+
+@dataclass(frozen=True)
+class InlineData:
+    """An inline media part (image bytes) of a Gemini turn."""
+
+    data: bytes
+    mime_type: str = "image/jpeg"
+
+
+Part = str | InlineData
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a Gemini conversation: ``role`` is ``"user"`` or ``"model"``."""
+
+    role: str
+    parts: tuple[Part, ...]
+
+
+def is_retryable_gemini(exc: BaseException) -> bool:
+    """Transient errors: 408/429/5xx API errors, transport errors, unparseable bodies."""
+    if isinstance(exc, genai_errors.APIError):
+        return exc.code in (408, 429) or (exc.code or 0) >= 500
+    return isinstance(exc, _TRANSPORT_ERRORS + (json.JSONDecodeError,))
+
+
+class GeminiClient:
+    """Gemini ``generateContent`` with bounded concurrency, retries and an optional cache.
+
+    Args:
+        model: e.g. ``gemini-2.5-flash``.
+        base_url: another endpoint (e.g. ``http://127.0.0.1:PORT/``); None for Google's.
+        api_key: defaults to ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``, or ``"EMPTY"`` with
+            ``base_url``.
+        timeout_s: bound on one attempt.
+        max_retries: retries after the first attempt.
+        concurrency: most requests in flight at once.
+        cache: optional response cache.
+        retry_base_delay_s: first backoff delay (doubles per retry, with jitter).
+        retry_max_delay_s: cap on one backoff delay.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        concurrency: int = 16,
+        cache: ResponseCache | None = None,
+        retry_base_delay_s: float = 1.0,
+        retry_max_delay_s: float = 30.0,
+    ):
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        api_key = (api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+                   or ("EMPTY" if base_url else None))
+        if api_key is None:
+            raise InputError("no API key: set GEMINI_API_KEY or pass base_url for a local server")
+        self.model = model
+        self.base_url = base_url
+        self.cache = cache
+        self.policy = RetryPolicy(max_retries=max_retries, base_delay_s=retry_base_delay_s,
+                                  max_delay_s=retry_max_delay_s, timeout_s=timeout_s)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._rng = random.Random()
+        http_options = types.HttpOptions(
+            base_url=base_url, timeout=int(timeout_s * 950),  # ms, a bit under our own bound
+            retry_options=types.HttpRetryOptions(attempts=1))
+        self._client = genai.Client(api_key=api_key, http_options=http_options)
+        self.requests_sent = 0
+
+    def cache_key(self, turns: list[Turn], system: str | None, params: dict,
+                  sample_index: int | None = None, extra: dict | None = None) -> str:
+        """The cache key of one call (images enter as hashes of their bytes).
+
+        Raises:
+            ValueError: temperature > 0 without ``sample_index``.
+        """
+        shape = [{"role": t.role, "parts": [p if isinstance(p, str) else
+                                            {"mime": p.mime_type, "sha256": hash_bytes(p.data)}
+                                            for p in t.parts]} for t in turns]
+        return ResponseCache.key(provider=PROVIDER, model=self.model, params=params,
+                                 prompt=sha256_text(canonical_json({"system": system, "turns": shape})),
+                                 sample_index=sample_index, extra=extra or {})
+
+    async def complete(
+        self,
+        turns: list[Turn],
+        *,
+        system: str | None = None,
+        uid: str | None = None,
+        sample_index: int | None = None,
+        cache_extra: dict | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """Generate one answer.
+
+        Args:
+            turns: the conversation, ending with a user turn.
+            system: optional system instruction.
+            uid: the request or sample id, named in errors.
+            sample_index: which sample this is; required for temperature > 0 when caching.
+            cache_extra: extra key parts (e.g. a backend fingerprint).
+            temperature: sampling temperature.
+            max_tokens: ``max_output_tokens``.
+            seed: sampling seed.
+
+        Returns:
+            The answer text ('' if there is none; never cached).
+
+        Raises:
+            ServerError: after the last retry, naming ``uid`` and ``sample_index``.
+            ValueError: temperature > 0 without ``sample_index`` while a cache is set.
+        """
+        params = {"temperature": float(temperature), "max_tokens": max_tokens, "seed": seed}
+        key = None
+        if self.cache is not None:
+            key = self.cache_key(turns, system, params, sample_index, cache_extra)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        contents = [types.Content(role=t.role, parts=[
+            types.Part.from_text(text=p) if isinstance(p, str)
+            else types.Part.from_bytes(data=p.data, mime_type=p.mime_type) for p in t.parts])
+            for t in turns]
+        config = types.GenerateContentConfig(system_instruction=system, temperature=float(temperature),
+                                             max_output_tokens=max_tokens, seed=seed)
+
+        async def attempt() -> str:
+            self.requests_sent += 1
+            resp = await self._client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config)
+            return resp.text or ""
+
+        started = time.monotonic()
+        text = await call_with_retries(attempt, policy=self.policy, is_retryable=is_retryable_gemini,
+                                       what=self._describe(uid, sample_index), rng=self._rng,
+                                       limiter=self._semaphore)
+        if key is not None:
+            self.cache.put(key, text, {"provider": PROVIDER, "model": self.model, "uid": uid,
+                                       "sample_index": sample_index,
+                                       "latency_s": round(time.monotonic() - started, 3)})
+        return text
+
+    def _describe(self, uid: str | None, sample_index: int | None) -> str:
+        where = self.base_url or "the Gemini API"
+        sample = f" (sample {sample_index})" if sample_index is not None else ""
+        return f"request {uid or '<no uid>'}{sample} to {self.model} at {where}"
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.aio.aclose()

@@ -1,0 +1,213 @@
+"""Frame helpers for model requests: Qwen's ``smart_resize``, JPEG data URLs, hashes, the RC box.
+
+``smart_resize`` follows Qwen2-VL's rule (``qwen_vl_utils.vision_process`` and transformers'
+``Qwen2VLImageProcessor``): round each side to a multiple of ``factor`` (28), then, if the area
+leaves ``[min_pixels, max_pixels]``, rescale both sides by one factor ``beta`` (flooring when
+shrinking, ceiling when growing) so the aspect ratio is kept as closely as the grid allows.
+
+The region-captioning box follows the official MedGRPO inference (medvidbench-format.md §8):
+the start frame is resized with ``smart_resize``; if it is portrait it is rotated 270° (PIL's
+counter-clockwise ``rotate(270, expand=True)``, i.e. 90° clockwise); then a green (0, 255, 0)
+rectangle of width 8 is drawn. The box in the data is in the ORIGINAL frame's pixels, so we scale
+it to the resized size (x by new_w / old_w, y by new_h / old_h) — the official code leaves the
+box's pixel frame undocumented, and drawing unscaled original-pixel coordinates on a ~200 px
+frame would put most boxes off the image. As in the official order, the box is drawn after the
+rotation without rotating its coordinates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from mvbench.errors import InputError
+
+IMAGE_FACTOR = 28
+MAX_ASPECT_RATIO = 200
+BOX_COLOR = (0, 255, 0)
+BOX_WIDTH = 8
+JPEG_QUALITY = 95
+
+
+def _round_by_factor(number: float, factor: int) -> int:
+    return round(number / factor) * factor
+
+
+def _ceil_by_factor(number: float, factor: int) -> int:
+    return math.ceil(number / factor) * factor
+
+
+def _floor_by_factor(number: float, factor: int) -> int:
+    return math.floor(number / factor) * factor
+
+
+def smart_resize(
+    height: int, width: int, factor: int = IMAGE_FACTOR, min_pixels: int = 8 * 28 * 28,
+    max_pixels: int = 48 * 28 * 28,
+) -> tuple[int, int]:
+    """Qwen2-VL's target size for an image of ``height`` x ``width``.
+
+    Args:
+        height: original height in pixels.
+        width: original width in pixels.
+        factor: both outputs are multiples of it (28 = patch 14 x merge 2).
+        min_pixels: lower bound on the output area.
+        max_pixels: upper bound on the output area.
+
+    Returns:
+        ``(new_height, new_width)``.
+
+    Raises:
+        ValueError: a non-positive side, or an aspect ratio above 200 (Qwen refuses those).
+
+    >>> smart_resize(1080, 1920)
+    (140, 252)
+    >>> smart_resize(28, 28)
+    (84, 84)
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
+    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
+        raise ValueError(f"aspect ratio of {height}x{width} exceeds {MAX_ASPECT_RATIO}")
+    h_bar = max(factor, _round_by_factor(height, factor))
+    w_bar = max(factor, _round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, _floor_by_factor(height / beta, factor))
+        w_bar = max(factor, _floor_by_factor(width / beta, factor))
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = _ceil_by_factor(height * beta, factor)
+        w_bar = _ceil_by_factor(width * beta, factor)
+    return h_bar, w_bar
+
+
+def load_frame(path: str | Path) -> Image.Image:
+    """Open a frame as RGB.
+
+    Args:
+        path: an image file.
+
+    Returns:
+        The decoded RGB image.
+
+    Raises:
+        InputError: missing or undecodable file (naming it).
+    """
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise InputError("frame not found", path=path) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot decode frame: {exc}", path=path) from None
+
+
+def resize_frame(img: Image.Image, min_pixels: int, max_pixels: int) -> Image.Image:
+    """Resize to :func:`smart_resize`'s size (bicubic, as ``qwen_vl_utils``).
+
+    Args:
+        img: the frame.
+        min_pixels: lower area bound.
+        max_pixels: upper area bound.
+
+    Returns:
+        The resized frame (the same object if the size already matches).
+    """
+    h, w = smart_resize(img.height, img.width, min_pixels=min_pixels, max_pixels=max_pixels)
+    if (w, h) == img.size:
+        return img
+    return img.resize((w, h), Image.Resampling.BICUBIC)
+
+
+def encode_jpeg(img: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes of an RGB image (deterministic for a given image and quality)."""
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    """Base64 text of ``data`` (no line breaks)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def jpeg_data_url(data: bytes) -> str:
+    """``data:image/jpeg;base64,...`` URL for JPEG bytes."""
+    return f"data:image/jpeg;base64,{b64(data)}"
+
+
+def hash_bytes(data: bytes) -> str:
+    """Hex sha256 of image bytes, for cache keys."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def prepare_frame(path: str | Path, min_pixels: int, max_pixels: int) -> bytes:
+    """Load, smart-resize and JPEG-encode one frame.
+
+    Args:
+        path: the frame file.
+        min_pixels: lower area bound.
+        max_pixels: upper area bound.
+
+    Returns:
+        JPEG bytes of the resized frame.
+    """
+    return encode_jpeg(resize_frame(load_frame(path), min_pixels, max_pixels))
+
+
+def draw_rc_box(
+    img: Image.Image, box: tuple[float, float, float, float], min_pixels: int, max_pixels: int
+) -> Image.Image:
+    """The region-captioning start frame, as the official inference builds it.
+
+    Args:
+        img: the original start frame.
+        box: ``[x1, y1, x2, y2]`` in the original frame's pixels.
+        min_pixels: lower area bound for the resize.
+        max_pixels: upper area bound for the resize.
+
+    Returns:
+        A new image: resized, rotated 270° if portrait, with a green width-8 rectangle at the
+        box scaled to the resized size (see the module docstring for these choices).
+
+    Raises:
+        ValueError: a box that is not four numbers with x1 <= x2 and y1 <= y2.
+    """
+    if len(box) != 4:
+        raise ValueError(f"RC box must be [x1, y1, x2, y2], got {box!r}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if x2 < x1 or y2 < y1:
+        raise ValueError(f"RC box corners are out of order: {box!r}")
+    orig_w, orig_h = img.size
+    out = resize_frame(img, min_pixels, max_pixels).copy()
+    sx, sy = out.width / orig_w, out.height / orig_h
+    if out.height > out.width:
+        out = out.rotate(270, expand=True)
+    draw = ImageDraw.Draw(out)
+    draw.rectangle(
+        [round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy)],
+        outline=BOX_COLOR, width=BOX_WIDTH,
+    )
+    return out
+
+
+def prepare_rc_frame(
+    path: str | Path, box: tuple[float, float, float, float], min_pixels: int, max_pixels: int
+) -> bytes:
+    """Load a start frame, draw the RC box (:func:`draw_rc_box`) and JPEG-encode it.
+
+    Raises:
+        InputError: unreadable frame or a malformed box (naming the frame).
+    """
+    img = load_frame(path)
+    try:
+        boxed = draw_rc_box(img, box, min_pixels, max_pixels)
+    except ValueError as exc:
+        raise InputError(str(exc), path=path) from None
+    return encode_jpeg(boxed)

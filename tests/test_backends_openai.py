@@ -1,0 +1,111 @@
+"""OpenAIBackend: message layout (video, images, RC, one-shot) and a round trip to a fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from mvbench.errors import InputError
+from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
+from mvbench.eval.backends.openai_backend import OpenAIBackend, build_messages, load_request_images
+from tests.servers.fake_openai import FakeOpenAIServer, media_parts
+
+
+def _frames(tmp_path, n=3, size=(640, 360)):
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"f{i}.png"
+        Image.new("RGB", size, (60 * i, 100, 200)).save(p)
+        paths.append(str(p))
+    return tuple(paths)
+
+
+def _decode(b64_text: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64_text)))
+
+
+def _user_content(request):
+    rc, frames = load_request_images(request)
+    return build_messages(request, rc, frames)[-1]["content"]
+
+
+def test_video_is_one_jpeg_frame_list_padded_to_even(tmp_path):
+    req = GenerationRequest(uid="u", prompt="When does it start?", frames=_frames(tmp_path, 3))
+    content = _user_content(req)
+    assert [p["type"] for p in content] == ["video_url", "text"]
+    url = content[0]["video_url"]["url"]
+    prefix = "data:video/jpeg;base64,"
+    assert url.startswith(prefix)
+    pieces = url[len(prefix):].split(",")
+    assert len(pieces) == 4 and pieces[3] == pieces[2]  # last frame repeated
+    assert pieces[0] != pieces[1]
+    first = _decode(pieces[0])
+    assert first.format == "JPEG" and first.size == (252, 140)  # smart_resize of 640x360
+    assert content[1] == {"type": "text", "text": "When does it start?"}
+
+
+def test_images_mode_sends_one_image_part_per_frame(tmp_path):
+    req = GenerationRequest(uid="u", prompt="Q", frames=_frames(tmp_path, 3),
+                            params=GenerationParams(frames_as="images"))
+    content = _user_content(req)
+    assert [p["type"] for p in content] == ["image_url"] * 3 + ["text"]
+    assert all(p["image_url"]["url"].startswith("data:image/jpeg;base64,") for p in content[:3])
+
+
+def test_rc_boxed_start_frame_comes_before_the_video(tmp_path):
+    frames = _frames(tmp_path, 2)
+    req = GenerationRequest(uid="u", prompt="Describe the region.", frames=frames,
+                            rc_frame=frames[0], rc_box=(320, 180, 480, 270))
+    content = _user_content(req)
+    assert [p["type"] for p in content] == ["image_url", "video_url", "text"]
+    rc = _decode(content[0]["image_url"]["url"].split(",", 1)[1]).convert("RGB")
+    # box scaled by 252/640 and 140/360 -> left edge near x=126, rows 70..105
+    r, g, b = rc.getpixel((128, 88))
+    assert g > 200 and r < 60 and b < 60
+
+
+def test_one_shot_examples_become_prior_text_turns(tmp_path):
+    req = GenerationRequest(uid="u", prompt="Q", frames=_frames(tmp_path, 2), system="sys",
+                            examples=(("example question", "example answer"),))
+    rc, frames = load_request_images(req)
+    messages = build_messages(req, rc, frames)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1]["content"] == "example question"
+    assert messages[2]["content"] == "example answer"
+
+
+def test_missing_frame_raises_input_error_naming_it(tmp_path):
+    req = GenerationRequest(uid="u", prompt="Q", frames=(str(tmp_path / "nope.jpg"),))
+    with pytest.raises(InputError, match="nope.jpg"):
+        load_request_images(req)
+
+
+@pytest.mark.parametrize("frames_as,kinds,has_mm", [("video", ["video_url"], True),
+                                                    ("images", ["image_url"] * 2, False)])
+def test_generate_round_trip(tmp_path, frames_as, kinds, has_mm):
+    params = GenerationParams(temperature=0.0, max_tokens=64, seed=3, frames_as=frames_as)
+    req = GenerationRequest(uid="clip1", prompt="Which phase?", frames=_frames(tmp_path, 2),
+                            fps=0.5, params=params)
+    with FakeOpenAIServer() as srv:
+        backend = OpenAIBackend("qwen", base_url=srv.base_url, retry_base_delay_s=0.01)
+        assert isinstance(backend, Backend)
+
+        async def go():
+            try:
+                return await backend.generate(req)
+            finally:
+                await backend.aclose()
+
+        assert asyncio.run(go()).startswith("ECHO: Which phase?")
+        body = srv.requests[-1]
+        assert media_parts(body) == kinds
+        assert (body["temperature"], body["max_tokens"], body["seed"]) == (0.0, 64, 3)
+        assert ("mm_processor_kwargs" in body) is has_mm
+        if has_mm:
+            assert body["mm_processor_kwargs"]["fps"] == 0.5
+    fp = backend.fingerprint()
+    assert fp["model"] == "qwen" and fp["base_url"] == srv.base_url and fp["backend"] == "openai"

@@ -1,0 +1,68 @@
+"""The real ``google-genai`` client against a local fake Gemini server with injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mvbench.errors import ServerError
+from mvbench.llm.cache import ResponseCache
+from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
+from tests.servers.fake_gemini import FakeGeminiServer, inline_parts
+
+TURNS = [Turn("user", (InlineData(b"\xff\xd8fake-jpeg"), "Describe the frame."))]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _complete(server, turns=TURNS, cache=None, timeout_s=10.0, max_retries=4, **kw):
+    client = GeminiClient("gemini-2.5-flash", base_url=server.base_url, timeout_s=timeout_s,
+                          max_retries=max_retries, cache=cache, retry_base_delay_s=0.01)
+    try:
+        return await client.complete(turns, **kw)
+    finally:
+        await client.aclose()
+
+
+def test_request_carries_inline_image_config_and_system():
+    with FakeGeminiServer() as srv:
+        text = run(_complete(srv, system="Be brief.", temperature=0.0, max_tokens=32, seed=7))
+        assert text.startswith("ECHO: Describe the frame.")
+        body = srv.requests[-1]
+        assert inline_parts(body) == ["image/jpeg"]
+        assert body["generationConfig"] == {"temperature": 0.0, "maxOutputTokens": 32, "seed": 7}
+        assert "Be brief." in str(body.get("systemInstruction") or body.get("system_instruction"))
+
+
+def test_retries_through_500_429_and_malformed_json():
+    with FakeGeminiServer(script=["500", "429", "malformed"]) as srv:
+        assert run(_complete(srv, uid="g1")).startswith("ECHO:")
+        assert srv.stats.calls == 4
+
+
+def test_retries_through_a_hang_longer_than_the_timeout():
+    with FakeGeminiServer(script=["hang"], hang_s=3.0) as srv:
+        assert run(_complete(srv, timeout_s=0.5)).startswith("ECHO:")
+        assert srv.stats.calls == 2 and srv.stats.hangs == 1
+
+
+def test_permanent_failure_names_the_sample():
+    with FakeGeminiServer(fail_rate=1.0, fail_status=503) as srv:
+        with pytest.raises(ServerError, match=r"request clip7 \(sample 2\).*3 attempts"):
+            run(_complete(srv, max_retries=2, uid="clip7", sample_index=2))
+        assert srv.stats.calls == 3
+
+
+def test_cache_hit_sends_no_second_request_and_images_enter_the_key(tmp_path):
+    with FakeGeminiServer() as srv, ResponseCache(tmp_path / "c") as cache:
+        first = run(_complete(srv, cache=cache))
+        assert run(_complete(srv, cache=cache)) == first
+        assert srv.stats.calls == 1
+        other_image = [Turn("user", (InlineData(b"\xff\xd8other"), "Describe the frame."))]
+        run(_complete(srv, turns=other_image, cache=cache))
+        assert srv.stats.calls == 2
+        with pytest.raises(ValueError, match="sample_index"):
+            run(_complete(srv, cache=cache, temperature=1.0))
