@@ -1,0 +1,135 @@
+"""Critical-view-of-safety assessment (qa_type ``cvs_assessment``): component-balanced accuracy.
+
+Official behaviour (evaluation/eval_cvs_assessment.py, LB 6a68818), ``mode="leaderboard"``:
+
+- The answer is split on commas; a lower-cased part containing ``two structures`` /
+  ``cystic plate`` / ``hepatocystic triangle`` must also match ``<name>: <int>`` (checked in
+  that order, first name found wins the part; a later part overrides an earlier one).
+- GT: ``struc_info[0]['cvs_scores']`` restricted to the three components, else parsed from
+  ``gnd``. Only components present in both prediction and GT count, so omissions and garbage
+  cost nothing.
+- Per dataset group: mean over components of per-component accuracy (0.0 if nothing counted);
+  then an unweighted mean over groups. Groups are the raw ``data_source`` strings, so
+  ``Cholec80-CVS`` and ``Cholec80_CVS`` are separate groups; a missing/'Unknown' source with a
+  ``videoNN`` video id joins ``Cholec80_CVS``.
+
+Only ``mode="leaderboard"`` exists.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mvbench.eval.metrics.common import group_in_order, np_mean, video_id_of
+from mvbench.eval.metrics.sa import balanced_accuracy
+
+COMPONENTS = ("two_structures", "cystic_plate", "hepatocystic_triangle")
+_PATTERNS = (("two structures", "two_structures", re.compile(r"two structures?:\s*(\d+)")),
+             ("cystic plate", "cystic_plate", re.compile(r"cystic plate:\s*(\d+)")),
+             ("hepatocystic triangle", "hepatocystic_triangle", re.compile(r"hepatocystic triangle:\s*(\d+)")))
+
+
+def parse(text: str) -> dict[str, int]:
+    """Component scores found in the answer.
+
+    >>> parse("Two structures: 2, Cystic plate: 1, Hepatocystic triangle: 0")
+    {'two_structures': 2, 'cystic_plate': 1, 'hepatocystic_triangle': 0}
+    >>> parse("two structures: 2 cystic plate: 1")
+    {'two_structures': 2}
+    """
+    if not isinstance(text, str):
+        return {}
+    found: dict[str, int] = {}
+    for part in text.split(","):
+        part = part.strip().lower()
+        for needle, name, pattern in _PATTERNS:
+            if needle in part:
+                m = pattern.search(part)
+                if m:
+                    found[name] = int(m.group(1))
+                break
+    return found
+
+
+def gt_components(rec: dict) -> dict:
+    """GT component scores (``struc_info[0].cvs_scores``, else parsed from ``gnd``)."""
+    gnd: dict = {}
+    struc = rec.get("struc_info")
+    if isinstance(struc, list) and struc and isinstance(struc[0], dict):
+        scores = struc[0].get("cvs_scores", {}) or {}
+        gnd = {k: v for k, v in scores.items() if k in COMPONENTS}
+    if not gnd:
+        gnd = parse(str(rec.get("gnd", "") or ""))
+    return gnd
+
+
+def score_sample(rec: dict) -> dict[str, float | None]:
+    """Per-component correctness of one record.
+
+    Args:
+        rec: merged record.
+
+    Returns:
+        ``{"comp:<name>": 1.0/0.0, …}`` for components in both GT and prediction (GT order), and
+        ``"n_components"``: how many counted.
+    """
+    pred = parse(rec.get("answer", "") or "")
+    out: dict[str, float | None] = {}
+    for name, value in gt_components(rec).items():
+        if name in pred:
+            out[f"comp:{name}"] = float(pred[name] == value)
+    out["n_components"] = float(len(out))
+    return out
+
+
+def _detect(video_id: str, question: str) -> str:
+    vid = video_id.lower()
+    if vid.startswith("video") and vid[5:].isdigit():
+        return "Cholec80_CVS"
+    if len(vid) == 11 and any(c.isalpha() for c in vid):
+        return "AVOS"
+    if "_part" in vid and vid.replace("_part", "").split("_")[0].isdigit():
+        return "CoPESD"
+    if "video" in vid and any(c.isdigit() for c in vid):
+        return "CholecT50"
+    if any(k in vid for k in ("nur", "nursing", "medical")):
+        return "NurViD"
+    q = question.lower()
+    if any(p in q for p in ("cholec80-cvs", "strasberg", "critical view", "cvs", "cystic plate",
+                            "hepatocystic triangle")):
+        return "Cholec80_CVS"
+    for name, key in (("AVOS", "avos"), ("CoPESD", "copesd"), ("CholecT50", "cholect50"),
+                      ("CholecT50", "cholec"), ("NurViD", "nurvid"), ("NurViD", "nursing")):
+        if key in q:
+            return name
+    if any(a in q for a in ("cutting", "tying", "suturing")):
+        return "AVOS"
+    if "forceps" in q and "knife" in q:
+        return "CoPESD"
+    return "Unknown"
+
+
+def group_of(rec: dict) -> str:
+    """The dataset group of a record (official ``group_records_by_dataset``)."""
+    dataset = rec.get("data_source", "Unknown")
+    if dataset == "Unknown" or not dataset:
+        dataset = _detect(video_id_of(rec), str(rec.get("question", "") or ""))
+    return dataset
+
+
+def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+    """Component-balanced accuracy per group, then the unweighted mean over groups.
+
+    Args:
+        recs: the CVS records.
+        samples: their ``score_sample`` dicts, aligned.
+        mode: only "leaderboard".
+
+    Returns:
+        ``{"cvs_acc"}`` (None without records).
+    """
+    if not recs:
+        return {"cvs_acc": None}
+    per_group = [balanced_accuracy([samples[i] for i in idx], "comp:")
+                 for idx in group_in_order(group_of(r) for r in recs).values()]
+    return {"cvs_acc": np_mean(per_group)}

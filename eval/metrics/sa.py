@@ -1,0 +1,187 @@
+"""Skill assessment (qa_type ``skill_assessment``): aspect-balanced accuracy, as the leaderboard scores it.
+
+Official behaviour (evaluation/eval_skill_assessment.py, LB 6a68818), ``mode="leaderboard"``:
+
+- A record is skipped (None) if the answer has no ``\\d+/5`` anywhere, or if there is no GT skill
+  level (``struc_info[0]['skill_level']``, else one derived from the ``k/5`` scores in ``gnd``).
+- The answer is split on commas; each part is matched by ``Name: k/5`` (so a newline-separated
+  answer yields at most one aspect, and ``2.5/5`` none). Names must equal the GT
+  ``skill_scores`` keys exactly (else the aspects parsed from ``gnd``); only aspects present in
+  both count, so omitted aspects cost nothing.
+- Per dataset: mean over aspects of per-aspect accuracy (0.0 if nothing counted); then an
+  unweighted mean over dataset groups. A missing/'Unknown' data_source is guessed from the video
+  id (JIGSAWS patterns give the group 'jigsaws') or the question.
+
+Only ``mode="leaderboard"`` exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mvbench.eval.metrics.common import group_in_order, np_mean, video_id_of
+
+_SCORE = re.compile(r"(\d+)/5")
+_ASPECT = re.compile(r"([^:]+?):\s*(\d+)/5")
+_LEVELS = {"novice": "novice", "beginner": "novice", "intermediate": "intermediate", "expert": "expert",
+           "advanced": "expert", "n": "novice", "i": "intermediate", "e": "expert", "1": "novice",
+           "2": "intermediate", "3": "expert", "low": "novice", "medium": "intermediate",
+           "high": "expert", "poor": "novice", "good": "intermediate", "excellent": "expert"}
+
+
+@dataclass
+class SkillAnswer:
+    """A parsed skill-assessment answer.
+
+    Attributes:
+        aspects: aspect name → integer score, from ``Name: k/5`` comma-separated parts.
+        level: skill level implied by the mean of all ``k/5`` scores, None if there are none.
+    """
+
+    aspects: dict[str, int] = field(default_factory=dict)
+    level: str | None = None
+
+
+def _level(text: str) -> str | None:
+    scores = [int(s) for s in _SCORE.findall(text)]
+    if not scores:
+        return None
+    try:
+        avg = sum(scores) / len(scores)
+    except OverflowError:
+        avg = float("inf")
+    return "novice" if avg <= 2.0 else "intermediate" if avg <= 3.5 else "expert"
+
+
+def parse(text: str) -> SkillAnswer:
+    """Parse ``Name: k/5, …``.
+
+    >>> parse("Respect for tissue: 2/5, Suture/needle handling: 1/5")
+    SkillAnswer(aspects={'Respect for tissue': 2, 'Suture/needle handling': 1}, level='novice')
+    >>> parse("Respect for tissue: 2.5/5").aspects
+    {}
+    """
+    if not isinstance(text, str):
+        return SkillAnswer()
+    aspects: dict[str, int] = {}
+    for part in text.split(","):
+        m = _ASPECT.search(part.strip())
+        if m:
+            aspects[m.group(1).strip()] = int(m.group(2))
+    return SkillAnswer(aspects=aspects, level=_level(text))
+
+
+def _normalize_level(code: str) -> str:
+    code = code.strip().lower()
+    if code in _LEVELS:
+        return _LEVELS[code]
+    for key, value in _LEVELS.items():
+        if key in code:
+            return value
+    return code
+
+
+def _first_struc(rec: dict) -> dict:
+    struc = rec.get("struc_info")
+    if isinstance(struc, list) and struc and isinstance(struc[0], dict):
+        return struc[0]
+    return {}
+
+
+def score_sample(rec: dict) -> dict[str, float | None]:
+    """Per-aspect correctness of one record.
+
+    Args:
+        rec: merged record.
+
+    Returns:
+        ``{"counted": 1.0 | None, "level_correct": 1.0/0.0 | None, "aspect:<name>": 1.0/0.0, …}``
+        (aspect keys in GT order, only for aspects present in both; ``counted`` None = skipped).
+    """
+    pred = parse(rec.get("answer", "") or "")
+    if pred.level is None:
+        return {"counted": None, "level_correct": None}
+    item = _first_struc(rec)
+    code = item.get("skill_level", "")
+    gnd_level = _normalize_level(str(code)) if code else None
+    if not gnd_level:
+        gnd_level = _level(str(rec.get("gnd", "") or ""))
+        if gnd_level is None:
+            return {"counted": None, "level_correct": None}
+    out: dict[str, float | None] = {"counted": 1.0, "level_correct": float(pred.level == gnd_level)}
+    gnd_aspects = item.get("skill_scores") or {}
+    if not gnd_aspects:
+        gnd_aspects = parse(str(rec.get("gnd", "") or "")).aspects
+    for name in gnd_aspects:
+        if name in pred.aspects:
+            out[f"aspect:{name}"] = float(pred.aspects[name] == gnd_aspects[name])
+    return out
+
+
+def _detect(video_id: str, question: str) -> str:
+    vid = video_id.lower()
+    if any(p in vid for p in ("knot_tying", "suturing", "needle_passing")) and "_b" in vid:
+        return "jigsaws"
+    if len(vid) == 11 and any(c.isalpha() for c in vid):
+        return "AVOS"
+    if "_part" in vid and vid.replace("_part", "").split("_")[0].isdigit():
+        return "CoPESD"
+    if "video" in vid and any(c.isdigit() for c in vid):
+        return "CholecT50"
+    if any(k in vid for k in ("nur", "nursing", "medical")):
+        return "NurViD"
+    q = question.lower()
+    if any(p in q for p in ("robotic bench-top", "knot-tying", "needle-passing", "suturing", "surgical technique")):
+        return "jigsaws"
+    for name, key in (("AVOS", "avos"), ("CoPESD", "copesd"), ("CholecT50", "cholect50"),
+                      ("CholecT50", "cholec"), ("NurViD", "nurvid"), ("NurViD", "nursing")):
+        if key in q:
+            return name
+    if any(a in q for a in ("cutting", "tying", "suturing")):
+        return "AVOS"
+    if "forceps" in q and "knife" in q:
+        return "CoPESD"
+    return "Unknown"
+
+
+def group_of(rec: dict) -> str:
+    """The dataset group of a record (official ``group_records_by_dataset``)."""
+    dataset = rec.get("data_source", "Unknown")
+    if dataset == "Unknown" or not dataset:
+        dataset = _detect(video_id_of(rec), str(rec.get("question", "") or ""))
+    return dataset
+
+
+def balanced_accuracy(samples: list[dict], prefix: str) -> float:
+    """Mean over components (first-seen order) of per-component accuracy; 0.0 if none counted."""
+    correct: dict[str, float] = {}
+    total: dict[str, int] = {}
+    for s in samples:
+        for k, v in s.items():
+            if k.startswith(prefix) and v is not None:
+                total[k] = total.get(k, 0) + 1
+                correct[k] = correct.get(k, 0.0) + v
+    recalls = [correct[k] / total[k] for k in total]
+    return np_mean(recalls) if recalls else 0.0
+
+
+def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+    """Aspect-balanced accuracy per dataset group, then the unweighted mean over groups.
+
+    Args:
+        recs: the SA records.
+        samples: their ``score_sample`` dicts, aligned.
+        mode: only "leaderboard".
+
+    Returns:
+        ``{"sa_acc", "sa_level_acc"}`` (None without records).
+    """
+    if not recs:
+        return {"sa_acc": None, "sa_level_acc": None}
+    per_group = []
+    levels = []
+    for idx in group_in_order(group_of(r) for r in recs).values():
+        per_group.append(balanced_accuracy([samples[i] for i in idx], "aspect:"))
+        levels.extend(samples[i]["level_correct"] for i in idx if samples[i]["level_correct"] is not None)
+    return {"sa_acc": np_mean(per_group), "sa_level_acc": sum(levels) / len(levels) if levels else 0.0}

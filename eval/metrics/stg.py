@@ -1,0 +1,158 @@
+"""Spatio-temporal grounding (qa_type ``stg``): mean box IoU, as the leaderboard scores it.
+
+Official behaviour (evaluation/eval_stg.py, LB 6a68818), reproduced in ``mode="leaderboard"``:
+
+- Boxes are read from ``<t> seconds: [x1, y1, x2, y2]``; the whitespace before ``seconds:`` is
+  required. Each box must split on commas into exactly 4 ``float()``-able parts (so "nan" and
+  "inf" are accepted, as in the official); a malformed box copies the last valid one, or is
+  dropped if there is none yet. Keys are ``str(float(t))``.
+- Only if no ``seconds:`` entry matched at all: integer-only ``[[a, b, c, d]]`` boxes, assigned to
+  the GT keys in order (under the raw GT key).
+- For each GT key (``struc_info[0]['bbox_dict']``, in order) the prediction is looked up under
+  ``f"{float(k):.1f}"``. A missing box or [0,0,0,0] takes the previous predicted box (after the
+  first key); a first missing box stays [0,0,0,0] and scores IoU 0.
+- IoU = inter / max(union, 1e-6); the sample score is np.mean over keys. A sample with no GT
+  boxes is excluded (None). Pooling: per-dataset np.mean, each repeated by its count, np.mean.
+
+Differences from the official: a ``struc_info`` item without ``bbox_dict`` whose keys are not
+numbers makes the official STG evaluation crash (no STG metric); here the sample is excluded.
+Only ``mode="leaderboard"`` exists.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from mvbench.eval.metrics.common import group_in_order, np_mean, pooled_group_mean, temporal_dataset_key
+
+_TIMED = re.compile(r"(\d+(?:\.\d+)?)\s+seconds:\s*\[([^\]]+)\]")
+_RAW = re.compile(r"\[\[([\d\s,]+)\]\]")
+
+Box = list[float]
+
+
+def parse(text: str) -> dict[str, Box] | list[list[int]]:
+    """Timed boxes as ``{str(float(t)): box}``, else (only if no timed entry matched) the list of
+    integer ``[[…]]`` boxes; ``{}``/``[]`` when nothing parses.
+
+    >>> parse("1.0 seconds: [235.08, 261.2, 561.58, 1005.62] 5 seconds: [1, 2, 3]")
+    {'1.0': [235.08, 261.2, 561.58, 1005.62], '5.0': [235.08, 261.2, 561.58, 1005.62]}
+    >>> parse("[[10, 20, 30, 40]]")
+    [[10, 20, 30, 40]]
+    >>> parse("1.0seconds: [1, 2, 3, 4]")
+    []
+    """
+    if not isinstance(text, str):
+        return []
+    matches = _TIMED.findall(text)
+    if not matches:
+        boxes: list[list[int]] = []
+        for body in _RAW.findall(text):
+            try:
+                box = [int(x.strip()) for x in body.split(",")]
+            except ValueError:
+                continue
+            if len(box) == 4:
+                boxes.append(box)
+        return boxes
+    parsed: dict[str, Box] = {}
+    last: Box | None = None
+    for t, body in matches:
+        try:
+            nums = [float(part.strip().lstrip("[").rstrip("]")) for part in body.split(",")]
+            if len(nums) != 4:
+                raise ValueError("box needs 4 values")
+        except ValueError:
+            if last is not None:
+                parsed[str(float(t))] = last
+            continue
+        parsed[str(float(t))] = nums
+        last = nums
+    return parsed
+
+
+def gt_boxes(rec: dict) -> dict:
+    """The GT ``bbox_dict`` (time key → box) as the official scorer locates it; {} if none."""
+    struc = rec.get("struc_info", {})
+    if isinstance(struc, list) and struc:
+        item = struc[0]
+        if isinstance(item, dict) and "bbox_dict" in item:
+            return item["bbox_dict"] or {}
+        return item if isinstance(item, dict) else {}
+    if isinstance(struc, dict):
+        return struc.get("bbox_dict", struc) or {}
+    return {}
+
+
+def _valid(box: object) -> bool:
+    return isinstance(box, list) and len(box) == 4 and all(isinstance(x, (int, float)) for x in box)
+
+
+def _key(k: object) -> str | None:
+    try:
+        return f"{float(k):.1f}"
+    except (TypeError, ValueError):
+        return None
+
+
+def score_sample(rec: dict) -> dict[str, float | None]:
+    """Per-sample mean IoU over the GT keys (None = excluded: no usable GT box).
+
+    Args:
+        rec: merged record.
+
+    Returns:
+        ``{"miou", "n_keys", "n_pred"}``.
+    """
+    pred = parse(rec.get("answer", "") or "")
+    gt = gt_boxes(rec)
+    n_pred = float(len(pred))
+    keys = list(gt.keys())
+    if any(_key(k) is None for k in keys):
+        return {"miou": None, "n_keys": float(len(keys)), "n_pred": n_pred}
+    if isinstance(pred, list):
+        pred = {k: box for k, box in zip(keys[:len(pred)], pred)}
+    pred_boxes: list = []
+    gt_list: list = []
+    for i, k in enumerate(keys):
+        gt_list.append(gt[k])
+        box = pred.get(_key(k), [0, 0, 0, 0])
+        if box == [0, 0, 0, 0] and i > 0:
+            box = pred_boxes[i - 1]
+        pred_boxes.append(box)
+    pairs = [(p, g) for p, g in zip(pred_boxes, gt_list) if _valid(p) and _valid(g)]
+    if not pairs:
+        return {"miou": None, "n_keys": float(len(keys)), "n_pred": n_pred}
+    p = np.array([[float(v) for v in pb] for pb, _ in pairs], dtype=np.float64)
+    g = np.array([[float(v) for v in gb] for _, gb in pairs], dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        iw = np.clip(np.minimum(p[:, 2], g[:, 2]) - np.maximum(p[:, 0], g[:, 0]), 0, None)
+        ih = np.clip(np.minimum(p[:, 3], g[:, 3]) - np.maximum(p[:, 1], g[:, 1]), 0, None)
+        inter = iw * ih
+        union = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1]) + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]) - inter
+        iou = inter / np.clip(union, 1e-6, None)
+        miou = float(iou.mean())
+    return {"miou": miou, "n_keys": float(len(keys)), "n_pred": n_pred}
+
+
+def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+    """Official pooling: counted samples only, per-dataset means weighted by counted samples.
+
+    Args:
+        recs: the STG records.
+        samples: their ``score_sample`` dicts, aligned.
+        mode: only "leaderboard".
+
+    Returns:
+        ``{"stg_miou"}``: None without records, 0.0 if no sample was counted.
+    """
+    if not recs:
+        return {"stg_miou": None}
+    groups = []
+    for idx in group_in_order(temporal_dataset_key(r, "stg") for r in recs).values():
+        vals = [samples[i]["miou"] for i in idx if samples[i]["miou"] is not None]
+        if vals:
+            groups.append((np_mean(vals), len(vals)))
+    return {"stg_miou": pooled_group_mean(groups) if groups else 0.0}

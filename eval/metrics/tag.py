@@ -1,0 +1,140 @@
+"""Temporal action grounding (qa_type ``tal``): mIoU@0.3 and mIoU@0.5, as the leaderboard scores it.
+
+Official behaviour (evaluation/eval_tal.py, LB 6a68818), reproduced in ``mode="leaderboard"``:
+
+- Every ``a-b`` pair in the answer is a segment (ASCII hyphen, optional spaces). Only if there is
+  none: "X to Y" (optionally "from", "s"/"seconds"; values rounded to 2 decimals) and
+  ``hh:mm:ss to hh:mm:ss``; both of these run, so "00:00:18 to 00:01:03" also yields (18, 0).
+- Segments and GT spans (every span of every ``struc_info`` item) are scaled by fps.
+- Greedy matching: each GT in order takes the unused prediction with the best IoU (> 0); the
+  match counts if IoU ≥ θ. The sample score is the mean IoU of the matched pairs (0 if none):
+  it is not divided by the number of GTs, so mIoU@0.5 can exceed mIoU@0.3.
+- Pooling: per (dataset, fps) group np.mean, then each group mean repeated by its count, np.mean.
+
+Only ``mode="leaderboard"`` exists.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mvbench.eval.metrics.common import (fps_of, group_in_order, np_mean, pooled_group_mean,
+                                         temporal_dataset_key)
+
+THRESHOLDS = (0.3, 0.5)
+_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)")
+_TO = re.compile(r"(?:from|is from|takes place from)?\s*(\d+(?:\.\d+)?)(?:s| seconds?)?\s*"
+                 r"to\s*(\d+(?:\.\d+)?)(?:s| seconds?)?", re.IGNORECASE)
+_HMS = re.compile(r"(\d+):(\d+):(\d+)\s+to\s+(\d+):(\d+):(\d+)", re.IGNORECASE)
+
+
+def parse(text: str) -> list[tuple[float, float]]:
+    """Segments (start, end) in seconds, in answer order; [] if none.
+
+    >>> parse("22.0-78.0, 89.0-94.0 seconds.")
+    [(22.0, 78.0), (89.0, 94.0)]
+    >>> parse("from 00:00:18 to 00:01:03")
+    [(18.0, 0.0), (18.0, 63.0)]
+    >>> parse("no idea")
+    []
+    """
+    if not isinstance(text, str):
+        return []
+    segments = [(float(a), float(b)) for a, b in _PAIR.findall(text)]
+    if segments:
+        return segments
+    for a, b in _TO.findall(text):
+        segments.append((round(float(a), 2), round(float(b), 2)))
+    for h1, m1, s1, h2, m2, s2 in _HMS.findall(text):
+        segments.append((float(int(h1) * 3600 + int(m1) * 60 + int(s1)),
+                         float(int(h2) * 3600 + int(m2) * 60 + int(s2))))
+    return segments
+
+
+def gt_spans(rec: dict) -> list[tuple[float, float]]:
+    """Every span of every ``struc_info`` item (seconds)."""
+    spans: list[tuple[float, float]] = []
+    struc = rec.get("struc_info", [])
+    if isinstance(struc, list):
+        for item in struc:
+            if isinstance(item, dict) and "spans" in item:
+                for span in item["spans"] or []:
+                    spans.append((span["start"], span["end"]))
+    return spans
+
+
+def _iou(p: tuple[float, float], g: tuple[float, float]) -> float:
+    inter = max(0, min(p[1], g[1]) - max(p[0], g[0]))
+    union = max(p[1], g[1]) - min(p[0], g[0])
+    return inter / union if union > 0 else 0.0
+
+
+def match(preds: list[tuple[float, float]], gts: list[tuple[float, float]],
+          threshold: float) -> tuple[float, float]:
+    """Greedy GT-order matching.
+
+    Args:
+        preds: predicted segments.
+        gts: GT segments.
+        threshold: IoU needed for a match (≥).
+
+    Returns:
+        (mean IoU of matched pairs or 0.0, recall = matched GTs / #GT or 0.0).
+    """
+    used = [False] * len(preds)
+    matched: list[float] = []
+    for g in gts:
+        best, best_j = 0, -1
+        for j, p in enumerate(preds):
+            if used[j]:
+                continue
+            v = _iou(p, g)
+            if v > best:
+                best, best_j = v, j
+        if best >= threshold:
+            used[best_j] = True
+            matched.append(best)
+    miou = sum(matched) / len(matched) if matched else 0.0
+    recall = len(matched) / len(gts) if gts else 0.0
+    return miou, recall
+
+
+def score_sample(rec: dict) -> dict[str, float | None]:
+    """Per-sample mIoU and recall at 0.3 and 0.5 (always scored; unparseable ⇒ 0).
+
+    Args:
+        rec: merged record.
+
+    Returns:
+        ``{"miou_0.3", "miou_0.5", "recall_0.3", "recall_0.5", "n_pred"}``.
+    """
+    fps = fps_of(rec)
+    preds = [(float(a * fps), float(b * fps)) for a, b in parse(rec.get("answer", "") or "")]
+    gts = [(float(a * fps), float(b * fps)) for a, b in gt_spans(rec)]
+    out: dict[str, float | None] = {}
+    for t in THRESHOLDS:
+        out[f"miou_{t}"], out[f"recall_{t}"] = match(preds, gts, t)
+    out["n_pred"] = float(len(preds))
+    return out
+
+
+def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+    """Official pooling of per-sample scores.
+
+    Args:
+        recs: the TAL records.
+        samples: their ``score_sample`` dicts, aligned.
+        mode: only "leaderboard".
+
+    Returns:
+        ``{"tag_miou_0.3", "tag_miou_0.5", "tag_recall_0.3", "tag_recall_0.5"}``; None if no record.
+    """
+    keys = ("miou_0.3", "miou_0.5", "recall_0.3", "recall_0.5")
+    if not recs:
+        return {f"tag_{k}": None for k in keys}
+    groups: list[list[int]] = []
+    for idx in group_in_order(temporal_dataset_key(r, "tal") for r in recs).values():
+        by_fps = group_in_order(fps_of(recs[i]) for i in idx)
+        groups.extend([idx[j] for j in sub] for sub in by_fps.values())
+    return {f"tag_{k}": pooled_group_mean([(np_mean([samples[i][k] for i in g]), len(g)) for g in groups])
+            for k in keys}

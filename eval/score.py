@@ -1,0 +1,311 @@
+"""``mvbench score``: leaderboard-identical scoring of a merged predictions file.
+
+``score_records`` routes each merged record by qa_type to its metric module, optionally runs the
+caption judge (VS, RC and DVC pairs) and MiniLM similarity, and pools as the official leaderboard
+evaluator (``evaluate_predictions.py --grouping overall``). ``load_score_input`` reads either a
+merged file (the official evaluator's dict ``{"0": record, …}``) or a submission list
+``[{id, qa_type, prediction}]`` merged with a ground-truth file by position, as the site does.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from mvbench.errors import InputError
+from mvbench.eval.judge import Judge
+from mvbench.eval.metrics import MODES, TASKS, caption, cvs, dvc, embedding, nap, sa, stg, tag, task_of
+
+LEADERBOARD_KEYS = ("cvs_acc", "nap_acc", "sa_acc", "stg_miou", "tag_miou_0.3", "tag_miou_0.5",
+                    "dvc_f1", "dvc_llm", "vs_llm", "rc_llm")
+
+_SCORERS: dict[str, Callable[[dict], dict]] = {
+    "tag": tag.score_sample, "stg": stg.score_sample, "sa": sa.score_sample, "cvs": cvs.score_sample,
+    "dvc": dvc.score_sample, "vs": caption.score_sample, "rc": caption.score_sample}
+_AGGREGATORS: dict[str, Callable[..., dict]] = {
+    "tag": tag.aggregate, "stg": stg.aggregate, "nap": nap.aggregate, "sa": sa.aggregate,
+    "cvs": cvs.aggregate, "dvc": dvc.aggregate, "vs": partial(caption.aggregate, prefix="vs"),
+    "rc": partial(caption.aggregate, prefix="rc")}
+
+
+def _counted(task: str, scores: dict) -> bool:
+    """Whether a sample entered its task's metric (TAG always does; CVS needs a shared component)."""
+    if task == "tag":
+        return True
+    if task == "cvs":
+        return bool(scores.get("n_components"))
+    if task in ("vs", "rc"):
+        return scores.get("judgeable") == 1.0
+    key = {"stg": "miou", "nap": "correct", "sa": "counted", "dvc": "f1"}[task]
+    return scores.get(key) is not None
+
+
+@dataclass
+class ScoreResult:
+    """What ``score_records`` returns.
+
+    Attributes:
+        summary: the score file: the ten leaderboard keys at top level (float or None, full
+            precision), then ``mode``, ``judge``, ``semantic_similarity``, ``by_task``,
+            ``by_source`` and ``counts``.
+        samples: one dict per input record (index, task, qa_type, data_source and its scores).
+    """
+
+    summary: dict[str, Any]
+    samples: list[dict] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        """Just the ten leaderboard metrics."""
+        return {k: self.summary[k] for k in LEADERBOARD_KEYS}
+
+
+def _scored(task: str, rec: dict, index: int, context: dict) -> dict:
+    try:
+        if task == "nap":
+            return nap.score_sample(rec, context)
+        return _SCORERS[task](rec)
+    except InputError as e:
+        raise InputError(e.reason, path=e.path, record=f"record {index} ({rec.get('qa_type')})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise InputError(f"malformed ground truth for {task}: {type(e).__name__}: {e}",
+                         record=f"record {index} ({rec.get('qa_type')})") from None
+
+
+def _run_judge(judge: Judge, recs: list[dict], by_task: dict[str, list[int]], samples: list[dict]) -> None:
+    items: list[tuple[str, str, str]] = []
+    owners: list[tuple[int, str, float | None]] = []
+    for task in ("vs", "rc"):
+        for i in by_task.get(task, []):
+            pair = caption.pair(recs[i])
+            if pair:
+                items.append((pair[0], pair[1], task))
+                owners.append((i, task, None))
+    for i in by_task.get("dvc", []):
+        for t, pairs in dvc.judge_pairs(recs[i]).items():
+            for pred_cap, gt_cap in pairs:
+                items.append((pred_cap, gt_cap, "dvc"))
+                owners.append((i, "dvc", t))
+    for i in by_task.get("dvc", []):
+        s = samples[i]["scores"]
+        for t in dvc.LLM_THRESHOLDS:
+            s[f"judge_{t}_n"] = 0.0
+            s[f"judge_{t}_failed"] = 0.0
+            for a in dvc.ASPECTS:
+                s[f"judge_{t}_{a}_sum"] = 0.0
+    results = judge.judge_many(items)
+    for (i, task, t), scores in zip(owners, results):
+        s = samples[i]["scores"]
+        if task in ("vs", "rc"):
+            if scores is None:
+                s["judge_failed"] = 1.0
+                continue
+            for a in caption.ASPECTS:
+                s[a] = float(scores[a])
+            s["llm"] = sum(scores[a] for a in caption.ASPECTS) / len(caption.ASPECTS)
+        elif scores is None:
+            s[f"judge_{t}_failed"] += 1
+        else:
+            s[f"judge_{t}_n"] += 1
+            for a in dvc.ASPECTS:
+                s[f"judge_{t}_{a}_sum"] += scores[a]
+
+
+def _run_semantic(recs: list[dict], by_task: dict[str, list[int]], samples: list[dict]) -> int:
+    owners = [(i, caption.pair(recs[i])) for task in ("dvc", "vs", "rc") for i in by_task.get(task, [])]
+    owners = [(i, p) for i, p in owners if p]
+    if owners:
+        embedding.encode(list(dict.fromkeys(t for _, p in owners for t in p)))
+    for i, (prediction, reference) in owners:
+        samples[i]["scores"]["semantic_sim"] = embedding.cosine(prediction, reference)
+    return len(owners)
+
+
+def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "leaderboard",
+                  semantic: bool | None = None) -> ScoreResult:
+    """Score merged records as the official leaderboard evaluator does.
+
+    Args:
+        recs: merged records, in file order.
+        judge: the caption judge; None skips it (``dvc_llm``, ``vs_llm``, ``rc_llm`` are None and
+            ``summary["judge"]`` is None).
+        mode: "leaderboard" (the only mode).
+        semantic: also report MiniLM answer–reference similarity for DVC/VS/RC (loads the
+            model); default: only when a judge is given.
+
+    Returns:
+        A ``ScoreResult``.
+
+    Raises:
+        InputError: an unknown mode, or a record whose ground truth is malformed.
+    """
+    if mode not in MODES:
+        raise InputError(f"unknown scoring mode {mode!r}; known: {', '.join(MODES)}")
+    if semantic is None:
+        semantic = judge is not None
+    by_task: dict[str, list[int]] = {t: [] for t in TASKS}
+    unrouted = 0
+    for i, rec in enumerate(recs):
+        task = task_of(rec.get("qa_type"))
+        if task is None:
+            unrouted += 1
+        else:
+            by_task[task].append(i)
+    nap_recs = [recs[i] for i in by_task["nap"]]
+    context = nap.build_context(nap_recs)
+    nap_embedded = nap.prefetch(nap_recs, context)
+
+    samples: list[dict] = []
+    for i, rec in enumerate(recs):
+        task = task_of(rec.get("qa_type"))
+        entry = {"index": i, "task": task, "qa_type": rec.get("qa_type"), "data_source": rec.get("data_source")}
+        entry["scores"] = _scored(task, rec, i, context) if task else {}
+        samples.append(entry)
+
+    if judge is not None:
+        _run_judge(judge, recs, by_task, samples)
+    n_semantic = _run_semantic(recs, by_task, samples) if semantic else 0
+
+    by_task_out: dict[str, dict] = {}
+    by_source: dict[str, dict] = {}
+    counts: dict[str, Any] = {"records": len(recs), "unrouted": unrouted, "nap_needing_minilm": nap_embedded}
+    for task, idx in by_task.items():
+        task_recs = [recs[i] for i in idx]
+        task_samples = [samples[i]["scores"] for i in idx]
+        by_task_out[task] = _AGGREGATORS[task](task_recs, task_samples, mode=mode)
+        counts[task] = {"records": len(idx), "scored": sum(1 for s in task_samples if _counted(task, s))}
+        sources: dict[str, list[int]] = {}
+        for j, rec in enumerate(task_recs):
+            sources.setdefault(str(rec.get("data_source") or "Unknown"), []).append(j)
+        by_source[task] = {src: _AGGREGATORS[task]([task_recs[j] for j in js], [task_samples[j] for j in js],
+                                                    mode=mode) for src, js in sources.items()}
+
+    top = {"cvs_acc": by_task_out["cvs"]["cvs_acc"], "nap_acc": by_task_out["nap"]["nap_acc"],
+           "sa_acc": by_task_out["sa"]["sa_acc"], "stg_miou": by_task_out["stg"]["stg_miou"],
+           "tag_miou_0.3": by_task_out["tag"]["tag_miou_0.3"], "tag_miou_0.5": by_task_out["tag"]["tag_miou_0.5"],
+           "dvc_f1": by_task_out["dvc"]["dvc_f1"],
+           "dvc_llm": by_task_out["dvc"]["dvc_llm"] if judge is not None else None,
+           "vs_llm": by_task_out["vs"]["vs_llm"] if judge is not None else None,
+           "rc_llm": by_task_out["rc"]["rc_llm"] if judge is not None else None}
+    summary: dict[str, Any] = dict(top)
+    summary["mode"] = mode
+    summary["judge"] = judge.info() if judge is not None else None
+    summary["semantic_similarity"] = ({"model": "all-MiniLM-L6-v2", "pairs": n_semantic,
+                                       "dvc": by_task_out["dvc"]["dvc_semantic_sim"],
+                                       "vs": by_task_out["vs"]["vs_semantic_sim"],
+                                       "rc": by_task_out["rc"]["rc_semantic_sim"]} if semantic else None)
+    summary["by_task"] = by_task_out
+    summary["by_source"] = by_source
+    summary["counts"] = counts
+    return ScoreResult(summary=summary, samples=samples)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid JSON: {e}", path=path) from None
+
+
+def _is_merged(rec: object) -> bool:
+    return isinstance(rec, dict) and "question" in rec and "gnd" in rec and "struc_info" in rec
+
+
+def _merge(predictions: list, gt: list, pred_path: Path, gt_path: Path) -> list[dict]:
+    if len(predictions) != len(gt):
+        raise InputError(f"length mismatch: {len(predictions)} predictions but {len(gt)} ground-truth records "
+                         f"in {gt_path}; predictions must be in test-file order", path=pred_path)
+    merged: list[dict] = []
+    mismatched = 0
+    for i, (pred, ref) in enumerate(zip(predictions, gt)):
+        if not isinstance(pred, dict) or "prediction" not in pred:
+            raise InputError("missing 'prediction' field", path=pred_path, record=i)
+        if not isinstance(ref, dict):
+            raise InputError("ground-truth record is not an object", path=gt_path, record=i)
+        if "qa_type" in pred and pred["qa_type"] != ref.get("qa_type"):
+            mismatched += 1
+        question = gnd = ""
+        for turn in ref.get("conversations") or []:
+            if turn.get("from") in ("human", "user"):
+                question = str(turn.get("value", "")).replace("<video>\n", "").replace("<video>", "")
+            elif turn.get("from") in ("gpt", "assistant"):
+                gnd = turn.get("value", "")
+        source = ref.get("data_source", "Unknown")
+        if source == "Unknown" or not source:
+            source = ref.get("dataset_name", "Unknown")
+        merged.append({"metadata": ref.get("metadata", {}), "qa_type": ref.get("qa_type", ""),
+                       "struc_info": ref.get("struc_info", []), "question": question, "gnd": gnd,
+                       "answer": pred.get("prediction", ""), "data_source": source})
+    if mismatched:
+        warnings.warn(f"{pred_path}: {mismatched} predictions have a qa_type that differs from the ground truth "
+                      f"(scored by the ground truth's qa_type, as the leaderboard does)", stacklevel=2)
+    if not any(r["gnd"] or r["struc_info"] for r in merged):
+        raise InputError("ground truth has no answers (no gpt turn, no struc_info): the public test file "
+                         "cannot be scored", path=gt_path)
+    return merged
+
+
+def load_score_input(path: str | Path, ground_truth: str | Path | None = None) -> list[dict]:
+    """Read scorer input as merged records, in order.
+
+    Args:
+        path: a merged file (dict ``{"0": record, …}`` or list of merged records), or a submission
+            list ``[{id, qa_type, prediction}]``.
+        ground_truth: the official test-format JSON list with gpt turns and ``struc_info``;
+            required for a submission list.
+
+    Returns:
+        Merged records ``{metadata, qa_type, struc_info, question, gnd, answer, data_source}``.
+
+    Raises:
+        InputError: unreadable files, an unknown layout, a missing ground truth, a length
+            mismatch or a prediction without ``prediction``.
+    """
+    path = Path(path)
+    data = _read_json(path)
+    if isinstance(data, dict):
+        records = list(data.values())
+        if not records:
+            raise InputError("no records", path=path)
+        for key, rec in data.items():
+            if not isinstance(rec, dict):
+                raise InputError("record is not an object", path=path, record=key)
+        return records
+    if not isinstance(data, list):
+        raise InputError("expected a JSON object of merged records or a list of predictions", path=path)
+    if not data:
+        raise InputError("no records", path=path)
+    if all(_is_merged(r) for r in data):
+        return data
+    if ground_truth is None:
+        raise InputError("a submission list needs --ground-truth (the test file with answers)", path=path)
+    gt_path = Path(ground_truth)
+    gt = _read_json(gt_path)
+    if isinstance(gt, dict):
+        gt = list(gt.values())
+    if not isinstance(gt, list):
+        raise InputError("expected a JSON list of test records", path=gt_path)
+    return _merge(data, gt, path, gt_path)
+
+
+def write_outputs(result: ScoreResult, output: str | Path) -> Path:
+    """Write the score file and ``<stem>.samples.jsonl`` next to it.
+
+    Returns:
+        The path of the samples file.
+    """
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result.summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    samples_path = output.with_name(f"{output.stem}.samples.jsonl")
+    with open(samples_path, "w", encoding="utf-8") as f:
+        for s in result.samples:
+            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    return samples_path
