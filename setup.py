@@ -25,6 +25,7 @@ setup(
     packages=packages,
     package_dir=PACKAGE_DIRS,
     package_data={"mvbench.prompts": ["**/*.toml", "**/*.txt", "**/*.md", "**/*.json"],
+                  "mvbench.eval": ["metrics/data/*.json"],
                   "mvbench.training": ["configs/**/*"]},
     include_package_data=True,
 )

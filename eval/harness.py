@@ -184,8 +184,9 @@ def make_judge(cfg: EvalConfig):
     from mvbench.llm.openai_client import OpenAIChatClient
 
     model = cfg.judge or "gpt-4.1"
-    client = OpenAIChatClient(model, base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s,
-                              max_retries=cfg.max_retries, concurrency=cfg.concurrency)
+    # The judge retries a pair 5 times itself (as the official script); the client must not multiply that.
+    client = OpenAIChatClient(model, base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s, max_retries=0,
+                              concurrency=cfg.concurrency)
     cache = ResponseCache(cfg.cache_dir.parent / "judge") if cfg.cache_dir else None
     return Judge(client.complete, model=model, cache=cache)
 

@@ -234,6 +234,10 @@ def build_argv(spec: ModelSpec, port: int, host: str = "127.0.0.1", python: str 
         flags += ["--data-parallel-size", str(spec.data_parallel_size)]
     if spec.limit_mm_per_prompt:
         flags += ["--limit-mm-per-prompt", json.dumps(spec.limit_mm_per_prompt, sort_keys=True)]
+    if (spec.limit_mm_per_prompt or {}).get("video"):
+        # vLLM's video loader keeps 32 frames of a data-URL frame list by default; MedVidBench sends
+        # every sampled frame (up to ~256), so take them all.
+        flags += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1}})]
     return prefix + flags + list(extra_args)
 
 

@@ -27,7 +27,8 @@ def _make_judge(model: str, base_url: str | None):
     except ImportError:
         raise MvbenchError("the LLM judge needs mvbench.llm.openai_client, which is not installed here; "
                            "score with --no-judge") from None
-    client = module.OpenAIChatClient(model=model, base_url=base_url)
+    # the judge retries each pair itself (5 attempts, as the official script); no client retries on top
+    client = module.OpenAIChatClient(model=model, base_url=base_url, max_retries=0)
     return Judge(client.complete, model=model)
 
 
