@@ -1,0 +1,159 @@
+"""What every task generator shares: the video, the options, seeded RNGs, frames, questions, drafts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from mvbench import prompts
+from mvbench.builders.base import Event, VideoAnnotation
+from mvbench.builders.windows import choose_fps, clip_indices, instance_rng
+from mvbench.tasks import TASKS
+from mvbench.tasks.base import fmt_time
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """Options of the task generators.
+
+    Args:
+        seed: seeds windows, sampling rates and phrasings (per instance key).
+        max_frames / min_frames: frame budget per instance (the fps is fitted to it).
+        max_per_video: cap on STG, RC, VS and NAP instances per video and task (drawn with the
+            seed); TAG and DVC are never capped, so that every segment is used.
+        tag_window / dvc_window / vs_window / nap_window / track_window: (min, max) window
+            lengths in seconds.
+    """
+
+    seed: int = 0
+    max_frames: int = 256
+    min_frames: int = 4
+    max_per_video: int = 100
+    tag_window: tuple[float, float] = (20.0, 300.0)
+    dvc_window: tuple[float, float] = (60.0, 600.0)
+    vs_window: tuple[float, float] = (60.0, 600.0)
+    nap_window: tuple[float, float] = (20.0, 180.0)
+    track_window: tuple[float, float] = (10.0, 60.0)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_frames <= self.max_frames:
+            raise ValueError("need 1 <= min_frames <= max_frames")
+
+
+@dataclass
+class GenContext:
+    """One video being planned.
+
+    Args:
+        source / data_source: builder name and official data_source.
+        ann: the video's canonical annotations.
+        config: generator options.
+        primary_kind: the event kind for NAP/VS (default: the first ``vocab`` key with events).
+    """
+
+    source: str
+    data_source: str
+    ann: VideoAnnotation
+    config: GenConfig
+    primary_kind: str | None = None
+
+    @property
+    def video_id(self) -> str:
+        return self.ann.video.video_id
+
+    @property
+    def duration_s(self) -> float:
+        return self.ann.video.duration_s
+
+    def key(self, task: str, *parts: object) -> str:
+        """The instance key ``source/video/task/part/...``."""
+        return "/".join([self.source, self.video_id, task, *(str(p) for p in parts)])
+
+    def rng(self, key: str) -> random.Random:
+        return instance_rng(self.config.seed, key)
+
+    def sample(self, rng: random.Random, start_s: float, end_s: float) -> tuple[float, list[int]]:
+        """Draw a sampling rate for the clip and return it with the clip's native frame indices."""
+        fps = choose_fps(rng, end_s - start_s, self.config.min_frames, self.config.max_frames)
+        return fps, clip_indices(self.ann.video, start_s, end_s, fps, self.config.max_frames)
+
+    def question(self, task: str, rng: random.Random, **fields: Any) -> str:
+        """A question from the task's prompt templates (the source's preamble + a phrasing)."""
+        procedure = self.procedure
+        if procedure and "procedure" not in fields:
+            fields["procedure"] = procedure
+        task_name = self.ann.video.attrs.get("task_name") or self.ann.video.attrs.get("task")
+        if task_name and "task_name" not in fields:
+            fields["task_name"] = str(task_name)
+        return TASKS.get(task).question(self.data_source, rng, **fields)
+
+    # ----- events ---------------------------------------------------------------------------
+    def kinds(self) -> list[str]:
+        """Event kinds present, in ``vocab`` order first."""
+        present = list(dict.fromkeys(e.kind for e in self.ann.events))
+        ordered = [k for k in self.ann.vocab if k in present]
+        return ordered + [k for k in present if k not in ordered]
+
+    def events_of(self, kind: str) -> list[tuple[int, Event]]:
+        """``(index, event)`` pairs of one kind, by start time."""
+        pairs = [(i, e) for i, e in enumerate(self.ann.events) if e.kind == kind]
+        return sorted(pairs, key=lambda p: (p[1].start_s, p[1].end_s, p[0]))
+
+    def vocab(self, kind: str) -> list[str]:
+        """The label list questions offer for a kind (the builder's, else the labels present)."""
+        if self.ann.vocab.get(kind):
+            return list(self.ann.vocab[kind])
+        return sorted({e.label for e in self.ann.events if e.kind == kind})
+
+    def main_kind(self) -> str | None:
+        """The kind NAP and VS use: ``primary_kind`` if it has events, else the first kind."""
+        kinds = self.kinds()
+        if self.primary_kind in kinds:
+            return self.primary_kind
+        return kinds[0] if kinds else None
+
+    # ----- text -----------------------------------------------------------------------------
+    @property
+    def procedure(self) -> str | None:
+        value = self.ann.video.attrs.get("procedure")
+        return str(value) if value else None
+
+    def context_phrase(self) -> str:
+        """``"<procedure> procedure"`` when the video names one, else the source's phrase."""
+        table = prompts.load("drafts")["context"]
+        if self.procedure:
+            return table["procedure"].format(procedure=self.procedure)
+        return table.get(self.data_source, "procedure")
+
+    def draft(self, section: str, variant: str, rng: random.Random, **fields: Any) -> str:
+        """An annotation-derived draft sentence from ``prompts/drafts.toml``."""
+        choices = prompts.load("drafts")[section][variant]
+        return rng.choice(choices).format(context=self.context_phrase(), **fields)
+
+
+def rel(t: float, start_s: float) -> float:
+    """Seconds from the clip start, one decimal (as answers write them)."""
+    return round(max(0.0, t - start_s), 1)
+
+
+def num_text(v: float) -> str:
+    """A time/stride for question text: ``4`` for whole numbers, else one decimal."""
+    return str(int(round(v))) if abs(v - round(v)) < 1e-9 else fmt_time(v)
+
+
+def join_list(items: list[str], conj: str = "and") -> str:
+    """``a, b, and c`` (``a`` / ``a and b`` for shorter lists)."""
+    if len(items) <= 1:
+        return "".join(items)
+    if len(items) == 2:
+        return f"{items[0]} {conj} {items[1]}"
+    return f"{', '.join(items[:-1])}, {conj} {items[-1]}"
+
+
+def cap(items: list, limit: int, rng: random.Random) -> list:
+    """At most ``limit`` items, drawn with ``rng``, in their original order."""
+    if len(items) <= limit:
+        return items
+    keep = sorted(rng.sample(range(len(items)), limit))
+    return [items[i] for i in keep]

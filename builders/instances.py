@@ -1,0 +1,143 @@
+"""A planned instance: one question about one clip, before any frame is decoded.
+
+Task generators (``mvbench.builders.generators``) turn canonical annotations into these; the
+pipeline (``mvbench.builders.pipeline``) writes their frames and turns them into
+:class:`mvbench.records.Record` rows with :func:`to_record`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from mvbench.builders.base import VideoMeta
+from mvbench.records import Record
+from mvbench.tasks import qa_type_for
+
+# Sources whose published ids read ``video&&start&&end&&fps`` (the others: ``fps$video$start$end``).
+AMPERSAND_ID_SOURCES = ("AVOS", "NurViD")
+# Sources whose metadata gives the clip in seconds (input_video_start_time / end_time).
+TIME_METADATA_SOURCES = ("NurViD",)
+FRAMES_DIR = "frames"
+
+
+@dataclass
+class PlannedInstance:
+    """One task instance of one source video.
+
+    Args:
+        key: stable, unique key (``source/video/task/...``); the record uid derives from it.
+        source / data_source: builder name and official data_source.
+        task: task name (``TAG`` ... ``CVS``).
+        video_id: the source video.
+        clip_start_s / clip_end_s: the clip window in seconds of the source video.
+        fps: sampling rate of the frame list.
+        frame_indices: sampled frame numbers in the source's native frame index.
+        question: the question text (preamble + phrasing), without ``<video>\\n``.
+        struc_info: ground truth in the official ``struc_info`` shape.
+        answer: the official answer string.
+        generator: who wrote the answer (``template`` for annotation-derived drafts).
+        rc_start_index / rc_bbox: RC only: the boxed start frame (native index) and its pixel box.
+        covers: indices into ``VideoAnnotation.events`` whose segments this instance uses.
+    """
+
+    key: str
+    source: str
+    data_source: str
+    task: str
+    video_id: str
+    clip_start_s: float
+    clip_end_s: float
+    fps: float
+    frame_indices: list[int]
+    question: str
+    struc_info: Any
+    answer: str
+    generator: str = "template"
+    rc_start_index: int | None = None
+    rc_bbox: list[float] | None = None
+    covers: list[int] = field(default_factory=list)
+
+    @property
+    def uid(self) -> str:
+        """Stable unique id: ``<data_source>/<qa_type>/<sha1(key)[:16]>``."""
+        digest = hashlib.sha1(self.key.encode("utf-8")).hexdigest()[:16]
+        return f"{self.data_source}/{qa_type_for(self.task, self.generator)}/{digest}"
+
+
+def fps_text(fps: float) -> str:
+    """The metadata spelling of a sampling rate: ``0.5`` → ``"0.5"``, ``1`` → ``"1.0"``."""
+    return repr(float(fps))
+
+
+def frame_relpath(source: str, video_id: str, index: int) -> str:
+    """Frame path relative to the output folder: ``frames/<source>/<video_id>/<index:06d>.jpg``."""
+    return f"{FRAMES_DIR}/{source}/{video_id}/{int(index):06d}.jpg"
+
+
+def official_id(inst: PlannedInstance) -> str:
+    """The record ``id`` in the source's published style (not unique, as upstream)."""
+    fps = fps_text(inst.fps)
+    first, last = inst.frame_indices[0], inst.frame_indices[-1]
+    if inst.data_source in TIME_METADATA_SOURCES:
+        return f"{inst.video_id}&&{inst.clip_start_s:.2f}&&{inst.clip_end_s:.2f}&&{fps}"
+    if inst.data_source in AMPERSAND_ID_SOURCES:
+        return f"{inst.video_id}&&{first}&&{last}&&{fps}"
+    return f"{fps}${inst.video_id}${first}${last}"
+
+
+def official_metadata(inst: PlannedInstance) -> dict[str, str]:
+    """``metadata`` with string values: video_id, fps, and the clip's start/end frame (or time)."""
+    meta = {"video_id": inst.video_id, "fps": fps_text(inst.fps)}
+    if inst.data_source in TIME_METADATA_SOURCES:
+        meta["input_video_start_time"] = repr(round(inst.clip_start_s, 2))
+        meta["input_video_end_time"] = repr(round(inst.clip_end_s, 2))
+    else:
+        meta["input_video_start_frame"] = str(inst.frame_indices[0])
+        meta["input_video_end_frame"] = str(inst.frame_indices[-1])
+    return meta
+
+
+def to_record(inst: PlannedInstance, meta: VideoMeta, split: str | None, builder_version: str) -> Record:
+    """Turn a planned instance into a :class:`Record` (official fields + provenance).
+
+    Args:
+        inst: the instance.
+        meta: its video (only the id is used; kept for future per-video facts).
+        split: ``train`` / ``val`` / ``test``; ``train`` (the official flag) is ``split != "test"``.
+            None leaves both unset (the pipeline decides splits once every video is read).
+        builder_version: package + builder + prompt-hash version string.
+
+    Returns:
+        A record whose ``video`` paths are relative to the output folder.
+    """
+    video = [frame_relpath(inst.source, meta.video_id, i) for i in inst.frame_indices]
+    rc_info = None
+    if inst.task == "RC":
+        rc_info = {"start_frame": frame_relpath(inst.source, meta.video_id, inst.rc_start_index),
+                   "start_frame_bbox": inst.rc_bbox}
+    return Record(
+        conversations=[{"from": "human", "value": f"<video>\n{inst.question}"},
+                       {"from": "gpt", "value": inst.answer}],
+        video=video,
+        metadata=official_metadata(inst),
+        qa_type=qa_type_for(inst.task, inst.generator),
+        data_source=inst.data_source,
+        sampled_video_frames=list(inst.frame_indices),
+        id=official_id(inst),
+        train=None if split is None else split != "test",
+        dataset_name=inst.data_source,
+        struc_info=inst.struc_info,
+        is_RC=inst.task == "RC",
+        RC_info=rc_info,
+        uid=inst.uid,
+        task=inst.task,
+        split=split,
+        source_video=meta.video_id,
+        frame_indices=list(inst.frame_indices),
+        clip_start_s=round(inst.clip_start_s, 3),
+        clip_end_s=round(inst.clip_end_s, 3),
+        generator=inst.generator,
+        builder_version=builder_version,
+    )

@@ -1,0 +1,560 @@
+"""The build pipeline: raw source tree → planned instances → frames → records → shards → manifest.
+
+Per video (in a worker process, or a Ray task): read the canonical annotations, plan every
+instance (:func:`mvbench.builders.generators.plan_video`), decode the video once and write only the
+frames some instance needs (``OUT/frames/<source>/<video_id>/<index:06d>.jpg``, shared by all
+instances), then persist the video's records (``OUT/.work/<source>/<video>.jsonl``: Arrow rows as JSON lines, so that a
+recursive ``*.parquet`` glob of ``OUT`` finds only the shards) and last a
+done-marker (``<video>.done.json``), both atomically. A rerun skips every video whose marker
+matches the build's fingerprint (same seed, tasks, generator options and code versions), so an
+interrupted build resumes where it stopped.
+
+Splits are assigned after every video is read (official splits are only known then; see
+:mod:`mvbench.builders.splits`), records are validated, sorted by uid and written as
+``OUT/<source>/<split>-NNNNN.parquet`` shards (atomic; stale shards removed), and
+``OUT/manifest.json`` is written last.
+
+``plan_only`` writes the records without decoding anything: frame paths are deterministic, so a
+later full build reuses the same records and only adds the frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mvbench import __version__, prompts
+from mvbench.builders import get_builder
+from mvbench.builders.base import SourceBuilder, VideoMeta
+from mvbench.builders.generators import GENERATORS_VERSION, GenConfig, plan_video
+from mvbench.builders.instances import to_record
+from mvbench.builders.manifest import base_manifest, content_hash, count_records, write_manifest
+from mvbench.builders.splits import assign_splits, load_split_file
+from mvbench.dataset_io import atomic_write_bytes, atomic_write_json, load_json, write_parquet
+from mvbench.errors import InputError, MvbenchError, VideoError
+from mvbench.records import Record
+from mvbench.tasks import TASKS
+from mvbench.video.frames import extract_frames, write_jpeg_atomic
+from mvbench.video.readers import ImageSequence
+
+log = logging.getLogger(__name__)
+
+WORK_DIR = ".work"
+FRAMES_DIR = "frames"
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class BuildOptions:
+    """Options of one build (the ``mvbench build`` flags).
+
+    Args:
+        out: output folder.
+        tasks: restrict to these tasks (default: every task each source supports).
+        workers: parallel videos (default: all cores).
+        plan_only: write records without decoding any video.
+        keep_going: skip a failing video, record the failure, carry on.
+        seed: seeds splits, windows, rates and phrasings.
+        executor: ``local`` (process pool) or ``ray``.
+        split_file: JSON/CSV override of splits by video id.
+        keep_val: keep official ``val`` videos as ``val`` (default: they count as train).
+        shard_size: records per Parquet shard at most.
+        gen: generator options (frame cap, window lengths, per-video caps).
+        jpeg_quality / max_side: frame encoding (``max_side`` shrinks large frames).
+        builder_overrides: per source name, config fields to override (``--option k=v``).
+    """
+
+    out: Path
+    tasks: Sequence[str] | None = None
+    workers: int | None = None
+    plan_only: bool = False
+    keep_going: bool = False
+    seed: int = 0
+    executor: str = "local"
+    split_file: Path | None = None
+    keep_val: bool = False
+    shard_size: int = 1000
+    gen: GenConfig = field(default_factory=GenConfig)
+    jpeg_quality: int = 90
+    max_side: int | None = None
+    builder_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, not {self.executor!r}")
+        if self.shard_size < 1:
+            raise ValueError("shard_size must be >= 1")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be >= 1")
+        if self.tasks is not None:
+            for t in self.tasks:
+                TASKS.get(t)  # KeyError listing the known tasks
+        if self.gen.seed != self.seed:
+            self.gen = dataclasses.replace(self.gen, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """Everything a worker needs for one video (picklable: the builder class goes by reference)."""
+
+    builder_cls: type[SourceBuilder]
+    root: str
+    seed: int
+    video_id: str
+    tasks: tuple[str, ...]
+    gen: GenConfig
+    out: str
+    plan_only: bool
+    fingerprint: str
+    builder_version: str
+    jpeg_quality: int = 90
+    max_side: int | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+
+def builder_version(cls: type[SourceBuilder]) -> str:
+    """The ``builder_version`` of records: package + builder + generators + prompt-file hash."""
+    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash()}"
+
+
+def fingerprint(cls: type[SourceBuilder], root: Path, tasks: Sequence[str], gen: GenConfig,
+                overrides: Sequence[tuple[str, Any]] = ()) -> str:
+    """What a per-video done-marker must match to be reused (not: workers, plan_only, out)."""
+    blob = json.dumps({"builder": cls.name, "version": builder_version(cls), "root": str(root.resolve()),
+                       "tasks": list(tasks), "gen": dataclasses.asdict(gen),
+                       "overrides": [list(kv) for kv in overrides]}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def safe_name(video_id: str) -> str:
+    """A file-name-safe stem for a video id (unchanged when already safe)."""
+    if re.fullmatch(r"[A-Za-z0-9._-]+", video_id) and not video_id.startswith("."):
+        return video_id
+    digest = hashlib.sha1(video_id.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', video_id).lstrip('.')}-{digest}"
+
+
+def work_paths(out: Path, source: str, video_id: str) -> tuple[Path, Path]:
+    """(records file, done-marker) of one video."""
+    base = out / WORK_DIR / source / safe_name(video_id)
+    return base.with_name(base.name + ".jsonl"), base.with_name(base.name + ".done.json")
+
+
+def write_work_records(records: Sequence[Record], path: Path) -> None:
+    """Persist one video's records atomically (one JSON row per line)."""
+    text = "".join(json.dumps(r.to_row(), ensure_ascii=False) + "\n" for r in records)
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_work_records(path: Path) -> list[Record]:
+    """Read records written by :func:`write_work_records`."""
+    try:
+        return [Record.from_row(json.loads(line))
+                for line in path.read_text(encoding="utf-8").splitlines() if line]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise InputError(f"unreadable work file (delete it to rebuild the video): {e}", path) from None
+
+
+# ----- per-video work (runs in workers) -------------------------------------------------------
+_BUILDERS: dict[tuple, SourceBuilder] = {}
+
+
+def _builder(cls: type[SourceBuilder], root: str, seed: int,
+             overrides: tuple[tuple[str, Any], ...] = ()) -> SourceBuilder:
+    """One builder object per (class, root, seed, overrides) per process (builders may index files)."""
+    key = (cls, root, seed, overrides)
+    if key not in _BUILDERS:
+        _BUILDERS[key] = cls(root, seed=seed, **dict(overrides))
+    return _BUILDERS[key]
+
+
+def write_video_frames(meta: VideoMeta, indices: Sequence[int], out_dir: Path, *, quality: int = 90,
+                       max_side: int | None = None) -> int:
+    """Write the given native frames of one video (decoded once); return how many are wanted.
+
+    Video files go through :func:`mvbench.video.extract_frames`; frame folders read only the
+    images needed (``meta.frame_files``). Existing frames are not written again.
+
+    Raises:
+        VideoError: the video (or a frame image) is missing or cannot be decoded, naming the file.
+    """
+    wanted = sorted(set(int(i) for i in indices))
+    if not wanted:
+        return 0
+    if meta.path is not None:
+        extract_frames(meta.path, wanted, out_dir, quality=quality, max_side=max_side)
+        return len(wanted)
+    assert meta.frame_files is not None
+    todo = [i for i in wanted if not _present(out_dir / f"{i:06d}.jpg")]
+    if not todo:
+        return len(wanted)
+    missing = [i for i in todo if i not in meta.frame_files]
+    if missing:
+        raise VideoError(f"frame {missing[0]} is not in the frame store of video {meta.video_id}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from mvbench.video.frames import _resize  # one resize rule for files and folders
+
+    with ImageSequence([meta.frame_files[i] for i in todo], fps=meta.native_fps) as reader:
+        for pos, frame in reader.iter_frames(range(len(todo))):
+            write_jpeg_atomic(_resize(frame, max_side), out_dir / f"{todo[pos]:06d}.jpg", quality)
+    return len(wanted)
+
+
+def _present(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def process_video(job: VideoJob) -> dict[str, Any]:
+    """Read, plan, extract frames and persist records for one video; return its summary.
+
+    Known errors (:class:`MvbenchError`) come back as ``{"video_id", "error", "error_type"}``
+    instead of raising, so that one message crosses process boundaries intact.
+    """
+    try:
+        return _process_video(job)
+    except MvbenchError as e:
+        return {"video_id": job.video_id, "error": str(e), "error_type": type(e).__name__}
+
+
+def _process_video(job: VideoJob) -> dict[str, Any]:
+    cls = job.builder_cls
+    builder = _builder(cls, job.root, job.seed, job.overrides)
+    ann = builder.read_video(job.video_id)
+    meta = ann.video
+    instances = plan_video(ann, cls, job.tasks, job.gen)
+    out = Path(job.out)
+    frames_needed = sorted({i for inst in instances for i in inst.frame_indices})
+    if not job.plan_only and frames_needed:
+        write_video_frames(meta, frames_needed, out / FRAMES_DIR / cls.name / meta.video_id,
+                           quality=job.jpeg_quality, max_side=job.max_side)
+    records = [to_record(inst, meta, None, job.builder_version) for inst in instances]
+    for r in records:
+        r.validate()
+    per_task: dict[str, int] = {}
+    covered: dict[str, set[int]] = {"TAG": set(), "DVC": set()}
+    for inst in instances:
+        per_task[inst.task] = per_task.get(inst.task, 0) + 1
+        if inst.task in covered:
+            covered[inst.task].update(inst.covers)
+    issues = list(ann.issues)
+    for task in ("TAG", "DVC"):
+        if task in job.tasks and len(covered[task]) < len(ann.events):
+            issues.append(f"{task}: {len(ann.events) - len(covered[task])} of {len(ann.events)} "
+                          f"segments not used by any instance")
+    summary = {
+        "video_id": meta.video_id, "official_split": meta.split, "instances": per_task,
+        "segments": len(ann.events),
+        "covered": {t: len(v) for t, v in covered.items() if t in job.tasks},
+        "frames": len(frames_needed), "frames_written": not job.plan_only,
+        "issues": issues, "fingerprint": job.fingerprint,
+    }
+    records_path, marker = work_paths(out, cls.name, meta.video_id)
+    write_work_records(records, records_path)
+    atomic_write_json(marker, summary)  # last: the video is done only once this exists
+    return summary
+
+
+# ----- orchestration --------------------------------------------------------------------------
+@dataclass
+class SourceRun:
+    """One source of a build: its builder, raw root and per-video results."""
+
+    builder_cls: type[SourceBuilder]
+    root: Path
+    tasks: tuple[str, ...]
+    videos: list[str] = field(default_factory=list)
+    summaries: dict[str, dict] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+
+OnVideoDone = Callable[[str, str, dict], None]
+
+
+def build(sources: Sequence[tuple[str, Path]], options: BuildOptions,
+          on_video_done: OnVideoDone | None = None) -> dict[str, Any]:
+    """Build one dataset from one or more sources into ``options.out``.
+
+    Args:
+        sources: ``(builder name, raw root)`` pairs.
+        options: the build options.
+        on_video_done: called in the main process as ``f(source, video_id, summary)`` after each
+            video finishes (progress display; tests use it to interrupt a build).
+
+    Returns:
+        The manifest (also written to ``OUT/manifest.json``).
+
+    Raises:
+        InputError / VideoError: a video failed and ``keep_going`` is off (the one-line error).
+    """
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    runs: list[SourceRun] = []
+    for name, root in sources:
+        cls = get_builder(name)
+        tasks = tuple(t for t in cls.tasks if options.tasks is None or t in options.tasks)
+        overrides = tuple(sorted(options.builder_overrides.get(name, {}).items()))
+        builder = cls(root, seed=options.seed, **dict(overrides))
+        runs.append(SourceRun(cls, Path(root), tasks, videos=list(builder.list_videos()),
+                              overrides=overrides))
+    _run_videos(runs, options, on_video_done)
+    return _assemble(runs, options)
+
+
+def _jobs(run: SourceRun, options: BuildOptions) -> list[VideoJob]:
+    fp = fingerprint(run.builder_cls, run.root, run.tasks, options.gen, run.overrides)
+    version = builder_version(run.builder_cls)
+    jobs = []
+    for vid in run.videos:
+        _, marker = work_paths(options.out, run.builder_cls.name, vid)
+        if marker.is_file():
+            try:
+                done = json.loads(marker.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, OSError):
+                done = {}
+            records_path, _ = work_paths(options.out, run.builder_cls.name, vid)
+            if (done.get("fingerprint") == fp and records_path.is_file()
+                    and (options.plan_only or done.get("frames_written"))):
+                run.summaries[vid] = done
+                continue
+        jobs.append(VideoJob(run.builder_cls, str(run.root), options.seed, vid, run.tasks,
+                             options.gen, str(options.out), options.plan_only, fp, version,
+                             options.jpeg_quality, options.max_side, run.overrides))
+    return jobs
+
+
+def _handle(run: SourceRun, job: VideoJob, result: dict, options: BuildOptions,
+            on_video_done: OnVideoDone | None) -> None:
+    if "error" in result:
+        failure = {"source": run.builder_cls.name, "video_id": job.video_id,
+                   "error": result["error"], "error_type": result.get("error_type", "Error")}
+        run.failures.append(failure)
+        if not options.keep_going:
+            raise (VideoError if failure["error_type"] == "VideoError" else InputError)(result["error"])
+        log.warning("skipping %s/%s: %s", run.builder_cls.name, job.video_id, result["error"])
+        return
+    run.summaries[job.video_id] = result
+    if on_video_done is not None:
+        on_video_done(run.builder_cls.name, job.video_id, result)
+
+
+def _unexpected(run: SourceRun, job: VideoJob, exc: BaseException, options: BuildOptions) -> None:
+    """A bug or foreign exception in one video: fatal unless keep_going."""
+    if not options.keep_going or not isinstance(exc, Exception):
+        raise exc
+    msg = f"{run.builder_cls.name}:{job.video_id}: {type(exc).__name__}: {exc}"
+    log.warning("skipping %s\n%s", msg, "".join(traceback.format_exception(exc)[-3:]))
+    run.failures.append({"source": run.builder_cls.name, "video_id": job.video_id, "error": msg,
+                         "error_type": type(exc).__name__})
+
+
+def _run_videos(runs: list[SourceRun], options: BuildOptions,
+                on_video_done: OnVideoDone | None) -> None:
+    """Run every unfinished video of every source in one pool (or one Ray job list)."""
+    work = [(run, job) for run in runs for job in _jobs(run, options)]
+    if not work:
+        return
+    workers = min(options.workers or os.cpu_count() or 1, len(work))
+    if options.executor == "ray":
+        _run_ray(work, options, workers, on_video_done)
+    elif workers == 1:
+        for run, job in work:
+            try:
+                result = process_video(job)
+            except Exception as e:  # noqa: BLE001 - re-raised unless keep_going
+                _unexpected(run, job, e, options)
+                continue
+            _handle(run, job, result, options, on_video_done)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(process_video, job): (run, job) for run, job in work}
+            pending = set(futures)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in sorted(done, key=lambda f: futures[f][1].video_id):
+                        run, job = futures[fut]
+                        try:
+                            result = fut.result()
+                        except Exception as e:  # noqa: BLE001
+                            _unexpected(run, job, e, options)
+                            continue
+                        _handle(run, job, result, options, on_video_done)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+
+def _run_ray(work: list[tuple[SourceRun, VideoJob]], options: BuildOptions, workers: int,
+             on_video_done: OnVideoDone | None) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise MvbenchError("--executor ray needs Ray: pip install 'mvbench[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True,
+                 log_to_driver=False)
+    remote = ray.remote(process_video)
+    refs = {remote.remote(job): (run, job) for run, job in work}
+    pending = list(refs)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                run, job = refs[ref]
+                try:
+                    result = ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - RayTaskError wraps the worker's exception
+                    cause = getattr(e, "cause", None) or e
+                    _unexpected(run, job, cause if isinstance(cause, Exception) else e, options)
+                    continue
+                _handle(run, job, result, options, on_video_done)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+
+
+def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
+    """Splits, validation, shards, manifest (see the module docstring)."""
+    out = options.out
+    all_records: list[Record] = []
+    shards: list[str] = []
+    sources_info: dict[str, Any] = {}
+    coverage: dict[str, Any] = {}
+    anomalies: dict[str, dict[str, list[str]]] = {}
+    failures: list[dict] = []
+    for run in runs:
+        name = run.builder_cls.name
+        overrides = load_split_file(options.split_file, name) if options.split_file else None
+        official = {v: s.get("official_split") for v, s in run.summaries.items()}
+        splits = assign_splits(run.videos, name, options.seed, official=official,
+                               overrides=overrides, keep_val=options.keep_val)
+        records: list[Record] = []
+        for vid in sorted(run.summaries):
+            split = splits[vid]
+            for r in read_work_records(work_paths(out, name, vid)[0]):
+                # Validated in the worker; only the split fields change here.
+                r.split, r.train = split, split != "test"
+                records.append(r)
+        shards += _write_shards(out, name, records, options.shard_size)
+        all_records += records
+        built = sorted(run.summaries)
+        sources_info[name] = {
+            "data_source": run.builder_cls.data_source, "root": str(run.root), "tasks": list(run.tasks),
+            "builder_version": builder_version(run.builder_cls), "videos_listed": len(run.videos),
+            "builder_options": {k: v for k, v in run.overrides},
+            "videos_built": len(built),
+            "videos_per_split": _tally(splits[v] for v in built),
+        }
+        inst: dict[str, int] = {}
+        for s in run.summaries.values():
+            for t, n in s.get("instances", {}).items():
+                inst[t] = inst.get(t, 0) + n
+        coverage[name] = {
+            "instances": dict(sorted(inst.items())),
+            "segments": sum(s.get("segments", 0) for s in run.summaries.values()),
+            "segments_covered": {t: sum(s.get("covered", {}).get(t, 0) for s in run.summaries.values())
+                                 for t in ("TAG", "DVC") if t in run.tasks},
+        }
+        issues = {v: run.summaries[v]["issues"] for v in built if run.summaries[v].get("issues")}
+        if issues:
+            anomalies[name] = issues
+        failures += run.failures
+    digest, n_records, n_frames = content_hash(all_records)
+    config = {"sources": [r.builder_cls.name for r in runs], "tasks": list(options.tasks or []),
+              "seed": options.seed, "plan_only": options.plan_only, "keep_going": options.keep_going,
+              "executor": options.executor, "workers": options.workers,
+              "split_file": str(options.split_file) if options.split_file else None,
+              "keep_val": options.keep_val, "shard_size": options.shard_size,
+              "generators": dataclasses.asdict(options.gen), "jpeg_quality": options.jpeg_quality,
+              "max_side": options.max_side}
+    manifest = base_manifest("build", config)
+    manifest.update({
+        "sources": sources_info,
+        "counts": count_records(all_records, {r.builder_cls.data_source: r.builder_cls.name for r in runs}),
+        "records": n_records,
+        "coverage": coverage,
+        "frames": {"count": n_frames, "root": FRAMES_DIR, "written": not options.plan_only},
+        "shards": sorted(shards),
+        "anomalies": anomalies,
+        "failures": failures,
+        "content_hash": digest,
+    })
+    write_manifest(out, manifest)
+    return manifest
+
+
+def _tally(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _write_shards(out: Path, source: str, records: list[Record], shard_size: int) -> list[str]:
+    """Write ``OUT/<source>/<split>-NNNNN.parquet`` (records sorted by uid); drop stale shards."""
+    folder = out / source
+    written: list[str] = []
+    by_split: dict[str, list[Record]] = {}
+    for r in records:
+        by_split.setdefault(r.split or "train", []).append(r)
+    for split, recs in sorted(by_split.items()):
+        recs.sort(key=lambda r: r.uid)
+        for n, start in enumerate(range(0, len(recs), shard_size)):
+            path = folder / f"{split}-{n:05d}.parquet"
+            write_parquet(recs[start:start + shard_size], path)
+            written.append(path.relative_to(out).as_posix())
+    if folder.is_dir():
+        for stale in folder.glob("*.parquet"):
+            if stale.relative_to(out).as_posix() not in written:
+                stale.unlink()
+    return written
+
+
+def detect_sources(root: Path) -> list[tuple[str, Path]]:
+    """For ``--source all``: subfolders of ``root`` named after a source whose builder detects them.
+
+    A subfolder matches a source by its builder name or data_source (case-insensitive); when
+    ``detect`` rejects it, its own subfolders are tried (``make_fixture`` and some downloads
+    put the tree one level down, e.g. ``cholect50/CholecT50``).
+    """
+    from mvbench.builders import builder_names
+
+    if not root.is_dir():
+        raise InputError("raw root not found (expected a folder)", root)
+    found = []
+    subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    for name in builder_names():
+        cls = get_builder(name)
+        for alias in (name.lower(), cls.data_source.lower()):
+            sub = subdirs.get(alias)
+            if sub is None:
+                continue
+            candidates = [sub, *sorted(p for p in sub.iterdir() if p.is_dir())]
+            hit = next((c for c in candidates if cls.detect(c)), None)
+            if hit is not None:
+                found.append((name, hit))
+                break
+    return found
+
+
+def load_done_summary(out: Path, source: str, video_id: str) -> dict | None:
+    """The done-marker of one video, or None (for tools and tests)."""
+    _, marker = work_paths(out, source, video_id)
+    return load_json(marker) if marker.is_file() else None

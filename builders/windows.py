@@ -1,0 +1,171 @@
+"""Clip windows, sampling rates and frame indices for task instances.
+
+Sampling rate: each instance draws its fps from the paper's distribution (:data:`FPS_WEIGHTS`:
+0.5 fps ≈ 63 %, 1 fps ≈ 22 %, 2 fps ≈ 7.5 %, small bins at 0.1, 0.2, 0.25 and 3 fps), then the
+rate is moved to the nearest bin that keeps the frame count within ``[min_frames, max_frames]``
+(long clips go down to 0.1 fps, very short ones up). Frame indices always come from
+:func:`mvbench.video.sampling.sample_indices`; for frame-folder sources each index is snapped to
+the nearest frame that exists (ties go to the earlier one).
+
+Windows for TAG/DVC (:func:`covering_windows`) are built so that every event lands in at least
+one window: walk the events by start time; an event not yet inside a window opens a new one
+starting a random pad before it, of a random length, stretched to the end of the event (capped at
+``max_len``). Every event that lies wholly inside a window is covered by it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mvbench.builders.base import Event, VideoMeta
+from mvbench.video.sampling import sample_indices
+
+# Paper (PAGE): 0.5 fps 63.3 %, 1.0 fps 22.0 %, 2.0 fps 7.5 %; the remaining 7.2 % over small bins.
+FPS_WEIGHTS: dict[float, float] = {0.5: 0.633, 1.0: 0.22, 2.0: 0.075, 0.1: 0.02, 0.2: 0.02,
+                                   0.25: 0.02, 3.0: 0.012}
+FPS_BINS: tuple[float, ...] = tuple(sorted(FPS_WEIGHTS))
+MIN_CLIP_S = 20.0
+MAX_CLIP_S = 1800.0
+
+
+def instance_rng(seed: int, key: str) -> random.Random:
+    """A RNG seeded from the build seed and an instance (or window) key: stable across runs."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def choose_fps(rng: random.Random, duration_s: float, min_frames: int = 4,
+               max_frames: int = 256) -> float:
+    """Draw a sampling rate from :data:`FPS_WEIGHTS`, then fit it to the frame budget.
+
+    Args:
+        rng: the instance's RNG.
+        duration_s: clip length in seconds.
+        min_frames / max_frames: the frame-count budget per instance.
+
+    Returns:
+        One of :data:`FPS_BINS`: the drawn rate if its frame count fits, else the closest bin
+        that fits (the lowest bin if none reaches ``min_frames`` without passing ``max_frames``).
+    """
+    drawn = rng.choices(list(FPS_WEIGHTS), weights=list(FPS_WEIGHTS.values()))[0]
+
+    def count(f: float) -> int:
+        return max(1, int(duration_s * f + 1 - 1e-9))
+
+    if min_frames <= count(drawn) <= max_frames:
+        return drawn
+    fitting = [f for f in FPS_BINS if min_frames <= count(f) <= max_frames]
+    if fitting:
+        return min(fitting, key=lambda f: (abs(FPS_BINS.index(f) - FPS_BINS.index(drawn)), f))
+    under = [f for f in FPS_BINS if count(f) <= max_frames]
+    return max(under) if count(FPS_BINS[0]) <= max_frames else FPS_BINS[0]
+
+
+def clip_indices(meta: VideoMeta, start_s: float, end_s: float, fps: float,
+                 max_frames: int = 256) -> list[int]:
+    """Native frame indices of a clip by the one sampling rule, snapped to existing frames.
+
+    Args:
+        meta: the video (``frame_files`` keys are the frames that exist, for frame folders).
+        start_s / end_s: the clip window in seconds.
+        fps: sampling rate.
+        max_frames: hard cap (the first ``max_frames`` samples are kept).
+
+    Returns:
+        Non-decreasing native indices, one per sample time.
+    """
+    indices = sample_indices(start_s, end_s, fps, meta.native_fps, meta.num_frames)[:max_frames]
+    if meta.frame_files is not None:
+        available = sorted(meta.frame_files)
+        indices = [snap(i, available) for i in indices]
+    return indices
+
+
+def snap(index: int, available: Sequence[int]) -> int:
+    """The available frame index closest to ``index`` (the earlier one on a tie).
+
+    >>> snap(30, [0, 25, 50]), snap(38, [0, 25, 50]), snap(99, [0, 25, 50])
+    (25, 50, 50)
+    """
+    pos = bisect.bisect_left(available, index)
+    if pos == 0:
+        return available[0]
+    if pos == len(available):
+        return available[-1]
+    before, after = available[pos - 1], available[pos]
+    return before if index - before <= after - index else after
+
+
+@dataclass(frozen=True)
+class Window:
+    """A clip window and the events it covers (indices into the annotation's events)."""
+
+    start_s: float
+    end_s: float
+    covers: tuple[int, ...]
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def covering_windows(events: Sequence[tuple[int, Event]], duration_s: float, rng: random.Random,
+                     min_len: float, max_len: float, pad_s: float = 5.0) -> list[Window]:
+    """Windows such that every given event lies wholly inside at least one (see module docstring).
+
+    An event longer than ``max_len`` gets a window of ``max_len`` from its start and counts as
+    covered by it (its span is clipped to the window).
+
+    Args:
+        events: ``(index, event)`` pairs (index into ``VideoAnnotation.events``).
+        duration_s: the video length; windows stay inside ``[0, duration_s]``.
+        rng: window RNG.
+        min_len / max_len: the random window length range (before stretching to an event end).
+        pad_s: at most this much context before the first event of a window.
+
+    Returns:
+        Windows in start order.
+    """
+    ordered = sorted(events, key=lambda p: (p[1].start_s, p[1].end_s, p[0]))
+    covered: set[int] = set()
+    windows: list[Window] = []
+    max_len = min(max_len, MAX_CLIP_S)
+    for idx, ev in ordered:
+        if idx in covered:
+            continue
+        start = max(0.0, ev.start_s - rng.uniform(0.0, pad_s))
+        length = rng.uniform(min_len, max(min_len, max_len * 0.5))
+        end = max(start + length, min(ev.end_s + rng.uniform(0.0, pad_s), start + max_len))
+        end = min(end, start + max_len, max(duration_s, ev.start_s))
+        if end - start < min(MIN_CLIP_S, duration_s) and duration_s > 0:
+            # Too short near the video end: extend backwards to the minimum length.
+            start = max(0.0, min(start, end - min(MIN_CLIP_S, duration_s)))
+        end = max(end, start + 1e-3)
+        inside = tuple(sorted(i for i, e in ordered if e.start_s >= start - 1e-6
+                              and e.end_s <= end + 1e-6))
+        if idx not in inside:  # longer than max_len: covered by its clipped span
+            inside = tuple(sorted((*inside, idx)))
+        covered.update(inside)
+        windows.append(Window(round(start, 3), round(end, 3), inside))
+    return windows
+
+
+def tiling_windows(duration_s: float, rng: random.Random, min_len: float,
+                   max_len: float) -> list[tuple[float, float]]:
+    """Consecutive windows of random length in ``[min_len, max_len]`` tiling ``[0, duration_s]``.
+
+    The last window is merged into the previous one when it would be shorter than ``min_len``.
+    """
+    out: list[tuple[float, float]] = []
+    t = 0.0
+    while t < duration_s - 1e-6:
+        end = min(duration_s, t + rng.uniform(min_len, max_len))
+        if duration_s - end < min_len and duration_s - t <= min(MAX_CLIP_S, 1.5 * max_len):
+            end = duration_s  # absorb a too-short remainder
+        out.append((round(t, 3), round(end, 3)))
+        t = end
+    return out

@@ -1,0 +1,152 @@
+"""``mvbench build``, ``mvbench sources`` and ``mvbench balance``."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mvbench.errors import InputError
+
+console = Console(stderr=True)
+
+
+def _split_tasks(tasks: list[str] | None) -> tuple[str, ...] | None:
+    if not tasks:
+        return None
+    out = tuple(t.strip().upper() for item in tasks for t in item.split(",") if t.strip())
+    return out or None
+
+
+def _coerce(cls: type, key: str, value: str) -> Any:
+    """Turn ``value`` into the type of config field ``key`` (for ``--option key=value``)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if key not in fields:
+        raise InputError(f"unknown builder option {key!r}; known: {', '.join(sorted(fields))}")
+    hint = typing.get_type_hints(cls).get(key, str)
+    base = typing.get_origin(hint) or hint
+    if hint is bool or base is bool:
+        return value.lower() in ("1", "true", "yes", "on")
+    for t in (int, float):
+        if hint is t:
+            return t(value)
+    return value
+
+
+def sources_table() -> Table:
+    """A rich table of every registered source: name, data_source, tasks, version."""
+    from mvbench.builders import builder_names, get_builder
+
+    table = Table(title="MedVidBench sources")
+    for col in ("source", "data_source", "tasks", "version"):
+        table.add_column(col)
+    for name in builder_names():
+        cls = get_builder(name)
+        table.add_row(name, cls.data_source, ", ".join(cls.tasks), str(cls.version))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``build``, ``sources`` and ``balance``."""
+
+    @app.command("sources")
+    def sources() -> None:
+        """List the registered sources and the tasks each one feeds."""
+        Console().print(sources_table())
+
+    @app.command("build")
+    def build(
+        source: Annotated[Optional[str], typer.Option("--source", "-s", help="Source name, or 'all' (every source found under --root).")] = None,
+        root: Annotated[Optional[Path], typer.Option("--root", help="Raw source tree (for 'all': a folder of per-source folders).")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output dataset folder.")] = None,
+        tasks: Annotated[Optional[list[str]], typer.Option("--tasks", help="Only these tasks (comma-separated or repeated).")] = None,
+        workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Parallel videos (default: all cores).")] = None,
+        plan_only: Annotated[bool, typer.Option("--plan-only", help="Write records without decoding any video.")] = False,
+        keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip failing videos; list failures at the end.")] = False,
+        seed: Annotated[int, typer.Option("--seed", help="Seed for splits, windows, rates and phrasings.")] = 0,
+        executor: Annotated[str, typer.Option("--executor", help="local (process pool) or ray.")] = "local",
+        split_file: Annotated[Optional[Path], typer.Option("--split-file", help="JSON/CSV video_id -> split overrides.")] = None,
+        keep_val: Annotated[bool, typer.Option("--keep-val", help="Keep official val videos as 'val' (default: train).")] = False,
+        max_frames: Annotated[int, typer.Option("--max-frames", help="Frames per instance at most.")] = 256,
+        shard_size: Annotated[int, typer.Option("--shard-size", help="Records per Parquet shard at most.")] = 1000,
+        option: Annotated[Optional[list[str]], typer.Option("--option", help="Builder config override key=value (repeatable).")] = None,
+        list_: Annotated[bool, typer.Option("--list", help="List sources and their tasks, then exit.")] = False,
+    ) -> None:
+        """Build MedVidBench instances (Parquet + frames + manifest) from raw source trees."""
+        from mvbench.builders import get_builder
+        from mvbench.builders.generators import GenConfig
+        from mvbench.builders.pipeline import BuildOptions, build as run_build, detect_sources
+
+        if list_:
+            Console().print(sources_table())
+            return
+        if not source or root is None or out is None:
+            raise typer.BadParameter("--source, --root and --out are required (or use --list)")
+        if source == "all":
+            pairs = detect_sources(root)
+            if not pairs:
+                raise InputError("no source folders found (subfolders named after sources)", root)
+        else:
+            pairs = [(source, root)]
+            get_builder(source)
+        overrides: dict[str, Any] = {}
+        for item in option or []:
+            if "=" not in item:
+                raise typer.BadParameter(f"--option needs key=value, not {item!r}")
+            key, value = item.split("=", 1)
+            overrides[key.strip()] = value
+        options = BuildOptions(out=out, tasks=_split_tasks(tasks), workers=workers, plan_only=plan_only,
+                               keep_going=keep_going, seed=seed, executor=executor,
+                               split_file=split_file, keep_val=keep_val, shard_size=shard_size,
+                               gen=GenConfig(seed=seed, max_frames=max_frames))
+        if overrides:
+            for name, _ in pairs:
+                cls = get_builder(name)
+                typed = {k: _coerce(cls.config_class, k, v) for k, v in overrides.items()}
+                options.builder_overrides[name] = typed
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            bar = progress.add_task("videos", total=None)
+
+            def done(src: str, video_id: str, summary: dict) -> None:
+                progress.update(bar, advance=1, description=f"{src}: {video_id}")
+
+            manifest = run_build(pairs, options, on_video_done=done)
+        table = Table(title=f"built {manifest['records']} records → {out}")
+        for col in ("source", "task", "train", "val", "test"):
+            table.add_column(col)
+        for src, by_task in manifest["counts"].items():
+            for task, by_split in by_task.items():
+                table.add_row(src, task, *(str(by_split.get(s, 0)) for s in ("train", "val", "test")))
+        Console().print(table)
+        for src, cov in manifest["coverage"].items():
+            covered = ", ".join(f"{t} {n}/{cov['segments']}" for t, n in cov["segments_covered"].items())
+            if covered:
+                Console().print(f"{src}: segments used — {covered}")
+        n_anom = sum(len(v) for v in manifest["anomalies"].values())
+        if n_anom:
+            Console().print(f"{n_anom} video(s) with anomalies: see manifest.json 'anomalies'")
+        for f in manifest["failures"]:
+            console.print(f"[red]failed[/] {f['source']}:{f['video_id']}: {f['error']}", highlight=False)
+        if manifest["failures"]:
+            raise typer.Exit(1)
+
+    @app.command("balance")
+    def balance(
+        in_dir: Annotated[Path, typer.Argument(help="A built dataset.")],
+        out_dir: Annotated[Path, typer.Argument(help="Folder for the balanced dataset.")],
+        cap: Annotated[int, typer.Option("--cap", help="Records per (source, task) at most.")],
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        per_split: Annotated[bool, typer.Option("--per-split", help="Cap each (source, task, split).")] = False,
+    ) -> None:
+        """Write the task-balanced "Standard" version (frames referenced via a link, not copied)."""
+        from mvbench.builders.balance import balance as run_balance
+
+        manifest = run_balance(in_dir, out_dir, cap, seed, per_split=per_split)
+        Console().print(f"kept {manifest['records']} of {manifest['records_in']} records → {out_dir}")

@@ -1,0 +1,47 @@
+"""``mvbench fixtures``: small raw source trees in each source's real on-disk format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``fixtures`` group (``make``, ``list``)."""
+    group = typer.Typer(help="Generate raw fixture trees in each source's real format.", no_args_is_help=True)
+
+    @group.command("list")
+    def list_() -> None:
+        """List the sources that can generate a fixture tree."""
+        from mvbench.builders import builder_names, get_builder
+
+        table = Table(title="fixture sources")
+        for col in ("source", "data_source", "tasks"):
+            table.add_column(col)
+        for name in builder_names():
+            cls = get_builder(name)
+            table.add_row(name, cls.data_source, ", ".join(cls.tasks))
+        Console().print(table)
+
+    @group.command("make")
+    def make(
+        out_dir: Annotated[Path, typer.Argument(help="Folder to write (for 'all': one subfolder per source).")],
+        source: Annotated[str, typer.Option("--source", "-s", help="Source name, or 'all'.")],
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+    ) -> None:
+        """Write a fixture raw tree (for --source all: OUT/<source>/ for every source)."""
+        from mvbench.builders import builder_names, get_builder
+
+        if source == "all":
+            for name in builder_names():
+                root = get_builder(name).make_fixture(out_dir / name, seed=seed)
+                Console().print(f"{name}: {root}")
+        else:
+            root = get_builder(source).make_fixture(out_dir, seed=seed)
+            Console().print(f"{source}: {root}")
+
+    app.add_typer(group, name="fixtures")
