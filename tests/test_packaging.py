@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -17,6 +18,12 @@ def test_non_editable_install_in_fresh_venv(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
+    # Dependencies come from this test's environment through a plain path line: a path in a .pth file
+    # is added to sys.path without running that folder's own .pth hooks, so the editable install of
+    # the checkout stays invisible and mvbench must come from the fresh non-editable install.
+    fresh_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+    Path(fresh_site, "deps-from-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     # --no-deps: this checks the folder -> namespace mapping and package data, not dependency resolution.
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(REPO)], check=True,
                    cwd=tmp_path)
@@ -25,4 +32,7 @@ def test_non_editable_install_in_fresh_venv(tmp_path: Path) -> None:
             "import mvbench.builders.base, mvbench.eval.backends.base; print(mvbench.builders.__file__)")
     out = subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.splitlines()[0] == "1"
-    assert "site-packages" in out.stdout and str(REPO) not in out.stdout
+    assert out.stdout.splitlines()[1].startswith(fresh_site) and str(REPO) not in out.stdout
+    data = subprocess.run([str(py), "-c", "from mvbench.eval.metrics import nap_classes; print(len(nap_classes.nurvid_procedures()))"],
+                          check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert data.stdout.strip() == "49"  # package data (metrics/data/nap_classes.json) is installed
