@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # torch is pinned in the same pip command as everything that depends on it (machine-notes.md):
 # otherwise pip resolves a 5 GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
-EXTRAS ?= dev,train,embed,gemini
+EXTRAS ?= dev,train,embed,gemini,ray
 STAMP := $(VENV)/.mvbench-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
