@@ -7,7 +7,7 @@ float sum, so the helpers here keep first-appearance order and use ``np.mean`` w
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -105,3 +105,45 @@ def pooled_group_mean(groups: list[tuple[float, int]]) -> float:
     for mean, count in groups:
         values.extend([mean] * count)
     return np_mean(values)
+
+
+def detect_dataset(video_id: str, question: str, own_video: Callable[[str], str | None],
+                   own_question: Callable[[str], str | None]) -> str:
+    """The official scorers' dataset detection for a record without ``data_source``.
+
+    Each official scorer (SA, CVS) tries its own source first (``own_video`` on the lower-cased
+    video id, ``own_question`` on the lower-cased question); the rest of the chain is shared.
+    """
+    vid = video_id.lower()
+    found = own_video(vid)
+    if found:
+        return found
+    if len(vid) == 11 and any(c.isalpha() for c in vid):
+        return "AVOS"
+    if "_part" in vid and vid.replace("_part", "").split("_")[0].isdigit():
+        return "CoPESD"
+    if "video" in vid and any(c.isdigit() for c in vid):
+        return "CholecT50"
+    if any(k in vid for k in ("nur", "nursing", "medical")):
+        return "NurViD"
+    q = question.lower()
+    found = own_question(q)
+    if found:
+        return found
+    for name, key in (("AVOS", "avos"), ("CoPESD", "copesd"), ("CholecT50", "cholect50"),
+                      ("CholecT50", "cholec"), ("NurViD", "nurvid"), ("NurViD", "nursing")):
+        if key in q:
+            return name
+    if any(a in q for a in ("cutting", "tying", "suturing")):
+        return "AVOS"
+    if "forceps" in q and "knife" in q:
+        return "CoPESD"
+    return "Unknown"
+
+
+def dataset_group(rec: dict, detect: Callable[[str, str], str]) -> str:
+    """The dataset group of a record: its ``data_source``, else ``detect(video_id, question)``."""
+    dataset = rec.get("data_source", "Unknown")
+    if dataset == "Unknown" or not dataset:
+        dataset = detect(video_id_of(rec), str(rec.get("question", "") or ""))
+    return dataset

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from mvbench.eval.metrics.common import group_in_order, np_mean, video_id_of
+from mvbench.eval.metrics.common import dataset_group, detect_dataset, group_in_order, np_mean
 from mvbench.eval.metrics.sa import balanced_accuracy
 
 COMPONENTS = ("two_structures", "cystic_plate", "hepatocystic_triangle")
@@ -82,39 +82,24 @@ def score_sample(rec: dict) -> dict[str, float | None]:
     return out
 
 
-def _detect(video_id: str, question: str) -> str:
-    vid = video_id.lower()
-    if vid.startswith("video") and vid[5:].isdigit():
-        return "Cholec80_CVS"
-    if len(vid) == 11 and any(c.isalpha() for c in vid):
-        return "AVOS"
-    if "_part" in vid and vid.replace("_part", "").split("_")[0].isdigit():
-        return "CoPESD"
-    if "video" in vid and any(c.isdigit() for c in vid):
-        return "CholecT50"
-    if any(k in vid for k in ("nur", "nursing", "medical")):
-        return "NurViD"
-    q = question.lower()
+def _own_video(vid: str) -> str | None:
+    return "Cholec80_CVS" if vid.startswith("video") and vid[5:].isdigit() else None
+
+
+def _own_question(q: str) -> str | None:
     if any(p in q for p in ("cholec80-cvs", "strasberg", "critical view", "cvs", "cystic plate",
                             "hepatocystic triangle")):
         return "Cholec80_CVS"
-    for name, key in (("AVOS", "avos"), ("CoPESD", "copesd"), ("CholecT50", "cholect50"),
-                      ("CholecT50", "cholec"), ("NurViD", "nurvid"), ("NurViD", "nursing")):
-        if key in q:
-            return name
-    if any(a in q for a in ("cutting", "tying", "suturing")):
-        return "AVOS"
-    if "forceps" in q and "knife" in q:
-        return "CoPESD"
-    return "Unknown"
+    return None
+
+
+def _detect(video_id: str, question: str) -> str:
+    return detect_dataset(video_id, question, _own_video, _own_question)
 
 
 def group_of(rec: dict) -> str:
     """The dataset group of a record (official ``group_records_by_dataset``)."""
-    dataset = rec.get("data_source", "Unknown")
-    if dataset == "Unknown" or not dataset:
-        dataset = _detect(video_id_of(rec), str(rec.get("question", "") or ""))
-    return dataset
+    return dataset_group(rec, _detect)
 
 
 def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
