@@ -36,7 +36,7 @@ from typing import Any
 
 from mvbench.builders.base import (Box, BuilderConfig, Event, SourceBuilder, Track, VideoAnnotation, VideoMeta,
                                    register_builder)
-from mvbench.builders.common import box_iou, link_tracks, clip_box, load_json, read_csv, xywh_to_xyxy
+from mvbench.builders.common import link_tracks, clip_box, load_json, read_csv, xywh_to_xyxy
 from mvbench.errors import InputError
 
 PHASES: tuple[str, ...] = ("disinfection", "design", "anesthesia", "incision", "dissection", "hemostasis",

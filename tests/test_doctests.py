@@ -8,7 +8,6 @@ import pkgutil
 
 import pytest
 
-import mvbench
 
 PACKAGES = ["mvbench", "mvbench.builders", "mvbench.eval", "mvbench.training", "mvbench.leaderboard",
             "mvbench.prompts"]

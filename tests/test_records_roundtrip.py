@@ -59,7 +59,7 @@ def _record(qa_type: str, struc_info, answer: str, source: str, **extra) -> dict
     rec = {"sampled_video_frames": [0, 25], "video": ["f/000000.jpg", "f/000025.jpg"],
            "conversations": [{"from": "human", "value": "<video>\nQuestion?"},
                              {"from": "gpt", "value": answer}],
-           "id": f"1.0$v1$0$50", "train": True, "data_source": source,
+           "id": "1.0$v1$0$50", "train": True, "data_source": source,
            "metadata": {"video_id": "v1", "fps": "1.0", "input_video_start_frame": "0",
                         "input_video_end_frame": "50"},
            "is_RC": False, "RC_info": None, "struc_info": struc_info, "qa_type": qa_type,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
 
 from mvbench.eval.metrics.common import fps_of, group_in_order, np_mean, temporal_dataset_key
 

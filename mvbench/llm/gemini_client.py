@@ -13,11 +13,8 @@ temperature > 0, then required).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import random
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -28,7 +25,7 @@ from google.genai import types
 from mvbench.errors import InputError
 from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
 from mvbench.llm.images import hash_bytes
-from mvbench.llm.retry import RetryPolicy, call_with_retries
+from mvbench.llm.retry import RetryingClient
 
 try:  # google-genai may use httpx2, a fork with its own exception classes
     import httpx2
@@ -66,7 +63,7 @@ def is_retryable_gemini(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSPORT_ERRORS + (json.JSONDecodeError,))
 
 
-class GeminiClient:
+class GeminiClient(RetryingClient):
     """Gemini ``generateContent`` with bounded concurrency, retries and an optional cache.
 
     Args:
@@ -82,6 +79,9 @@ class GeminiClient:
         retry_max_delay_s: cap on one backoff delay.
     """
 
+    provider = PROVIDER
+    where_default = "the Gemini API"
+
     def __init__(
         self,
         model: str,
@@ -94,24 +94,17 @@ class GeminiClient:
         retry_base_delay_s: float = 1.0,
         retry_max_delay_s: float = 30.0,
     ):
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        super().__init__(model, base_url, cache, timeout_s=timeout_s, max_retries=max_retries,
+                         concurrency=concurrency, retry_base_delay_s=retry_base_delay_s,
+                         retry_max_delay_s=retry_max_delay_s)
         api_key = (api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
                    or ("EMPTY" if base_url else None))
         if api_key is None:
             raise InputError("no API key: set GEMINI_API_KEY or pass base_url for a local server")
-        self.model = model
-        self.base_url = base_url
-        self.cache = cache
-        self.policy = RetryPolicy(max_retries=max_retries, base_delay_s=retry_base_delay_s,
-                                  max_delay_s=retry_max_delay_s, timeout_s=timeout_s)
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._rng = random.Random()
         http_options = types.HttpOptions(
             base_url=base_url, timeout=int(timeout_s * 950),  # ms, a bit under our own bound
             retry_options=types.HttpRetryOptions(attempts=1))
         self._client = genai.Client(api_key=api_key, http_options=http_options)
-        self.requests_sent = 0
 
     def cache_key(self, turns: list[Turn], system: str | None, params: dict,
                   sample_index: int | None = None, extra: dict | None = None) -> str:
@@ -159,12 +152,7 @@ class GeminiClient:
             ValueError: temperature > 0 without ``sample_index`` while a cache is set.
         """
         params = {"temperature": float(temperature), "max_tokens": max_tokens, "seed": seed}
-        key = None
-        if self.cache is not None:
-            key = self.cache_key(turns, system, params, sample_index, cache_extra)
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit
+        key = self.cache_key(turns, system, params, sample_index, cache_extra) if self.cache is not None else None
         contents = [types.Content(role=t.role, parts=[
             types.Part.from_text(text=p) if isinstance(p, str)
             else types.Part.from_bytes(data=p.data, mime_type=p.mime_type) for p in t.parts])
@@ -178,20 +166,7 @@ class GeminiClient:
                 model=self.model, contents=contents, config=config)
             return resp.text or ""
 
-        started = time.monotonic()
-        text = await call_with_retries(attempt, policy=self.policy, is_retryable=is_retryable_gemini,
-                                       what=self._describe(uid, sample_index), rng=self._rng,
-                                       limiter=self._semaphore)
-        if key is not None:
-            self.cache.put(key, text, {"provider": PROVIDER, "model": self.model, "uid": uid,
-                                       "sample_index": sample_index,
-                                       "latency_s": round(time.monotonic() - started, 3)})
-        return text
-
-    def _describe(self, uid: str | None, sample_index: int | None) -> str:
-        where = self.base_url or "the Gemini API"
-        sample = f" (sample {sample_index})" if sample_index is not None else ""
-        return f"request {uid or '<no uid>'}{sample} to {self.model} at {where}"
+        return await self._cached_call(key, attempt, is_retryable_gemini, uid, sample_index)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -18,11 +18,8 @@ covers the image bytes), optional caller parts (e.g. a backend fingerprint) and,
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import random
-import time
 
 import httpx2
 import openai
@@ -30,7 +27,7 @@ from openai import AsyncOpenAI
 
 from mvbench.errors import InputError
 from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
-from mvbench.llm.retry import RetryPolicy, call_with_retries
+from mvbench.llm.retry import RetryingClient
 
 PROVIDER = "openai-chat"
 _RETRY_STATUSES = {408, 409, 429}
@@ -71,7 +68,7 @@ def answer_text(data: object) -> str:
     return content if isinstance(content, str) else ""
 
 
-class OpenAIChatClient:
+class OpenAIChatClient(RetryingClient):
     """Chat completions with bounded concurrency, retries and an optional persistent cache.
 
     Args:
@@ -86,6 +83,9 @@ class OpenAIChatClient:
         retry_max_delay_s: cap on one backoff delay.
     """
 
+    provider = PROVIDER
+    where_default = "api.openai.com"
+
     def __init__(
         self,
         model: str,
@@ -98,22 +98,15 @@ class OpenAIChatClient:
         retry_base_delay_s: float = 1.0,
         retry_max_delay_s: float = 30.0,
     ):
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        super().__init__(model, base_url, cache, timeout_s=timeout_s, max_retries=max_retries,
+                         concurrency=concurrency, retry_base_delay_s=retry_base_delay_s,
+                         retry_max_delay_s=retry_max_delay_s)
         api_key = api_key or os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
         if api_key is None:
             raise InputError("no API key: set OPENAI_API_KEY or pass base_url for a local server")
-        self.model = model
-        self.base_url = base_url
-        self.cache = cache
-        self.policy = RetryPolicy(max_retries=max_retries, base_delay_s=retry_base_delay_s,
-                                  max_delay_s=retry_max_delay_s, timeout_s=timeout_s)
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._rng = random.Random()
         # The SDK's timeout fires a little before ours so its clean APITimeoutError is what we see.
         self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s * 0.95,
                                    max_retries=0)
-        self.requests_sent = 0
 
     def cache_key(self, messages: list[dict], params: dict, sample_index: int | None = None,
                   extra: dict | None = None) -> str:
@@ -153,13 +146,7 @@ class OpenAIChatClient:
             ServerError: after the last retry, naming ``uid`` and ``sample_index``.
             ValueError: temperature > 0 without ``sample_index`` while a cache is set.
         """
-        key = None
-        if self.cache is not None:
-            key = self.cache_key(messages, params, sample_index, cache_extra)
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit
-
+        key = self.cache_key(messages, params, sample_index, cache_extra) if self.cache is not None else None
         extra_body = params.get("extra_body") or {}
         payload = {"model": self.model, "messages": messages,
                    **{k: v for k, v in params.items() if k != "extra_body"}, **extra_body}
@@ -170,20 +157,7 @@ class OpenAIChatClient:
             data = json.loads(await resp.aread())
             return answer_text(data)
 
-        started = time.monotonic()
-        text = await call_with_retries(attempt, policy=self.policy, is_retryable=is_retryable_openai,
-                                       what=self._describe(uid, sample_index), rng=self._rng,
-                                       limiter=self._semaphore)
-        if key is not None:
-            self.cache.put(key, text, {"provider": PROVIDER, "model": self.model, "uid": uid,
-                                       "sample_index": sample_index,
-                                       "latency_s": round(time.monotonic() - started, 3)})
-        return text
-
-    def _describe(self, uid: str | None, sample_index: int | None) -> str:
-        where = self.base_url or "api.openai.com"
-        sample = f" (sample {sample_index})" if sample_index is not None else ""
-        return f"request {uid or '<no uid>'}{sample} to {self.model} at {where}"
+        return await self._cached_call(key, attempt, is_retryable_openai, uid, sample_index)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
@@ -89,3 +90,50 @@ async def call_with_retries(
                 raise ServerError(f"{what}: failed after {attempts} attempts; last error: {exc_text}") from exc
             await asyncio.sleep(policy.backoff(attempt, rng))
     raise AssertionError("unreachable")
+
+
+class RetryingClient:
+    """What the OpenAI and Gemini clients share: bounded concurrency, retries and the optional cache.
+
+    Subclasses set ``provider`` and ``where_default`` and call :meth:`_cached_call` with one
+    attempt function per request.
+    """
+
+    provider: str = ""
+    where_default: str = ""
+
+    def __init__(self, model: str, base_url: str | None, cache, *, timeout_s: float, max_retries: int,
+                 concurrency: int, retry_base_delay_s: float, retry_max_delay_s: float):
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.model = model
+        self.base_url = base_url
+        self.cache = cache
+        self.policy = RetryPolicy(max_retries=max_retries, base_delay_s=retry_base_delay_s,
+                                  max_delay_s=retry_max_delay_s, timeout_s=timeout_s)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._rng = random.Random()
+        self.requests_sent = 0
+
+    async def _cached_call(self, key: str | None, attempt: Callable[[], Awaitable[str]],
+                           is_retryable: Callable[[BaseException], bool], uid: str | None,
+                           sample_index: int | None) -> str:
+        """Answer from the cache under ``key``, else run ``attempt`` with retries and store the answer."""
+        if key is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        started = time.monotonic()
+        text = await call_with_retries(attempt, policy=self.policy, is_retryable=is_retryable,
+                                       what=self._describe(uid, sample_index), rng=self._rng,
+                                       limiter=self._semaphore)
+        if key is not None:
+            self.cache.put(key, text, {"provider": self.provider, "model": self.model, "uid": uid,
+                                       "sample_index": sample_index,
+                                       "latency_s": round(time.monotonic() - started, 3)})
+        return text
+
+    def _describe(self, uid: str | None, sample_index: int | None) -> str:
+        where = self.base_url or self.where_default
+        sample = f" (sample {sample_index})" if sample_index is not None else ""
+        return f"request {uid or '<no uid>'}{sample} to {self.model} at {where}"
