@@ -203,11 +203,11 @@ def write_video_frames(meta: VideoMeta, indices: Sequence[int], out_dir: Path, *
     if missing:
         raise VideoError(f"frame {missing[0]} is not in the frame store of video {meta.video_id}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    from mvbench.video.frames import _resize  # one resize rule for files and folders
+    from mvbench.video.frames import resize_max_side  # one resize rule for files and folders
 
     with ImageSequence([meta.frame_files[i] for i in todo], fps=meta.native_fps) as reader:
         for pos, frame in reader.iter_frames(range(len(todo))):
-            write_jpeg_atomic(_resize(frame, max_side), out_dir / f"{todo[pos]:06d}.jpg", quality)
+            write_jpeg_atomic(resize_max_side(frame, max_side), out_dir / f"{todo[pos]:06d}.jpg", quality)
     return len(wanted)
 
 

@@ -59,7 +59,8 @@ def _is_present(path: Path) -> bool:
         return False
 
 
-def _resize(frame: np.ndarray, max_side: int | None) -> np.ndarray:
+def resize_max_side(frame: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Shrink ``frame`` (area interpolation) so its longer side is at most ``max_side``; None keeps it."""
     if max_side is None:
         return frame
     height, width = frame.shape[:2]
@@ -146,7 +147,7 @@ def _write_all(frames: Iterable[tuple[int, np.ndarray]], out: Path, quality: int
     """Encode and write in one worker thread while the caller's thread keeps decoding."""
 
     def job(index: int, frame: np.ndarray) -> None:
-        write_jpeg_atomic(_resize(frame, max_side), out / f"{index:06d}.jpg", quality)
+        write_jpeg_atomic(resize_max_side(frame, max_side), out / f"{index:06d}.jpg", quality)
 
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
