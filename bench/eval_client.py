@@ -82,7 +82,8 @@ async def backend_run(base_url: str, frames: tuple[str, ...], n: int,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=256,
+                    help="a multiple of every concurrency, so the last batch is full and the ideal reachable")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--repeat", type=int, default=3,
