@@ -12,24 +12,21 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mvbench.errors import InputError
 from mvbench.eval.judge import Judge
-from mvbench.eval.metrics import MODES, TASKS, caption, cvs, dvc, embedding, nap, sa, stg, tag, task_of
+from mvbench.eval.metrics import MODES, TASKS, caption, dvc, embedding, nap, task_of
+from mvbench.tasks import TASKS as TASK_REGISTRY
+from mvbench.tasks import Task
 
 LEADERBOARD_KEYS = ("cvs_acc", "nap_acc", "sa_acc", "stg_miou", "tag_miou_0.3", "tag_miou_0.5",
                     "dvc_f1", "dvc_llm", "vs_llm", "rc_llm")
 
-_SCORERS: dict[str, Callable[[dict], dict]] = {
-    "tag": tag.score_sample, "stg": stg.score_sample, "sa": sa.score_sample, "cvs": cvs.score_sample,
-    "dvc": dvc.score_sample, "vs": caption.score_sample, "rc": caption.score_sample}
-_AGGREGATORS: dict[str, Callable[..., dict]] = {
-    "tag": tag.aggregate, "stg": stg.aggregate, "nap": nap.aggregate, "sa": sa.aggregate,
-    "cvs": cvs.aggregate, "dvc": dvc.aggregate, "vs": partial(caption.aggregate, prefix="vs"),
-    "rc": partial(caption.aggregate, prefix="rc")}
+# The task objects own parsing and metrics (one definition for eval and training); keys are the
+# lower-case task names this module reports under.
+_TASKS: dict[str, Task] = {name.lower(): task for name, task in TASK_REGISTRY.items()}
 
 
 def _counted(task: str, scores: dict) -> bool:
@@ -66,9 +63,7 @@ class ScoreResult:
 
 def _scored(task: str, rec: dict, index: int, context: dict) -> dict:
     try:
-        if task == "nap":
-            return nap.score_sample(rec, context)
-        return _SCORERS[task](rec)
+        return _TASKS[task].score_sample(rec, context if task == "nap" else None)
     except InputError as e:
         raise InputError(e.reason, path=e.path, record=f"record {index} ({rec.get('qa_type')})") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -156,7 +151,7 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
         else:
             by_task[task].append(i)
     nap_recs = [recs[i] for i in by_task["nap"]]
-    context = nap.build_context(nap_recs)
+    context = _TASKS["nap"].build_context(nap_recs)
     nap_embedded = nap.prefetch(nap_recs, context)
 
     samples: list[dict] = []
@@ -176,13 +171,13 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     for task, idx in by_task.items():
         task_recs = [recs[i] for i in idx]
         task_samples = [samples[i]["scores"] for i in idx]
-        by_task_out[task] = _AGGREGATORS[task](task_recs, task_samples, mode=mode)
+        by_task_out[task] = _TASKS[task].aggregate(task_recs, task_samples, mode=mode)
         counts[task] = {"records": len(idx), "scored": sum(1 for s in task_samples if _counted(task, s))}
         sources: dict[str, list[int]] = {}
         for j, rec in enumerate(task_recs):
             sources.setdefault(str(rec.get("data_source") or "Unknown"), []).append(j)
-        by_source[task] = {src: _AGGREGATORS[task]([task_recs[j] for j in js], [task_samples[j] for j in js],
-                                                    mode=mode) for src, js in sources.items()}
+        by_source[task] = {src: _TASKS[task].aggregate([task_recs[j] for j in js], [task_samples[j] for j in js],
+                                                       mode=mode) for src, js in sources.items()}
 
     top = {"cvs_acc": by_task_out["cvs"]["cvs_acc"], "nap_acc": by_task_out["nap"]["nap_acc"],
            "sa_acc": by_task_out["sa"]["sa_acc"], "stg_miou": by_task_out["stg"]["stg_miou"],

@@ -74,6 +74,7 @@ class VS(Task):
     metric_module = "caption"
     metrics = (MetricSpec("vs_llm", scale="1-5"),)
     free_text = True
+    aggregate_kwargs = {"prefix": "vs"}
 
     def format_answer(self, ground_truth: Any) -> str:
         """A summary is its own answer."""

@@ -60,6 +60,7 @@ class Task:
     metric_module: ClassVar[str]        # "tag" -> mvbench.eval.metrics.tag
     metrics: ClassVar[tuple[MetricSpec, ...]]
     free_text: ClassVar[bool] = False   # answers are generated captions (DVC, VS, RC)
+    aggregate_kwargs: ClassVar[dict[str, Any]] = {}  # extra arguments of the metric module's aggregate
 
     # ----- prompts --------------------------------------------------------------------------
     @property
@@ -100,13 +101,24 @@ class Task:
         """Parse a model answer; never raises (an unparseable answer gives the parser's fallback)."""
         return self._metrics_module().parse(text)
 
-    def score_sample(self, record: dict) -> dict[str, float | None]:
-        """Per-sample scores of one merged record ({metadata, qa_type, struc_info, question, gnd, answer, data_source})."""
-        return self._metrics_module().score_sample(record)
+    def build_context(self, records: list[dict]) -> dict | None:
+        """State a metric needs across all records scored together (NAP's class lists), else None."""
+        build = getattr(self._metrics_module(), "build_context", None)
+        return build(records) if build is not None else None
+
+    def score_sample(self, record: dict, context: dict | None = None) -> dict[str, float | None]:
+        """Per-sample scores of one merged record ({metadata, qa_type, struc_info, question, gnd, answer, data_source}).
+
+        Args:
+            record: the merged record.
+            context: :meth:`build_context` of the records scored together, for metrics that need it.
+        """
+        module = self._metrics_module()
+        return module.score_sample(record) if context is None else module.score_sample(record, context)
 
     def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
         """Pool per-sample scores as the official leaderboard does (``mode="leaderboard"``)."""
-        return self._metrics_module().aggregate(records, samples, mode=mode)
+        return self._metrics_module().aggregate(records, samples, mode=mode, **self.aggregate_kwargs)
 
     def __repr__(self) -> str:
         return f"<Task {self.name}: {', '.join(self.qa_types)}>"

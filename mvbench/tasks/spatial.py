@@ -40,6 +40,7 @@ class RC(Task):
     metric_module = "caption"
     metrics = (MetricSpec("rc_llm", scale="1-5"),)
     free_text = True
+    aggregate_kwargs = {"prefix": "rc"}
 
     def format_answer(self, ground_truth: Any) -> str:
         """A caption is its own answer."""
