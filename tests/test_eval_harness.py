@@ -159,3 +159,25 @@ def test_missing_frame_names_the_sample(samples_dir: Path, tmp_path: Path) -> No
     with pytest.raises(Exception, match=r"frame not found: frames/1/000002.jpg"):
         run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=tmp_path / "o", no_judge=True,
                             cache_dir=None))
+
+
+JUDGE_REPLY = "R2: 4\nR3: 3\nR8: 4\nR5: 5\nR4: 4"
+
+
+def test_judge_via_local_openai_compatible_server_and_its_cache(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=oracle(answers)) as model_srv, \
+            FakeOpenAIServer(model="judge-model", respond=lambda body: JUDGE_REPLY, script=["500"]) as judge_srv:
+        cfg = dict(judge="judge-model", judge_base_url=judge_srv.base_url, cache_dir=tmp_path / "cache")
+        results = run_eval(EvalConfig(data=str(data), model="openai:fake-model", out_dir=tmp_path / "a",
+                                      base_url=model_srv.base_url, timeout_s=5.0, **cfg))
+        judged_calls = judge_srv.stats.calls
+        again = run_eval(EvalConfig(data=str(data), model="openai:fake-model", out_dir=tmp_path / "b",
+                                    base_url=model_srv.base_url, timeout_s=5.0, **cfg))
+        assert judge_srv.stats.calls == judged_calls  # judge answers came from its cache
+    mean = (4 + 3 + 4 + 5 + 4) / 5
+    assert results["vs_llm"] == pytest.approx(mean) and results["rc_llm"] == pytest.approx(mean)
+    assert results["dvc_llm"] == pytest.approx(mean)
+    assert results["judge"]["model"] == "judge-model" and results["judge_skipped_reason"] is None
+    assert results["semantic_similarity"]["vs"] == pytest.approx(1.0, abs=1e-5)  # oracle answer = reference
+    assert again["vs_llm"] == results["vs_llm"]
