@@ -156,9 +156,9 @@ def test_box_outside_the_frame(broken: Path) -> None:
 def test_unmapped_instruction_errors_or_is_skipped(broken: Path) -> None:
     path = _edit_record(broken, TEST_JSON, 0, instruction="Irrigate the field.")
     with pytest.raises(InputError, match="no label rule") as e:
-        CoPESDBuilder(broken).read_video("023521_part0")
+        CoPESDBuilder(broken, unmapped="error").read_video("023521_part0")
     assert e.value.path == str(path)
-    a = CoPESDBuilder(broken, unmapped="skip").read_video("023521_part0")
+    a = CoPESDBuilder(broken).read_video("023521_part0")  # default: skip and report
     assert a.events[0].start_s == 2.0 and "left unlabelled" in a.issues[0]
     assert min(next(t for t in a.tracks if t.label == "forceps").boxes) == 1.0
 
