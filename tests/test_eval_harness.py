@@ -181,3 +181,20 @@ def test_judge_via_local_openai_compatible_server_and_its_cache(samples_dir: Pat
     assert results["judge"]["model"] == "judge-model" and results["judge_skipped_reason"] is None
     assert results["semantic_similarity"]["vs"] == pytest.approx(1.0, abs=1e-5)  # oracle answer = reference
     assert again["vs_llm"] == results["vs_llm"]
+
+
+def test_official_test_file_with_frames_root_and_no_ground_truth(samples_dir: Path, tmp_path: Path) -> None:
+    official = samples_dir / "test_tal_avos.json"
+    rec = json.loads(official.read_text(encoding="utf-8"))[0]
+    frames_root = tmp_path / "testdata"
+    for path in rec["video"]:  # /root/data/AVOS/frames_15fps/<id>/<n>.jpg -> testdata/AVOS/frames_15fps/...
+        target = frames_root / Path(path).relative_to("/root/data")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 24)).save(target)
+    results = run_eval(EvalConfig(data=str(official), model="baseline:prior", out_dir=tmp_path / "out",
+                                  frames_root=str(frames_root), no_judge=True, cache_dir=None))
+    assert results["counts"]["answered"] == 1 and results["counts"]["scored_with_ground_truth"] == 0
+    assert results["tag_miou_0.3"] is None
+    submission = json.loads((tmp_path / "out" / "submission.json").read_text())
+    assert submission == [{"id": rec["id"], "qa_type": "tal", "prediction": submission[0]["prediction"]}]
+    assert submission[0]["prediction"].endswith("seconds.")
