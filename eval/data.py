@@ -26,6 +26,7 @@ class EvalData:
         kind: ``built`` | ``official`` | ``hub``.
         origin: what the user passed.
         dataset_hash: sha256 over the selected records (official fields), for results' fingerprint.
+        positions: each selected record's position (by uid) in the loaded file, before filtering.
     """
 
     records: list[Record]
@@ -34,6 +35,7 @@ class EvalData:
     kind: str
     origin: str
     dataset_hash: str
+    positions: dict[str, int]
 
 
 def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, split: str = "test",
@@ -60,11 +62,13 @@ def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, s
         records, kind, base = _load_hub(str(data), split), "hub", Path.cwd()
     else:
         raise InputError("not a built dataset folder, an official JSON file or a Hub dataset id", path)
+    positions = {r.uid: i for i, r in enumerate(records)}
     records = filter_records(records, tasks=tasks, sources=sources, limit=limit)
     if not records:
         raise InputError(f"no records left after filtering (tasks={tasks}, sources={sources})", path)
     digest = hashlib.sha256(canonical_json([r.to_official() for r in records]).encode()).hexdigest()
-    return EvalData(records, base, Path(frames_root) if frames_root else None, kind, str(data), digest)
+    return EvalData(records, base, Path(frames_root) if frames_root else None, kind, str(data), digest,
+                    {r.uid: positions[r.uid] for r in records})
 
 
 def filter_records(records: list[Record], *, tasks: list[str] | None = None, sources: list[str] | None = None,

@@ -202,7 +202,8 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     store = PredictionStore(cfg.out_dir / "predictions.jsonl")
     pending = [r for r in data.records if not store.done(r.uid)]
-    work = [(build_request(r, resolver, params, cfg.prompt_mode), list(r.video)) for r in pending]
+    work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))
+            for r in pending]
     log.info("%d samples, %d already answered, %d to request", len(data.records),
              len(data.records) - len(pending), len(pending))
     cache = ResponseCache(cfg.cache_dir) if cfg.cache_dir else None

@@ -33,7 +33,8 @@ def package_versions() -> dict[str, str | None]:
 
 
 def _oneshot_hash() -> str:
-    data = resources.files("mvbench.prompts").joinpath("oneshot/medvidbench_oneshot_examples.json").read_bytes()
+    root = resources.files("mvbench.prompts").joinpath("oneshot")
+    data = root.joinpath("medvidbench_oneshot_examples.json").read_bytes() + root.joinpath("oneshot.toml").read_bytes()
     return hashlib.sha256(data).hexdigest()[:16]
 
 

@@ -115,13 +115,18 @@ def test_request_cache_makes_a_rerun_free(samples_dir: Path, tmp_path: Path) -> 
         {k: second[k] for k in ("tag_miou_0.3", "stg_miou", "dvc_f1")}
 
 
-def test_oneshot_mode_sends_the_official_example_first(samples_dir: Path, tmp_path: Path) -> None:
+def test_oneshot_mode_puts_the_official_example_in_a_system_instruction(samples_dir: Path, tmp_path: Path) -> None:
     data, answers = make_eval_dataset(samples_dir, tmp_path)
     with FakeOpenAIServer(respond=oracle(answers)) as srv:
-        run_eval(_cfg(data, tmp_path / "out", srv.base_url, prompt_mode="oneshot", tasks=["NAP"]))
-        body = srv.requests[-1]
-    roles = [m["role"] for m in body["messages"]]
-    assert roles[-3:] == ["user", "assistant", "user"] and body["messages"][-2]["content"] == "tying"
+        run_eval(_cfg(data, tmp_path / "out", srv.base_url, prompt_mode="oneshot", tasks=["NAP", "CVS"]))
+        bodies = list(srv.requests)
+    by_question = {last_user_text(b): b for b in bodies}
+    nap = next(b for q, b in by_question.items() if answers[q] == "tying")
+    system = nap["messages"][0]
+    assert nap["messages"][0]["role"] == "system" and [m["role"] for m in nap["messages"]][1:] == ["user"]
+    assert "--- Example ---" in system["content"] and "Answer: tying" in system["content"]
+    cvs = next(b for q, b in by_question.items() if answers[q].startswith("Two structures"))
+    assert "Answer: Two structures: " in cvs["messages"][0]["content"]  # synthetic, per-sample CVS example
 
 
 @pytest.mark.slow
