@@ -21,13 +21,13 @@ def _frames(tmp_path, n=3):
     return tuple(paths)
 
 
-def test_turns_put_examples_first_then_rc_frames_prompt(tmp_path):
+def test_turns_put_examples_first_then_frames_prompt(tmp_path):
     req = GenerationRequest(uid="u", prompt="Q?", frames=_frames(tmp_path),
                             examples=(("ex q", "ex a"),))
-    turns = build_turns(req, b"rc", [b"f0", b"f1", b"f2"])
+    turns = build_turns(req, [b"f0", b"f1", b"f2"])
     assert [(t.role, t.parts) for t in turns[:2]] == [("user", ("ex q",)), ("model", ("ex a",))]
     last = turns[-1].parts
-    assert [p.data for p in last[:-1] if isinstance(p, InlineData)] == [b"rc", b"f0", b"f1", b"f2"]
+    assert [p.data for p in last[:-1] if isinstance(p, InlineData)] == [b"f0", b"f1", b"f2"]
     assert last[-1] == "Q?"
 
 
@@ -46,5 +46,5 @@ def test_generate_round_trip(tmp_path):
                 await backend.aclose()
 
         assert asyncio.run(go()).startswith("ECHO: Which tool?")
-        assert inline_parts(srv.requests[-1]) == ["image/jpeg"] * 4  # RC frame + 3 frames
+        assert inline_parts(srv.requests[-1]) == ["image/jpeg"] * 3  # the RC frame is boxed in place
         assert backend.fingerprint()["model"] == "gemini-2.5-flash"

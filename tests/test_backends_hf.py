@@ -74,18 +74,15 @@ def test_image_list_request_encodes_each_frame(backend, frames):
     assert "pixel_values_videos" not in inputs
 
 
-def test_rc_request_puts_the_boxed_start_frame_first(backend, frames):
+def test_rc_request_boxes_the_start_frame_inside_the_video(backend, frames):
     request = GenerationRequest(uid="rc", prompt="Describe the boxed object.", frames=frames,
-                                rc_frame=frames[0], rc_box=(40.0, 30.0, 300.0, 200.0),
+                                rc_frame=frames[0], rc_box=(10.0, 10.0, 200.0, 120.0),
                                 params=GenerationParams(max_tokens=8))
     inputs = backend.encode(request)
-    assert inputs["image_grid_thw"].tolist() == [[1, 10, 18]]
-    assert inputs["video_grid_thw"].tolist() == [[3, 10, 18]]
-    ids = inputs["input_ids"][0].tolist()
-    assert ids.index(backend._processor.image_token_id) < ids.index(backend._processor.video_token_id)
-    # The box changed the image: its patches differ from the plain first frame's.
-    plain = backend.encode(_request(frames[:1], frames_as="images"))
-    assert not np.allclose(inputs["pixel_values"].numpy(), plain["pixel_values"].numpy())
+    assert "image_grid_thw" not in inputs  # no extra image: the box is drawn on the video's frame
+    plain = backend.encode(_request(frames))
+    assert inputs["video_grid_thw"].tolist() == plain["video_grid_thw"].tolist()
+    assert not np.allclose(inputs["pixel_values_videos"].numpy(), plain["pixel_values_videos"].numpy())
     answer = _answer(backend, request)
     assert isinstance(answer, str) and answer == _answer(backend, request)
 

@@ -29,8 +29,7 @@ def _decode(b64_text: str) -> Image.Image:
 
 
 def _user_content(request):
-    rc, frames = load_request_images(request)
-    return build_messages(request, rc, frames)[-1]["content"]
+    return build_messages(request, load_request_images(request))[-1]["content"]
 
 
 def test_video_is_one_jpeg_frame_list_padded_to_even(tmp_path):
@@ -56,23 +55,32 @@ def test_images_mode_sends_one_image_part_per_frame(tmp_path):
     assert all(p["image_url"]["url"].startswith("data:image/jpeg;base64,") for p in content[:3])
 
 
-def test_rc_boxed_start_frame_comes_before_the_video(tmp_path):
+def test_rc_start_frame_is_boxed_in_place_inside_the_video(tmp_path):
     frames = _frames(tmp_path, 2)
     req = GenerationRequest(uid="u", prompt="Describe the region.", frames=frames,
-                            rc_frame=frames[0], rc_box=(320, 180, 480, 270))
+                            rc_frame=frames[1], rc_box=(40, 30, 120, 100), params=GenerationParams(frames_as="images"))
     content = _user_content(req)
-    assert [p["type"] for p in content] == ["image_url", "video_url", "text"]
-    rc = _decode(content[0]["image_url"]["url"].split(",", 1)[1]).convert("RGB")
-    # box scaled by 252/640 and 140/360 -> left edge near x=126, rows 70..105
-    r, g, b = rc.getpixel((128, 88))
+    assert [p["type"] for p in content] == ["image_url", "image_url", "text"]  # no extra image
+    first, second = (_decode(p["image_url"]["url"].split(",", 1)[1]).convert("RGB") for p in content[:2])
+    r, g, b = second.getpixel((42, 60))  # left edge of the box, raw coordinates
     assert g > 200 and r < 60 and b < 60
+    r, g, b = first.getpixel((42, 60))
+    assert not (g > 200 and r < 60 and b < 60)
+
+
+def test_rc_frame_not_in_the_clip_gets_no_box(tmp_path):
+    frames = _frames(tmp_path, 2)
+    plain = load_request_images(GenerationRequest(uid="u", prompt="Q", frames=frames))
+    other = load_request_images(GenerationRequest(uid="u", prompt="Q", frames=frames,
+                                                  rc_frame=str(tmp_path / "elsewhere.jpg"), rc_box=(1, 1, 9, 9)))
+    assert other == plain  # as the official code: no match, no box
 
 
 def test_one_shot_examples_become_prior_text_turns(tmp_path):
     req = GenerationRequest(uid="u", prompt="Q", frames=_frames(tmp_path, 2), system="sys",
                             examples=(("example question", "example answer"),))
-    rc, frames = load_request_images(req)
-    messages = build_messages(req, rc, frames)
+    frames = load_request_images(req)
+    messages = build_messages(req, frames)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[1]["content"] == "example question"
     assert messages[2]["content"] == "example answer"

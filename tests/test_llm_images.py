@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from mvbench.errors import InputError
-from mvbench.llm.images import (draw_rc_box, hash_bytes, prepare_frame, prepare_rc_frame,
+from mvbench.llm.images import (draw_rc_box, resize_frame, hash_bytes, prepare_frame, prepare_rc_frame,
                                 smart_resize)
 
 MIN, MAX = 8 * 28 * 28, 48 * 28 * 28
@@ -46,25 +46,29 @@ def test_smart_resize_rejects_extreme_aspect():
         smart_resize(10, 3000)
 
 
-def test_box_is_green_at_the_scaled_place():
-    img = Image.new("RGB", (1920, 1080), (255, 255, 255))
-    out = draw_rc_box(img, (960, 540, 1440, 810), MIN, MAX)
-    assert out.size == (252, 140)
-    # scale 252/1920 and 140/1080: box (126, 70)-(189, 105)
-    assert out.getpixel((128, 88)) == (0, 255, 0)   # left edge
-    assert out.getpixel((157, 72)) == (0, 255, 0)   # top edge
-    assert out.getpixel((157, 88)) == (255, 255, 255)  # inside, past the width-8 outline
-    assert out.getpixel((60, 30)) == (255, 255, 255)    # outside
-    assert out.getpixel((200, 88)) == (255, 255, 255)   # right of the box
+def test_box_is_green_at_its_raw_coordinates_on_the_resized_frame():
+    img = resize_frame(Image.new("RGB", (1920, 1080), (255, 255, 255)), MIN, MAX)
+    assert img.size == (252, 140)
+    out = draw_rc_box(img, (60, 40, 120, 100))  # drawn as given, like the official inference
+    assert out.getpixel((62, 70)) == (0, 255, 0)     # left edge
+    assert out.getpixel((90, 42)) == (0, 255, 0)     # top edge
+    assert out.getpixel((90, 70)) == (255, 255, 255)  # inside, past the width-8 outline
+    assert out.getpixel((20, 20)) == (255, 255, 255)  # outside
+
+
+def test_original_pixel_box_is_not_scaled_and_can_fall_off_the_frame():
+    img = resize_frame(Image.new("RGB", (854, 480), (255, 255, 255)), MIN, MAX)
+    out = draw_rc_box(img, (592, 151, 750, 280))  # a real CholecTrack20 test box
+    assert all(out.getpixel((x, y)) == (255, 255, 255) for x in range(out.width) for y in range(out.height))
 
 
 def test_portrait_frame_is_rotated_270_before_the_box():
-    img = Image.new("RGB", (1080, 1920), (255, 255, 255))
-    img.paste((255, 0, 0), (0, 0, 200, 200))  # red mark at the top-left
-    out = draw_rc_box(img, (0, 0, 10, 10), MIN, MAX)
-    assert out.size == (252, 140)  # resized to 140x252, then turned landscape
+    img = resize_frame(Image.new("RGB", (1080, 1920), (255, 255, 255)), MIN, MAX)
+    img.paste((255, 0, 0), (0, 0, 30, 30))  # red mark at the top-left
+    out = draw_rc_box(img, (0, 0, 10, 10))
+    assert out.size == (252, 140)  # 140x252, turned landscape
     # PIL's rotate(270) turns 90 deg clockwise: the top-left goes to the top-right
-    r, g, b = out.getpixel((248, 12))
+    r, g, b = out.getpixel((248, 20))
     assert r > 200 and g < 60 and b < 60
 
 

@@ -19,13 +19,12 @@ from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
 MESSAGE_LAYOUT_VERSION = 1
 
 
-def build_turns(request: GenerationRequest, rc_jpeg: bytes | None, frames: list[bytes]) -> list[Turn]:
+def build_turns(request: GenerationRequest, frames: list[bytes]) -> list[Turn]:
     """The Gemini turns for one request (layout in the module docstring).
 
     Args:
         request: the request (prompt, examples).
-        rc_jpeg: the boxed RC start frame, or None.
-        frames: JPEG bytes of the frames, in order.
+        frames: JPEG bytes of the frames, in order (the RC start frame already boxed).
 
     Returns:
         The conversation, ending with the user turn.
@@ -34,8 +33,7 @@ def build_turns(request: GenerationRequest, rc_jpeg: bytes | None, frames: list[
     for question, answer in request.examples:
         turns.append(Turn("user", (question,)))
         turns.append(Turn("model", (answer,)))
-    parts: list = [InlineData(rc_jpeg)] if rc_jpeg is not None else []
-    parts += [InlineData(f) for f in frames]
+    parts: list = [InlineData(f) for f in frames]
     parts.append(request.prompt)
     turns.append(Turn("user", tuple(parts)))
     return turns
@@ -86,10 +84,10 @@ class GeminiBackend:
             ServerError: after retries, naming the request's uid.
             InputError: an unreadable frame (naming it).
         """
-        rc, frames = await asyncio.to_thread(load_request_images, request)
+        frames = await asyncio.to_thread(load_request_images, request)
         p = request.params
         return await self.client.complete(
-            build_turns(request, rc, frames), system=request.system, uid=request.uid,
+            build_turns(request, frames), system=request.system, uid=request.uid,
             sample_index=p.seed if p.temperature > 0 else None, cache_extra=self.fingerprint(),
             temperature=p.temperature, max_tokens=p.max_tokens, seed=p.seed)
 

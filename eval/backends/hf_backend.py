@@ -7,9 +7,9 @@ requests are answered one at a time.
 
 Inputs follow the official inference (medvidbench-format.md §8): frames are resized with Qwen's
 ``smart_resize`` under the request's pixel budget and go in as one video at ``request.fps`` (or as
-an image list); for region captioning the start frame, resized and boxed as
-:func:`mvbench.llm.images.draw_rc_box` does, goes in as an image before the frames. Decoding is
-greedy when ``temperature`` is 0; only the new text is returned.
+an image list); for region captioning the start frame is boxed in place, as the official inference
+does (:mod:`mvbench.llm.images`). Decoding is greedy when ``temperature`` is 0; only the new text
+is returned.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mvbench.errors import InputError, ServerError
 from mvbench.eval.backends.base import GenerationRequest
-from mvbench.llm.images import draw_rc_box, load_frame, resize_frame
+from mvbench.llm.images import draw_rc_box, load_frame, rc_position, resize_frame
 
 SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
 
@@ -124,16 +124,14 @@ class HFBackend:
         if not request.frames:
             raise InputError("request has no frames", record=request.uid)
         frames = [resize_frame(load_frame(p), params.min_pixels, params.max_pixels) for p in request.frames]
-        images = []
-        content: list[dict] = []
-        if request.rc_frame is not None and request.rc_box is not None:
+        pos = rc_position(request.frames, request.rc_frame) if request.rc_box is not None else None
+        if pos is not None:
             try:
-                boxed = draw_rc_box(load_frame(request.rc_frame), request.rc_box,
-                                    params.min_pixels, params.max_pixels)
+                frames[pos] = draw_rc_box(frames[pos], request.rc_box)
             except ValueError as exc:
                 raise InputError(str(exc), path=request.rc_frame, record=request.uid) from None
-            images.append(boxed)
-            content.append({"type": "image"})
+        images = []
+        content: list[dict] = []
         videos = None
         if params.frames_as == "video":
             videos = [frames]

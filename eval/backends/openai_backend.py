@@ -4,7 +4,7 @@ Message layout (one request)::
 
     [system]                                  if request.system
     user: q1 / assistant: a1 ...              one-shot examples, text only
-    user: [RC image] [video | images...] text
+    user: [video | images...] text            the RC start frame boxed in place (official)
 
 Frames are loaded, resized with Qwen's ``smart_resize`` (``params.min_pixels/max_pixels``) and
 JPEG-encoded here, so the pixels the model sees are decided by us, not by the server's defaults.
@@ -15,7 +15,7 @@ splits a ``video/jpeg`` payload on commas and decodes each piece as a JPEG frame
 contains a comma). As the official inference, an odd frame count is padded to even by repeating
 the last frame (Qwen merges frames in pairs). vLLM labels such videos 2 fps and, in recent
 versions, keeps at most ``num_frames`` (default 32) frames unless the server runs with
-``--media-io-kwargs '{"video": {"num_frames": -1}}'``; so by default we also send
+``--media-io-kwargs '{"video": {"num_frames": -1}}'`` (our launcher passes it); by default we also send
 ``extra_body={"mm_processor_kwargs": {"fps", "min_pixels", "max_pixels"}}`` with the sample's
 fps and pixel budget (turn off with ``mm_processor_kwargs=False``). ``video_url`` is a vLLM
 extension: use ``frames_as="images"`` (``image_url`` parts) for OpenAI's API.
@@ -32,10 +32,10 @@ from functools import lru_cache
 
 from mvbench.eval.backends.base import GenerationRequest
 from mvbench.llm.cache import ResponseCache
-from mvbench.llm.images import b64, jpeg_data_url, prepare_frame, prepare_rc_frame
+from mvbench.llm.images import b64, jpeg_data_url, prepare_frame, prepare_rc_frame, rc_position
 from mvbench.llm.openai_client import OpenAIChatClient
 
-MESSAGE_LAYOUT_VERSION = 1
+MESSAGE_LAYOUT_VERSION = 2  # 2: RC start frame boxed in place (official), not a separate image
 FRAME_CACHE_SIZE = 4096  # prepared frames are ~10 kB each at the official pixel budget
 
 
@@ -61,33 +61,32 @@ def cached_frame(path: str, min_pixels: int, max_pixels: int) -> bytes:
     return _prepared_frame(str(path), st.st_mtime_ns, st.st_size, min_pixels, max_pixels)
 
 
-def load_request_images(request: GenerationRequest) -> tuple[bytes | None, list[bytes]]:
-    """JPEG bytes of a request's RC start frame (boxed, or None) and of its frames.
+def load_request_images(request: GenerationRequest) -> list[bytes]:
+    """JPEG bytes of a request's frames, resized by ``smart_resize``, the RC start frame boxed in place.
 
     Args:
         request: the request; its ``params`` give the pixel budget.
 
     Returns:
-        ``(rc_jpeg_or_None, frame_jpegs)``, frames in order, resized by ``smart_resize``.
+        The frames in order (see :mod:`mvbench.llm.images` for the official RC placement).
 
     Raises:
         InputError: a missing or undecodable frame, or a bad RC box (naming the file).
     """
     p = request.params
-    rc = None
-    if request.rc_frame is not None and request.rc_box is not None:
-        rc = prepare_rc_frame(request.rc_frame, request.rc_box, p.min_pixels, p.max_pixels)
     frames = [cached_frame(path, p.min_pixels, p.max_pixels) for path in request.frames]
-    return rc, frames
+    pos = rc_position(request.frames, request.rc_frame) if request.rc_box is not None else None
+    if pos is not None:
+        frames[pos] = prepare_rc_frame(request.frames[pos], request.rc_box, p.min_pixels, p.max_pixels)
+    return frames
 
 
-def build_messages(request: GenerationRequest, rc_jpeg: bytes | None, frames: list[bytes]) -> list[dict]:
+def build_messages(request: GenerationRequest, frames: list[bytes]) -> list[dict]:
     """The chat messages for one request (layout in the module docstring).
 
     Args:
         request: the request (prompt, system, examples, ``params.frames_as``).
-        rc_jpeg: the boxed RC start frame, or None.
-        frames: JPEG bytes of the frames, in order.
+        frames: JPEG bytes of the frames, in order (the RC start frame already boxed).
 
     Returns:
         OpenAI chat messages.
@@ -99,8 +98,6 @@ def build_messages(request: GenerationRequest, rc_jpeg: bytes | None, frames: li
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": answer})
     content: list[dict] = []
-    if rc_jpeg is not None:
-        content.append({"type": "image_url", "image_url": {"url": jpeg_data_url(rc_jpeg)}})
     if frames:
         if request.params.frames_as == "video":
             padded = frames + frames[-1:] if len(frames) % 2 else frames
@@ -175,8 +172,8 @@ class OpenAIBackend:
             ServerError: after retries, naming the request's uid.
             InputError: an unreadable frame (naming it).
         """
-        rc, frames = await asyncio.to_thread(load_request_images, request)
-        messages = build_messages(request, rc, frames)
+        frames = await asyncio.to_thread(load_request_images, request)
+        messages = build_messages(request, frames)
         sample_index = request.params.seed if request.params.temperature > 0 else None
         return await self.client.complete(messages, uid=request.uid, sample_index=sample_index,
                                           cache_extra=self.fingerprint(), **self.request_params(request))

@@ -5,17 +5,20 @@
 leaves ``[min_pixels, max_pixels]``, rescale both sides by one factor ``beta`` (flooring when
 shrinking, ceiling when growing) so the aspect ratio is kept as closely as the grid allows.
 
-The region-captioning box follows the official MedGRPO inference (medvidbench-format.md §8):
-the start frame is resized with ``smart_resize``; if it is portrait it is rotated 270° (PIL's
-counter-clockwise ``rotate(270, expand=True)``, i.e. 90° clockwise); then a green (0, 255, 0)
-rectangle of width 8 is drawn. The box in the data is in the ORIGINAL frame's pixels, so we scale
-it to the resized size (x by new_w / old_w, y by new_h / old_h) — the official code leaves the
-box's pixel frame undocumented, and drawing unscaled original-pixel coordinates on a ~200 px
-frame would put most boxes off the image. As in the official order, the box is drawn after the
-rotation without rotating its coordinates.
+The region-captioning box follows the official MedGRPO inference (its
+``vision_process_medical.fetch_video``), quirks included, so answers are comparable with the
+leaderboard's: the start frame is the frame of the clip's own frame list whose path equals
+``RC_info.start_frame`` (no box is drawn when none does); that frame, already resized with
+``smart_resize`` like every frame, is rotated 270° if portrait (PIL ``rotate(270, expand=True)``),
+then gets a green (0, 255, 0) rectangle of width 8 at ``start_frame_bbox`` taken as is: the
+coordinates are the original frame's pixels and are neither scaled to the resized frame nor
+rotated, so on a ~200 px frame a box often lies partly or wholly off the image. The boxed frame
+replaces the start frame inside the video (or image list); it is not sent as an extra image.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import base64
 import hashlib
@@ -161,20 +164,15 @@ def prepare_frame(path: str | Path, min_pixels: int, max_pixels: int) -> bytes:
     return encode_jpeg(resize_frame(load_frame(path), min_pixels, max_pixels))
 
 
-def draw_rc_box(
-    img: Image.Image, box: tuple[float, float, float, float], min_pixels: int, max_pixels: int
-) -> Image.Image:
-    """The region-captioning start frame, as the official inference builds it.
+def draw_rc_box(resized: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
+    """The official region-captioning start frame (see the module docstring).
 
     Args:
-        img: the original start frame.
-        box: ``[x1, y1, x2, y2]`` in the original frame's pixels.
-        min_pixels: lower area bound for the resize.
-        max_pixels: upper area bound for the resize.
+        resized: the start frame, already resized with ``smart_resize``.
+        box: ``start_frame_bbox`` as given, ``[x1, y1, x2, y2]``; drawn unscaled.
 
     Returns:
-        A new image: resized, rotated 270° if portrait, with a green width-8 rectangle at the
-        box scaled to the resized size (see the module docstring for these choices).
+        A new image: rotated 270° if portrait, with a green width-8 rectangle at ``box``.
 
     Raises:
         ValueError: a box that is not four numbers with x1 <= x2 and y1 <= y2.
@@ -184,30 +182,38 @@ def draw_rc_box(
     x1, y1, x2, y2 = (float(v) for v in box)
     if x2 < x1 or y2 < y1:
         raise ValueError(f"RC box corners are out of order: {box!r}")
-    orig_w, orig_h = img.size
-    out = resize_frame(img, min_pixels, max_pixels).copy()
-    sx, sy = out.width / orig_w, out.height / orig_h
+    out = resized.copy()
     if out.height > out.width:
         out = out.rotate(270, expand=True)
-    draw = ImageDraw.Draw(out)
-    draw.rectangle(
-        [round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy)],
-        outline=BOX_COLOR, width=BOX_WIDTH,
-    )
+    ImageDraw.Draw(out).rectangle([x1, y1, x2, y2], outline=BOX_COLOR, width=BOX_WIDTH)
     return out
+
+
+def rc_position(frames: Sequence[str], rc_frame: str | None) -> int | None:
+    """Where the RC start frame sits in the request's frame list (path equality), or None.
+
+    >>> rc_position(["a.jpg", "b.jpg"], "b.jpg"), rc_position(["a.jpg"], "z.jpg")
+    (1, None)
+    """
+    if rc_frame is None:
+        return None
+    try:
+        return list(frames).index(rc_frame)
+    except ValueError:
+        return None
 
 
 def prepare_rc_frame(
     path: str | Path, box: tuple[float, float, float, float], min_pixels: int, max_pixels: int
 ) -> bytes:
-    """Load a start frame, draw the RC box (:func:`draw_rc_box`) and JPEG-encode it.
+    """Load a start frame, resize it, draw the RC box (:func:`draw_rc_box`) and JPEG-encode it.
 
     Raises:
         InputError: unreadable frame or a malformed box (naming the frame).
     """
-    img = load_frame(path)
+    img = resize_frame(load_frame(path), min_pixels, max_pixels)
     try:
-        boxed = draw_rc_box(img, box, min_pixels, max_pixels)
+        boxed = draw_rc_box(img, box)
     except ValueError as exc:
         raise InputError(str(exc), path=path) from None
     return encode_jpeg(boxed)
