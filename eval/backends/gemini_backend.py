@@ -1,8 +1,8 @@
 """Backend for Gemini models through ``google-genai``.
 
 Layout: one-shot examples become prior ``user``/``model`` text turns; the final user turn holds
-the boxed RC start frame (if any), then every frame as an inline JPEG part (always an image
-list: ``params.frames_as`` is ignored, as Gemini takes no frame-list video), then the prompt.
+every frame as an inline JPEG part, the RC start frame boxed in place (always an image list:
+``params.frames_as`` is ignored, as Gemini takes no frame-list video), then the prompt.
 The system prompt becomes the system instruction. Frames are resized by Qwen's ``smart_resize``
 with the request's pixel budget, as for the other backends, so all models see the same pixels.
 """
