@@ -203,3 +203,23 @@ def test_official_test_file_with_frames_root_and_no_ground_truth(samples_dir: Pa
     submission = json.loads((tmp_path / "out" / "submission.json").read_text())
     assert submission == [{"id": rec["id"], "qa_type": "tal", "prediction": submission[0]["prediction"]}]
     assert submission[0]["prediction"].endswith("seconds.")
+
+
+def test_hub_dataset_id_is_loaded_through_datasets(samples_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import datasets
+
+    from mvbench.dataset_io import read_official_json, records_to_table
+    from mvbench.eval.data import load_eval_data
+
+    records = read_official_json(samples_dir / "trainval_4_records.json", split="test")
+    table = records_to_table(records)
+    calls = []
+
+    def fake_load_dataset(repo_id, split):  # the Hub is out of reach here; the rows are real
+        calls.append((repo_id, split))
+        return datasets.Dataset(table)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    data = load_eval_data("someorg/medvidbench-built", split="test")
+    assert calls == [("someorg/medvidbench-built", "test")] and data.kind == "hub"
+    assert [r.to_official() for r in data.records] == [r.to_official() for r in records]
