@@ -59,6 +59,8 @@ class EvalConfig:
         cache_dir: the response cache (shared across runs); None disables caching.
         timeout_s / max_retries: per request.
         mode: metric mode; ``leaderboard`` equals the official evaluator.
+        overwrite: discard predictions already in ``out_dir`` (by default a run resumes them, and
+            refuses to when they came from another model, data file or generation settings).
     """
 
     data: str
@@ -85,6 +87,7 @@ class EvalConfig:
     timeout_s: float = 300.0
     max_retries: int = 5
     mode: str = "leaderboard"
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -99,13 +102,14 @@ class EvalConfig:
 
 
 def resolve_params(cfg: EvalConfig) -> tuple[Any, GenerationParams]:
-    """The model spec (None for baselines) and the generation params after overrides."""
-    if cfg.model.startswith("baseline"):
-        return None, GenerationParams(seed=cfg.seed)
-    from mvbench.models import resolve_model
+    """The model spec (None for baselines) and the generation params after the config's overrides."""
+    spec = None
+    params = GenerationParams(seed=cfg.seed)
+    if not cfg.model.startswith("baseline"):
+        from mvbench.models import resolve_model
 
-    spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
-    params = spec.generation_params(seed=cfg.seed)
+        spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
+        params = spec.generation_params(seed=cfg.seed)
     overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("max_pixels", cfg.max_pixels),
                                    ("min_pixels", cfg.min_pixels), ("max_tokens", cfg.max_tokens)) if v is not None}
     return spec, replace(params, **overrides)
@@ -191,6 +195,44 @@ def make_judge(cfg: EvalConfig):
     return Judge(client.complete, model=model, cache=cache)
 
 
+RUN_FILE = "run.json"
+
+
+def run_identity(cfg: EvalConfig, params: GenerationParams) -> dict[str, Any]:
+    """What must match for predictions in an output folder to be resumed: model, data, prompts, params.
+
+    The task/source filters and ``--limit`` are left out on purpose: a larger selection resumes a
+    smaller one. The server address is left out too (the same model moved to another port).
+    """
+    from mvbench import prompts
+
+    return {"model": cfg.model, "backend": cfg.backend, "data": str(cfg.data), "split": cfg.split,
+            "prompt_mode": cfg.prompt_mode, "generation_params": params.to_dict(),
+            "prompts": prompts.prompt_hash()}
+
+
+def claim_out_dir(cfg: EvalConfig, params: GenerationParams) -> None:
+    """Record the run's identity in ``out_dir/run.json``; refuse to resume another run's predictions.
+
+    Raises:
+        InputError: the folder holds predictions of a different run (without ``overwrite``).
+    """
+    from mvbench.dataset_io import atomic_write_json, load_json
+
+    identity = run_identity(cfg, params)
+    run_file = cfg.out_dir / RUN_FILE
+    predictions = cfg.out_dir / "predictions.jsonl"
+    if cfg.overwrite:
+        predictions.unlink(missing_ok=True)
+    elif run_file.exists() and predictions.exists():
+        previous = load_json(run_file)
+        changed = sorted(k for k in identity if previous.get(k) != identity[k])
+        if changed:
+            raise InputError(f"holds predictions of another run (differs in {', '.join(changed)}); "
+                             "use another --out, or --overwrite to discard them", cfg.out_dir)
+    atomic_write_json(run_file, identity)
+
+
 def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     """Run one evaluation end to end; return the results dict (also written to ``results.json``)."""
     from mvbench.eval.outputs import write_eval_outputs
@@ -200,6 +242,7 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     spec, params = resolve_params(cfg)
     resolver = FrameResolver(data.base_dir, data.frames_root)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(cfg, params)
     store = PredictionStore(cfg.out_dir / "predictions.jsonl")
     pending = [r for r in data.records if not store.done(r.uid)]
     work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))

@@ -223,3 +223,18 @@ def test_hub_dataset_id_is_loaded_through_datasets(samples_dir: Path, tmp_path: 
     data = load_eval_data("someorg/medvidbench-built", split="test")
     assert calls == [("someorg/medvidbench-built", "test")] and data.kind == "hub"
     assert [r.to_official() for r in data.records] == [r.to_official() for r in records]
+
+
+def test_out_dir_of_another_run_is_not_resumed_silently(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    out = tmp_path / "out"
+    run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=out, no_judge=True, cache_dir=None))
+    with pytest.raises(Exception, match=r"another run \(differs in generation_params\)"):
+        run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=out, no_judge=True, cache_dir=None,
+                            max_tokens=64))
+    again = run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=out, no_judge=True, cache_dir=None,
+                                max_tokens=64, overwrite=True))
+    assert again["counts"]["requested_this_run"] == len(answers)
+    same = run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=out, no_judge=True, cache_dir=None,
+                               max_tokens=64, tasks=["TAG"]))
+    assert same["counts"]["requested_this_run"] == 0  # a narrower selection resumes

@@ -45,6 +45,7 @@ def eval_command(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 300.0,
     max_retries: Annotated[int, typer.Option(help="Retries per request.")] = 5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard predictions already in --out instead of resuming them.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")] = False,
 ) -> None:
     """Evaluate a model on the 8 MedVidBench tasks with leaderboard-identical metrics."""
@@ -60,7 +61,7 @@ def eval_command(
                          prompt_mode=prompt_mode, concurrency=concurrency, seed=seed, frames_as=frames_as,
                          max_pixels=max_pixels, min_pixels=min_pixels, max_tokens=max_tokens, judge=judge,
                          judge_base_url=judge_base_url, no_judge=no_judge, timeout_s=timeout,
-                         max_retries=max_retries, **kwargs)
+                         max_retries=max_retries, overwrite=overwrite, **kwargs)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
