@@ -31,3 +31,28 @@ def test_pending_command_says_so_and_fails() -> None:
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "has not landed yet" in proc.stderr
+
+
+def test_exit_codes_and_record_in_error_messages(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"conversations": [], "video": [], "metadata": {}, "qa_type": "tal", "data_source": "AVOS"}]')
+    proc = subprocess.run([sys.executable, "-c", "from mvbench.cli import main; main()", "eval", "--data", str(bad),
+                           "--model", "baseline:prior", "--out", str(tmp_path / "o"), "--no-judge"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{bad} [0]: conversations must be" in " ".join(proc.stderr.split())  # the [record] part survives
+    assert "Traceback" not in proc.stderr
+    ok = subprocess.run([sys.executable, "-c", "from mvbench.cli import main; main()", "leaderboard", "--with-paper",
+                         "--format", "csv"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("#,model")
+
+
+def test_a_command_exit_code_reaches_the_shell() -> None:
+    # `typer.Exit(n)` inside a command (e.g. `build --keep-going` with failures) must give exit status n.
+    code = ("import typer, mvbench.cli as c\n"
+            "@c.app.command('exit-probe')\n"
+            "def probe():\n"
+            "    raise typer.Exit(3)\n"
+            "c.main()")
+    proc = subprocess.run([sys.executable, "-c", code, "exit-probe"], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr

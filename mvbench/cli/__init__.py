@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from mvbench import __version__
 from mvbench.errors import MvbenchError
@@ -62,16 +63,18 @@ _register_all()
 def main() -> None:
     """Entry point: run the app, printing known errors as one line."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting with it.
+        code = app(standalone_mode=False)
     except MvbenchError as e:
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(1)
     except KeyError as e:  # registry lookups: unknown source/task/model names
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {e.args[0] if e.args else e}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False)
         sys.exit(1)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -84,3 +87,4 @@ def main() -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

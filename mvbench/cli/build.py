@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -133,7 +134,8 @@ def register(app: typer.Typer) -> None:
         if n_anom:
             Console().print(f"{n_anom} video(s) with anomalies: see manifest.json 'anomalies'")
         for f in manifest["failures"]:
-            console.print(f"[red]failed[/] {f['source']}:{f['video_id']}: {f['error']}", highlight=False)
+            console.print(f"[red]failed[/] {escape(f['source'])}:{escape(f['video_id'])}: {escape(str(f['error']))}",
+                          highlight=False)
         if manifest["failures"]:
             raise typer.Exit(1)
 
