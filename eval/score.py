@@ -81,7 +81,12 @@ def _run_judge(judge: Judge, recs: list[dict], by_task: dict[str, list[int]], sa
                 items.append((pair[0], pair[1], task))
                 owners.append((i, task, None))
     for i in by_task.get("dvc", []):
-        for t, pairs in dvc.judge_pairs(recs[i]).items():
+        try:
+            judged = dvc.judge_pairs(recs[i])
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise InputError(f"malformed ground truth for dvc: {type(e).__name__}: {e}",
+                             record=f"record {i} ({recs[i].get('qa_type')})") from None
+        for t, pairs in judged.items():
             for pred_cap, gt_cap in pairs:
                 items.append((pred_cap, gt_cap, "dvc"))
                 owners.append((i, "dvc", t))

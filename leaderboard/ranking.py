@@ -2,8 +2,10 @@
 
 - Values are compared as the app stores them: ``round(round(v, 4), 3)`` (the scorer prints 4
   decimals, the app keeps 3).
+- A metric a submission lacks counts as 0.0, as the app fills it before storing ("Fill missing
+  metrics with 0"), so it ties with a real 0.000 (it is still shown as missing).
 - Each metric gets a **dense** rank (ties share a rank, the next distinct value takes the next
-  rank); a missing value ranks after every present one.
+  rank).
 - The overall order is by mean rank; ties are broken by more first places, then a lower rank sum,
   then a higher sum of value / column maximum, then the name.
 """
@@ -47,10 +49,11 @@ def dense_ranks(values: list[float | None]) -> list[int]:
 
 
 def rank(entries: list[Entry], keys: tuple[str, ...] = LEADERBOARD_KEYS) -> list[Entry]:
-    """Fill ``ranks`` and ``mean_rank`` and return the entries best first."""
+    """Fill ``ranks`` and ``mean_rank`` and return the entries best first (missing metrics rank as 0.0)."""
     if not entries:
         return []
-    shown = {k: [displayed(e.metrics.get(k)) for e in entries] for k in keys}
+    shown = {k: [displayed(e.metrics.get(k)) if e.metrics.get(k) is not None else 0.0 for e in entries]
+             for k in keys}
     col_max = {k: max((v for v in shown[k] if v is not None), default=0.0) for k in keys}
     for k in keys:
         for e, r in zip(entries, dense_ranks(shown[k])):
@@ -59,7 +62,7 @@ def rank(entries: list[Entry], keys: tuple[str, ...] = LEADERBOARD_KEYS) -> list
         e.mean_rank = sum(e.ranks[k] for k in keys) / len(keys)
 
     def order(e: Entry) -> tuple:
-        firsts = sum(1 for k in keys if e.ranks[k] == 1 and e.metrics.get(k) is not None)
+        firsts = sum(1 for k in keys if e.ranks[k] == 1)
         rank_sum = sum(e.ranks[k] for k in keys)
         normalised = sum((displayed(e.metrics.get(k)) or 0.0) / col_max[k] for k in keys if col_max[k] > 0)
         return (e.mean_rank, -firsts, rank_sum, -normalised, e.name)

@@ -35,9 +35,9 @@ def fps_of(rec: dict) -> float:
 
 
 def video_id_of(rec: dict) -> str:
-    """``metadata.video_id`` (or a top-level ``video_id``), as a string; '' if absent."""
+    """``metadata.video_id`` as a string ('' if absent); the official SA/CVS grouping reads only this."""
     metadata = rec.get("metadata") or {}
-    vid = rec.get("video_id", metadata.get("video_id", "") if isinstance(metadata, dict) else "")
+    vid = metadata.get("video_id", "") if isinstance(metadata, dict) else ""
     return "" if vid is None else str(vid)
 
 

@@ -12,7 +12,9 @@ Official behaviour (evaluation/eval_skill_assessment.py, LB 6a68818), ``mode="le
   unweighted mean over dataset groups. A missing/'Unknown' data_source is guessed from the video
   id (JIGSAWS patterns give the group 'jigsaws') or the question.
 
-Only ``mode="leaderboard"`` exists.
+Only ``mode="leaderboard"`` exists. Deliberate deviation: an aspect score too large for a float
+(``Respect for tissue: 999…9/5``) makes the official parser raise ``OverflowError`` and the whole SA
+evaluation fail (the site then shows 0.000); here that aspect simply does not parse.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Official behaviour (evaluation/eval_stg.py, LB 6a68818), reproduced in ``mode="l
 Differences from the official: a ``struc_info`` item without ``bbox_dict`` whose keys are not
 numbers makes the official STG evaluation crash (no STG metric); here the sample is excluded.
 Only ``mode="leaderboard"`` exists.
+
+Deliberate deviation: boxes are float64. The official builds int64 arrays from integer boxes, so
+coordinates beyond ~3e9 overflow and its IoU can leave [0, 1]; no real answer comes near that.
 """
 
 from __future__ import annotations

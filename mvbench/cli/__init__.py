@@ -20,7 +20,7 @@ from rich.markup import escape
 from mvbench import __version__
 from mvbench.errors import MvbenchError
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one error, one line (no hard wrapping)
 app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False,
                   help="Build, evaluate and train on MedVidBench (medical video understanding).")
 
