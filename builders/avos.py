@@ -15,7 +15,10 @@
 
 Time base ⚠: detection frame numbers are taken as numbers in MedVidBench's 15-fps store, so
 ``t = frame / 15`` s (``store_fps``); they are also assumed to be on the video's own pixel grid
-(boxes are checked against the video's size). A video file's real fps is probed for decoding.
+(boxes are checked against the video's size). A video file is indexed in the same 15-fps
+numbering (``native_fps = store_fps``), so record ids match MedVidBench's (``…&&0&&420&&0.5``)
+whatever rate the download runs at; its real fps (``attrs["decode_fps"]``) is used only to
+decode native frame ``n`` as file frame ``round(n / 15 * decode_fps)``.
 
 Tracks: boxes of one class are linked over detection frames at most ``max_gap_s`` apart with
 :func:`mvbench.builders.common.link_tracks` (greedy IoU; several hands in one frame give several
@@ -241,10 +244,14 @@ class AVOSBuilder(SourceBuilder):
                              f"{self.config.video_ext} nor {self.config.frame_store_dir}/{video_id}/ exists",
                              self.root, video_id)
         if source.is_file():
+            # Index the file by the 15-fps store numbering MedVidBench's ids use, whatever rate the
+            # download runs at; frames are converted to file frames only when decoding.
             info = probe(source)
-            return VideoMeta(video_id=video_id, native_fps=info.fps, num_frames=info.num_frames,
+            store_fps = self.config.store_fps
+            num_frames = max(1, int(round(info.duration_s * store_fps)))
+            return VideoMeta(video_id=video_id, native_fps=store_fps, num_frames=num_frames,
                              duration_s=info.duration_s, width=info.width, height=info.height, path=source,
-                             attrs=attrs)
+                             attrs={**attrs, "decode_fps": info.fps, "decode_num_frames": info.num_frames})
         frames = {int(p.stem): p for p in source.iterdir() if p.stem.isdigit()}
         if not frames:
             raise InputError("frame store folder holds no '<frame>.jpg' images", source)

@@ -46,7 +46,21 @@ class VideoMeta:
         duration_s: the real length in seconds (annotation durations are not trusted).
         width / height: the frame size in pixels (boxes are in this frame).
         split: the source's official split for this video (``train``/``val``/``test``), if any.
-        attrs: source-specific facts (procedure name, task name, surgeon ...).
+        attrs: source-specific facts (procedure name, task name, surgeon ...). Keys the shared
+            code reads:
+
+            - ``split_group``: a cross-source key naming the recording (``cholec80:05`` for
+              CholecT50 ``VID05``, CholecTrack20 ``VID05`` and Cholec80-CVS ``video05``); all
+              videos of one group get one split in a build (:func:`mvbench.builders.splits.unify_groups`).
+            - ``metadata_video_id`` / ``id_video``: the video id written in a record's
+              ``metadata.video_id`` and in its ``id``, when the published records spell it
+              differently from ``video_id`` (CoPESD: ``023521`` and ``023521_part0``;
+              EgoSurgery: ``10_1`` and ``10_1_part0``). Default: ``video_id`` for both.
+            - ``decode_fps``: for a video file whose native index is not the file's own frame
+              numbering (AVOS numbers frames in a 15-fps store, ``native_fps = 15``, while a
+              downloaded mp4 may run at 30 fps): the file's frame rate. Native frame ``n`` is then
+              decoded as file frame ``round(n / native_fps * decode_fps)``; records and frame
+              files keep the native numbering.
     """
 
     video_id: str
@@ -188,6 +202,16 @@ class SourceBuilder(ABC):
     @abstractmethod
     def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
         """Write a small raw tree in this source's real on-disk format, with tiny videos; return its root."""
+
+    @classmethod
+    def known_test_groups(cls) -> frozenset[str]:
+        """Split groups (``VideoMeta.attrs["split_group"]``) this source's official tables put in test.
+
+        Read from static tables only (no raw tree), so that a build of another source sharing
+        the recordings can keep them out of train (Cholec80-CVS's test videos, for a CholecT50
+        build). Default: none.
+        """
+        return frozenset()
 
     @classmethod
     def detect(cls, root: str | Path) -> bool:

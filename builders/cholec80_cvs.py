@@ -42,7 +42,7 @@ from mvbench.builders.base import (
     register_builder,
 )
 from mvbench.builders.cholect50 import PROCEDURE, readable_phase, sequence_runs
-from mvbench.builders.common import read_csv, read_xlsx
+from mvbench.builders.common import cholec80_group, read_csv, read_xlsx
 from mvbench.errors import InputError
 
 CRITERIA: tuple[str, ...] = ("two_structures", "cystic_plate", "hepatocystic_triangle")
@@ -141,6 +141,11 @@ class Cholec80CvsBuilder(SourceBuilder):
         return [f"video{n:02d}" for n in sorted(self._workbook())]
 
     @classmethod
+    def known_test_groups(cls) -> frozenset[str]:
+        """The official test videos (:data:`TEST_VIDEOS`) as Cholec80 split groups."""
+        return frozenset(g for n in TEST_VIDEOS if (g := cholec80_group(n)))
+
+    @classmethod
     def detect(cls, root: str | Path) -> bool:
         return (Path(root) / Cholec80CvsConfig.annotations_file).is_file()
 
@@ -228,7 +233,8 @@ class Cholec80CvsBuilder(SourceBuilder):
             issues.append(f"{mp4.name} runs at {info.fps:g} fps, not {cfg.video_fps:g}")
         meta = VideoMeta(video_id=video_id, native_fps=info.fps, num_frames=info.num_frames,
                          duration_s=info.duration_s, width=info.width, height=info.height, path=mp4,
-                         split=official_split(number), attrs={"procedure": PROCEDURE})
+                         split=official_split(number),
+                         attrs={"procedure": PROCEDURE, "split_group": cholec80_group(number)})
 
         events: list[Event] = []
         clip_s: float | None = None

@@ -59,7 +59,7 @@ from mvbench.builders.base import (
     VideoMeta,
     register_builder,
 )
-from mvbench.builders.common import clip_box, load_json, read_csv, require_file, xywh_norm_to_xyxy
+from mvbench.builders.common import cholec80_group, clip_box, load_json, read_csv, require_file, xywh_norm_to_xyxy
 from mvbench.errors import InputError
 
 PROCEDURE = "laparoscopic cholecystectomy"
@@ -324,6 +324,13 @@ class CholecT50Builder(SourceBuilder):
         return sorted(ids, key=lambda v: (video_number(v), v))
 
     @classmethod
+    def known_test_groups(cls) -> frozenset[str]:
+        """The default split variant's test videos that are Cholec80 surgeries, as split groups."""
+        variant = cls.config_class().split_variant
+        numbers = SPLITS[variant]["test"] if variant else ()
+        return frozenset(g for n in numbers if (g := cholec80_group(n)))
+
+    @classmethod
     def detect(cls, root: str | Path) -> bool:
         root = Path(root)
         return (root / "videos").is_dir() and any((root / "labels").glob("VID*.json"))
@@ -347,7 +354,8 @@ class CholecT50Builder(SourceBuilder):
             issues.append(f"label file says num_frames={declared}, the folder holds {len(frames)} frames")
         meta = VideoMeta(video_id=video_id, native_fps=fps, num_frames=num_frames, duration_s=num_frames / fps,
                          width=width, height=height, frame_files=frames, split=self._split(video_id),
-                         attrs={"procedure": PROCEDURE, "label_fps": fps})
+                         attrs={"procedure": PROCEDURE, "label_fps": fps,
+                                "split_group": cholec80_group(video_number(video_id))})
 
         phase_of, triplets_at, boxes_at = self._parse_annotations(data["annotations"], path, vocab, meta, issues)
         events = self._phase_events(phase_of, vocab["phase"], meta) + self._triplet_events(triplets_at, vocab, meta)

@@ -61,7 +61,7 @@ from mvbench.builders.cholect50 import (
     sequence_runs,
     video_number,
 )
-from mvbench.builders.common import load_json, require_file, xywh_norm_to_xyxy, xywh_to_xyxy
+from mvbench.builders.common import cholec80_group, load_json, require_file, xywh_norm_to_xyxy, xywh_to_xyxy
 from mvbench.errors import InputError
 
 TOOLS: tuple[str, ...] = ("grasper", "bipolar", "hook", "scissors", "clipper", "irrigator", "specimen bag")
@@ -83,6 +83,12 @@ def tool_name(name: str) -> str:
     """
     name = name.strip().lower().replace("_", " ").replace("-", " ")
     return "specimen bag" if name.replace(" ", "") == "specimenbag" else " ".join(name.split())
+
+
+def _split_group(video_id: str) -> str | None:
+    """``VIDnn`` → the Cholec80 split group of surgery ``nn`` (CholecTrack20 keeps Cholec80's numbers)."""
+    digits = "".join(ch for ch in video_id if ch.isdigit())
+    return cholec80_group(int(digits)) if digits else None
 
 
 @dataclass
@@ -226,7 +232,8 @@ class CholecTrack20Builder(SourceBuilder):
             frames = {int(p.stem): p for p in frame_dir.iterdir()
                       if p.suffix.lower() in (".png", ".jpg") and p.stem.isdigit()}
         mp4 = vdir / f"{video_id}.mp4"
-        attrs = {"procedure": PROCEDURE, "label_fps": cfg.native_fps / cfg.label_step, "split_folder": vdir.parent.name}
+        attrs = {"procedure": PROCEDURE, "label_fps": cfg.native_fps / cfg.label_step, "split_folder": vdir.parent.name,
+                 "split_group": _split_group(video_id)}
         size = self._declared_size(info, path)
         if frames and (cfg.prefer_frames or not mp4.is_file()):
             width, height = size or image_size(frames[min(frames)])

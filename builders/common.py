@@ -12,8 +12,23 @@ from mvbench.builders.base import Box
 from mvbench.dataset_io import load_json
 from mvbench.errors import InputError
 
-__all__ = ["load_json", "read_csv", "read_xlsx", "xywh_norm_to_xyxy", "xywh_to_xyxy", "xyxy_norm_to_xyxy",
+__all__ = ["cholec80_group", "load_json", "read_csv", "read_xlsx", "xywh_norm_to_xyxy", "xywh_to_xyxy", "xyxy_norm_to_xyxy",
            "require_file", "clip_box", "box_iou", "link_tracks"]
+
+
+CHOLEC80_VIDEOS = 80  # Cholec80 numbers videos 1-80; CholecT50's VID92+ are in-house recordings
+
+
+def cholec80_group(number: int) -> str | None:
+    """The cross-source split group of a Cholec80 surgery (``cholec80:05``), None outside 1-80.
+
+    CholecT50 ``VIDnn``, CholecTrack20 ``VIDnn`` and Cholec80-CVS ``videoNN`` with the same number
+    are the same surgery (see :mod:`mvbench.builders.splits`).
+
+    >>> cholec80_group(5), cholec80_group(92)
+    ('cholec80:05', None)
+    """
+    return f"cholec80:{number:02d}" if 1 <= number <= CHOLEC80_VIDEOS else None
 
 
 def require_file(path: str | Path, what: str = "annotation file") -> Path:

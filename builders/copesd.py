@@ -17,7 +17,10 @@ Time base ⚠: keyframes are taken at ``keyframe_fps`` (1 Hz assumed), keyframe 
 
 Videos: one per folder, id ``<folder>_part0`` (MedVidBench style). Optional splitting into parts
 (``part_gap_frames``: a numbering gap; ``part_max_frames``: a length cap); part ``k ≥ 1`` is
-re-based so that its first keyframe has index 1 (offset in ``attrs["frame_offset"]``).
+re-based so that its first keyframe has index 1 (offset in ``attrs["frame_offset"]``). Records
+write the id as published: ``metadata.video_id`` is the folder (``023521``) and the record ``id``
+uses ``<folder>_part<k>``; a re-based part keeps ``<folder>_part<k>`` in both, since its frame
+numbers are not the folder's.
 
 Boxes ⚠ mixed convention: per folder, if some boxes are invalid as ``xyxy`` (x2 ≤ x1 or y2 ≤ y1) and
 all fit as ``xywh`` (x + w ≤ 1, y + h ≤ 1), the folder is read as normalised xywh (in the public
@@ -323,7 +326,11 @@ class CoPESDBuilder(SourceBuilder):
                          frame_files={f - offset: p for f, p in sorted(images.items())},
                          split=(splits[0] or None) if len(splits) == 1 else None,
                          attrs={"folder": folder, "part": k, "frame_offset": offset, "box_format": fmt,
-                                "procedure": "endoscopic submucosal dissection (ESD)"})
+                                "procedure": "endoscopic submucosal dissection (ESD)",
+                                # Published records: metadata.video_id "023521", id "…$023521_part0$…".
+                                # A re-based part's frame numbers are not the folder's: keep its own id.
+                                "metadata_video_id": folder if offset == 0 else video_id,
+                                "id_video": video_id})
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta,
                               vocab={"action": list(cfg.labels)})
         if note:

@@ -13,7 +13,8 @@ Raw files read (the whole layout is ⚠ reported by third parties, not documente
   image stem ``VV_S_FFFF``, ``Phase`` a lower-case phase name (P1 ``disinfection`` … P9 ``dressing``).
 
 Canonical form: one video per session ``VV_S`` (a frame store: ``frame_files`` keyed by ``FFFF``,
-``native_fps`` = the configured fps); the official split by video number (train 01 02 03 06 08 11
+``native_fps`` = the configured fps; records write ``metadata.video_id`` ``VV_S`` and the id
+``fps$VV_S_part0$first$last`` as published); the official split by video number (train 01 02 03 06 08 11
 12 13 14 15, val 09 10, test 04 05 07); phase runs (consecutive frames with one phase) become
 ``phase`` events ending one frame after their last frame; boxes become pixel xyxy.
 
@@ -251,7 +252,9 @@ class EgoSurgeryBuilder(SourceBuilder):
                          duration_s=num_frames / cfg.fps, width=size[0], height=size[1],
                          frame_files=dict(sorted(frames.items())), split=cfg.split_by_video.get(number),
                          attrs={"video_number": number, "session": video_id.split("_", 1)[-1],
-                                "view": "egocentric (head-mounted camera)", "setting": "open surgery"})
+                                "view": "egocentric (head-mounted camera)", "setting": "open surgery",
+                                # Published records: metadata.video_id "10_1", id "0.5$10_1_part0$…".
+                                "metadata_video_id": video_id, "id_video": f"{video_id}_part0"})
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta,
                               vocab={"phase": list(cfg.phase_labels)})
         if meta.split is None:

@@ -76,27 +76,38 @@ def frame_relpath(source: str, video_id: str, index: int) -> str:
     return f"{FRAMES_DIR}/{source}/{video_id}/{int(index):06d}.jpg"
 
 
-def official_id(inst: PlannedInstance) -> str:
+def official_names(inst: PlannedInstance, meta: VideoMeta | None = None) -> tuple[str, str]:
+    """``(metadata video_id, id video part)`` as the published records spell them.
+
+    From ``meta.attrs["metadata_video_id"]`` / ``meta.attrs["id_video"]`` when the builder sets
+    them (CoPESD ``023521`` / ``023521_part0``), else the instance's video id for both.
+    """
+    attrs = meta.attrs if meta is not None else {}
+    return (str(attrs.get("metadata_video_id") or inst.video_id), str(attrs.get("id_video") or inst.video_id))
+
+
+def official_id(inst: PlannedInstance, meta: VideoMeta | None = None) -> str:
     """The record ``id`` in the source's published style (not unique, as upstream)."""
     fps = fps_text(inst.fps)
     first, last = inst.frame_indices[0], inst.frame_indices[-1]
+    video = official_names(inst, meta)[1]
     if inst.data_source in TIME_METADATA_SOURCES:
-        return f"{inst.video_id}&&{inst.clip_start_s:.2f}&&{inst.clip_end_s:.2f}&&{fps}"
+        return f"{video}&&{inst.clip_start_s:.2f}&&{inst.clip_end_s:.2f}&&{fps}"
     if inst.data_source in AMPERSAND_ID_SOURCES:
-        return f"{inst.video_id}&&{first}&&{last}&&{fps}"
-    return f"{fps}${inst.video_id}${first}${last}"
+        return f"{video}&&{first}&&{last}&&{fps}"
+    return f"{fps}${video}${first}${last}"
 
 
-def official_metadata(inst: PlannedInstance) -> dict[str, str]:
+def official_metadata(inst: PlannedInstance, meta: VideoMeta | None = None) -> dict[str, str]:
     """``metadata`` with string values: video_id, fps, and the clip's start/end frame (or time)."""
-    meta = {"video_id": inst.video_id, "fps": fps_text(inst.fps)}
+    out = {"video_id": official_names(inst, meta)[0], "fps": fps_text(inst.fps)}
     if inst.data_source in TIME_METADATA_SOURCES:
-        meta["input_video_start_time"] = repr(round(inst.clip_start_s, 2))
-        meta["input_video_end_time"] = repr(round(inst.clip_end_s, 2))
+        out["input_video_start_time"] = repr(round(inst.clip_start_s, 2))
+        out["input_video_end_time"] = repr(round(inst.clip_end_s, 2))
     else:
-        meta["input_video_start_frame"] = str(inst.frame_indices[0])
-        meta["input_video_end_frame"] = str(inst.frame_indices[-1])
-    return meta
+        out["input_video_start_frame"] = str(inst.frame_indices[0])
+        out["input_video_end_frame"] = str(inst.frame_indices[-1])
+    return out
 
 
 def to_record(inst: PlannedInstance, meta: VideoMeta, split: str | None, builder_version: str) -> Record:
@@ -104,7 +115,8 @@ def to_record(inst: PlannedInstance, meta: VideoMeta, split: str | None, builder
 
     Args:
         inst: the instance.
-        meta: its video (only the id is used; kept for future per-video facts).
+        meta: its video (its id names the frame folder; ``attrs`` may rename it in ``metadata`` and
+            ``id``, see :func:`official_names`).
         split: ``train`` / ``val`` / ``test``; ``train`` (the official flag) is ``split != "test"``.
             None leaves both unset (the pipeline decides splits once every video is read).
         builder_version: package + builder + prompt-hash version string.
@@ -121,11 +133,11 @@ def to_record(inst: PlannedInstance, meta: VideoMeta, split: str | None, builder
         conversations=[{"from": "human", "value": f"<video>\n{inst.question}"},
                        {"from": "gpt", "value": inst.answer}],
         video=video,
-        metadata=official_metadata(inst),
+        metadata=official_metadata(inst, meta),
         qa_type=qa_type_for(inst.task, inst.generator),
         data_source=inst.data_source,
         sampled_video_frames=list(inst.frame_indices),
-        id=official_id(inst),
+        id=official_id(inst, meta),
         train=None if split is None else split != "test",
         dataset_name=inst.data_source,
         struc_info=inst.struc_info,

@@ -12,7 +12,8 @@ interrupted build resumes where it stopped.
 Splits are assigned after every video is read (official splits are only known then; see
 :mod:`mvbench.builders.splits`), records are validated, sorted by uid and written as
 ``OUT/<source>/<split>-NNNNN.parquet`` shards (atomic; stale shards removed), and
-``OUT/manifest.json`` is written last.
+``OUT/manifest.json`` is written last. A build refuses an ``OUT`` whose manifest lists sources it
+does not include (:func:`check_out_sources`): their shards would outlive the new manifest.
 
 ``plan_only`` writes the records without decoding anything: frame paths are deterministic, so a
 later full build reuses the same records and only adds the frames.
@@ -36,10 +37,10 @@ from typing import Any
 from mvbench import __version__, prompts
 from mvbench.builders import get_builder
 from mvbench.builders.base import SourceBuilder, VideoMeta
-from mvbench.builders.generators import GENERATORS_VERSION, GenConfig, plan_video
+from mvbench.builders.generators import GENERATORS_VERSION, GenConfig, eligible_segments, plan_video
 from mvbench.builders.instances import to_record
 from mvbench.builders.manifest import base_manifest, content_hash, count_records, write_manifest
-from mvbench.builders.splits import assign_splits, load_split_file
+from mvbench.builders.splits import assign_splits, load_split_file, unify_groups
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json, load_json, write_parquet
 from mvbench.errors import InputError, MvbenchError, VideoError
 from mvbench.records import Record
@@ -193,7 +194,11 @@ def write_video_frames(meta: VideoMeta, indices: Sequence[int], out_dir: Path, *
     if not wanted:
         return 0
     if meta.path is not None:
-        extract_frames(meta.path, wanted, out_dir, quality=quality, max_side=max_side)
+        decode_fps = meta.attrs.get("decode_fps")
+        if decode_fps and abs(float(decode_fps) - meta.native_fps) > 1e-6:
+            _extract_resampled(meta, wanted, out_dir, float(decode_fps), quality, max_side)
+        else:
+            extract_frames(meta.path, wanted, out_dir, quality=quality, max_side=max_side)
         return len(wanted)
     assert meta.frame_files is not None
     todo = [i for i in wanted if not _present(out_dir / f"{i:06d}.jpg")]
@@ -209,6 +214,31 @@ def write_video_frames(meta: VideoMeta, indices: Sequence[int], out_dir: Path, *
         for pos, frame in reader.iter_frames(range(len(todo))):
             write_jpeg_atomic(resize_max_side(frame, max_side), out_dir / f"{todo[pos]:06d}.jpg", quality)
     return len(wanted)
+
+
+def _extract_resampled(meta: VideoMeta, wanted: Sequence[int], out_dir: Path, decode_fps: float,
+                       quality: int, max_side: int | None) -> None:
+    """Write native frames of a file whose own frame rate differs (``VideoMeta.attrs["decode_fps"]``).
+
+    Native frame ``n`` is file frame ``round(n / native_fps * decode_fps)``; files keep native names.
+    """
+    from mvbench.video.frames import resize_max_side
+    from mvbench.video.readers import open_video
+    from mvbench.video.sampling import time_to_index
+
+    todo = [i for i in wanted if not _present(out_dir / f"{i:06d}.jpg")]
+    if not todo:
+        return
+    assert meta.path is not None
+    with open_video(meta.path) as reader:
+        n_file = int(meta.attrs.get("decode_num_frames") or reader.info.num_frames)
+        by_file: dict[int, list[int]] = {}
+        for i in todo:
+            by_file.setdefault(time_to_index(i / meta.native_fps, decode_fps, n_file), []).append(i)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for file_index, frame in reader.iter_frames(sorted(by_file)):
+            for native in by_file[file_index]:
+                write_jpeg_atomic(resize_max_side(frame, max_side), out_dir / f"{native:06d}.jpg", quality)
 
 
 def _present(path: Path) -> bool:
@@ -251,13 +281,16 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
         if inst.task in covered:
             covered[inst.task].update(inst.covers)
     issues = list(ann.issues)
+    eligible = eligible_segments(ann, cls)
     for task in ("TAG", "DVC"):
-        if task in job.tasks and len(covered[task]) < len(ann.events):
-            issues.append(f"{task}: {len(ann.events) - len(covered[task])} of {len(ann.events)} "
+        if task in job.tasks and len(covered[task]) < eligible[task]:
+            issues.append(f"{task}: {eligible[task] - len(covered[task])} of {eligible[task]} "
                           f"segments not used by any instance")
     summary = {
-        "video_id": meta.video_id, "official_split": meta.split, "instances": per_task,
+        "video_id": meta.video_id, "official_split": meta.split,
+        "split_group": meta.attrs.get("split_group"), "instances": per_task,
         "segments": len(ann.events),
+        "segments_eligible": {t: n for t, n in eligible.items() if t in job.tasks},
         "covered": {t: len(v) for t, v in covered.items() if t in job.tasks},
         "frames": len(frames_needed), "frames_written": not job.plan_only,
         "issues": issues, "fingerprint": job.fingerprint,
@@ -302,6 +335,7 @@ def build(sources: Sequence[tuple[str, Path]], options: BuildOptions,
         InputError / VideoError: a video failed and ``keep_going`` is off (the one-line error).
     """
     out = options.out
+    check_out_sources(out, [name for name, _ in sources])
     out.mkdir(parents=True, exist_ok=True)
     runs: list[SourceRun] = []
     for name, root in sources:
@@ -439,12 +473,10 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
     coverage: dict[str, Any] = {}
     anomalies: dict[str, dict[str, list[str]]] = {}
     failures: list[dict] = []
+    split_of, split_moves = _splits(runs, options)
     for run in runs:
         name = run.builder_cls.name
-        overrides = load_split_file(options.split_file, name) if options.split_file else None
-        official = {v: s.get("official_split") for v, s in run.summaries.items()}
-        splits = assign_splits(run.videos, name, options.seed, official=official,
-                               overrides=overrides, keep_val=options.keep_val)
+        splits = split_of[name]
         records: list[Record] = []
         for vid in sorted(run.summaries):
             split = splits[vid]
@@ -469,6 +501,9 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
         coverage[name] = {
             "instances": dict(sorted(inst.items())),
             "segments": sum(s.get("segments", 0) for s in run.summaries.values()),
+            "segments_eligible": {t: sum(s.get("segments_eligible", {}).get(t, 0)
+                                         for s in run.summaries.values())
+                                  for t in ("TAG", "DVC") if t in run.tasks},
             "segments_covered": {t: sum(s.get("covered", {}).get(t, 0) for s in run.summaries.values())
                                  for t in ("TAG", "DVC") if t in run.tasks},
         }
@@ -494,10 +529,65 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
         "shards": sorted(shards),
         "anomalies": anomalies,
         "failures": failures,
+        "split_group_moves": split_moves,
         "content_hash": digest,
     })
     write_manifest(out, manifest)
     return manifest
+
+
+def _splits(runs: list[SourceRun], options: BuildOptions
+            ) -> tuple[dict[str, dict[str, str]], list[dict[str, str]]]:
+    """Per-source splits (:func:`assign_splits`), then one split per cross-source group.
+
+    Returns:
+        ``{source: {video_id: split}}`` and the videos moved to match their group.
+    """
+    from mvbench.builders import builder_names
+
+    flat: dict[tuple[str, str], str] = {}
+    groups: dict[tuple[str, str], str | None] = {}
+    fixed: set[tuple[str, str]] = set()
+    for run in runs:
+        name = run.builder_cls.name
+        overrides = load_split_file(options.split_file, name) if options.split_file else {}
+        official = {v: s.get("official_split") for v, s in run.summaries.items()}
+        splits = assign_splits(run.videos, name, options.seed, official=official,
+                               overrides=overrides, keep_val=options.keep_val)
+        for vid, split in splits.items():
+            flat[(name, vid)] = split
+            groups[(name, vid)] = run.summaries.get(vid, {}).get("split_group")
+            if vid in overrides:
+                fixed.add((name, vid))
+    known = set().union(*(get_builder(n).known_test_groups() for n in builder_names()))
+    flat, moves = unify_groups(flat, groups, known, fixed)
+    out: dict[str, dict[str, str]] = {run.builder_cls.name: {} for run in runs}
+    for (name, vid), split in flat.items():
+        out[name][vid] = split
+    return out, moves
+
+
+def check_out_sources(out: Path, names: Sequence[str]) -> None:
+    """Refuse to build into a folder whose manifest lists sources this build does not include.
+
+    Their shards would stay next to the new ones (``read_parquet(OUT)``, export and balance read
+    them) while the new manifest would not list them.
+
+    Raises:
+        InputError: naming the folder and the other sources.
+    """
+    path = out / "manifest.json"
+    if not path.is_file():
+        return
+    try:
+        previous = load_json(path)
+    except InputError:
+        return  # an unreadable manifest is rewritten by the build
+    others = sorted(set(previous.get("sources") or {}) - set(names)) if isinstance(previous, dict) else []
+    if others:
+        raise InputError(f"this folder holds a build of source(s) {others} that this build ({sorted(names)}) "
+                         f"does not include; their shards would stay and be read with the new ones. Build "
+                         f"them together (--source all, or list every source) or use another --out", out)
 
 
 def _tally(values) -> dict[str, int]:

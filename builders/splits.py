@@ -15,13 +15,26 @@ has ≥ 2 hash-assigned videos and none or all of them went to test, the video w
 
 A ``val`` split (official, or in an override file) maps to ``train`` unless ``keep_val=True``:
 MedVidBench publishes train/val together (TrainVal) and the ``train`` flag is true for both.
+
+Cross-source groups (:func:`unify_groups`): some sources film the same surgeries — CholecT50
+``VIDnn``, CholecTrack20 ``VIDnn`` and Cholec80-CVS ``videoNN`` are Cholec80 surgery ``nn`` — and
+their official splits disagree (Cholec80 5, 22, 26, 29, 35 are test in Cholec80-CVS but train in
+CholecT50; 42, 51, 73, 74, 80 the reverse). A builder names the recording in
+``VideoMeta.attrs["split_group"]`` (``cholec80:05``). After the per-source rules above, every
+group gets one split across all sources of the build: ``test`` if any member is test (test takes
+precedence, so nothing seen in training is tested), else ``val`` if any member is val, else
+``train``. A build of one source cannot see the others' raw splits, so builders also publish the
+groups their official *tables* put in test (``SourceBuilder.known_test_groups``: Cholec80-CVS's
+15 test videos and CholecT50's 8 Cholec80 test videos); those groups are test in every build.
+Limitations: CholecTrack20's split comes from its folder layout, not a table, so a build without
+CholecTrack20 cannot see it; an override file entry (rule 1) is explicit and is never moved.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from mvbench.dataset_io import load_json
@@ -118,3 +131,41 @@ def assign_splits(video_ids: Sequence[str], source: str, seed: int = 0,
     if not keep_val:
         out = {v: ("train" if s == "val" else s) for v, s in out.items()}
     return out
+
+
+def unify_groups(splits: Mapping[tuple[str, str], str], groups: Mapping[tuple[str, str], str | None],
+                 known_test: Iterable[str] = (), fixed: Iterable[tuple[str, str]] = ()
+                 ) -> tuple[dict[tuple[str, str], str], list[dict[str, str]]]:
+    """Give every video of a cross-source group one split (see the module docstring).
+
+    Args:
+        splits: ``{(source, video_id): split}`` after the per-source rules.
+        groups: ``{(source, video_id): group key or None}``.
+        known_test: groups some source's official tables put in test.
+        fixed: videos whose split came from an override file (never moved).
+
+    Returns:
+        The new splits and the moves, ``{"source", "video_id", "group", "from", "to"}`` each.
+
+    >>> s = {("a", "VID05"): "train", ("b", "video05"): "test", ("a", "VID06"): "train"}
+    >>> g = {("a", "VID05"): "cholec80:05", ("b", "video05"): "cholec80:05", ("a", "VID06"): "cholec80:06"}
+    >>> new, moves = unify_groups(s, g, known_test={"cholec80:06"})
+    >>> new[("a", "VID05")], new[("a", "VID06")], len(moves)
+    ('test', 'test', 2)
+    """
+    rank = {"train": 0, "val": 1, "test": 2}
+    fixed = set(fixed)
+    target: dict[str, str] = {g: "test" for g in known_test}
+    for key, group in groups.items():
+        if group and key in splits:
+            best = target.get(group, "train")
+            target[group] = max(best, splits[key], key=rank.__getitem__)
+    out = dict(splits)
+    moves = []
+    for key, group in sorted(groups.items()):
+        if not group or key not in out or key in fixed or out[key] == target[group]:
+            continue
+        moves.append({"source": key[0], "video_id": key[1], "group": group, "from": out[key],
+                      "to": target[group]})
+        out[key] = target[group]
+    return out, moves

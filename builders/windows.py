@@ -1,11 +1,22 @@
 """Clip windows, sampling rates and frame indices for task instances.
 
 Sampling rate: each instance draws its fps from the paper's distribution (:data:`FPS_WEIGHTS`:
-0.5 fps ≈ 63 %, 1 fps ≈ 22 %, 2 fps ≈ 7.5 %, small bins at 0.1, 0.2, 0.25 and 3 fps), then the
-rate is moved to the nearest bin that keeps the frame count within ``[min_frames, max_frames]``
-(long clips go down to 0.1 fps, very short ones up). Frame indices always come from
+0.5 fps ≈ 63 %, 1 fps ≈ 22 %, 2 fps ≈ 7.5 %, small bins at 0.1, 0.2, 0.25 and 3 fps). Only the
+bins the video's frames can serve are used (:func:`allowed_fps`): never faster than the rate the
+frames really exist at (:func:`store_rate`; a 0.5-fps frame store never gets 1 fps, which would
+repeat every frame), and on sparse stores only rates whose sample period is a whole number of
+store frames (0.2 fps on a 0.5-fps store would show frames 1 s away from their sample times). A
+drawn rate that is not allowed is lowered to the nearest allowed bin; the rate is then moved to
+the nearest allowed bin that keeps the frame count within ``[min_frames, max_frames]`` (long
+clips go down to 0.1 fps, very short ones up). Frame indices always come from
 :func:`mvbench.video.sampling.sample_indices`; for frame-folder sources each index is snapped to
 the nearest frame that exists (ties go to the earlier one).
+
+Frame grid: clip starts are moved onto a frame that exists (:func:`align_start`), so that the
+frame at list position ``k`` is shown at exactly ``clip_start + k / fps`` whenever the rate allows
+(the MedVidBench convention the answers' times and STG keys rely on). A clip never holds more
+than ``max_frames`` frames at the lowest allowed rate (:func:`max_clip_len`); generators shorten
+longer windows before computing answers, so no answer talks about frames the model never sees.
 
 Windows for TAG/DVC (:func:`covering_windows`) are built so that every event lands in at least
 one window: walk the events by start time; an event not yet inside a window opens a new one
@@ -17,9 +28,12 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path  # noqa: F401 - used by the doctests
+from statistics import median
 
 from mvbench.builders.base import Event, VideoMeta
 from mvbench.video.sampling import sample_indices
@@ -30,6 +44,60 @@ FPS_WEIGHTS: dict[float, float] = {0.5: 0.633, 1.0: 0.22, 2.0: 0.075, 0.1: 0.02,
 FPS_BINS: tuple[float, ...] = tuple(sorted(FPS_WEIGHTS))
 MIN_CLIP_S = 20.0
 MAX_CLIP_S = 1800.0
+# A rate whose sample times fall between store frames is tolerated while the nearest frame is at
+# most this far away (stores of >= 10 fps: 2 fps on a 15-fps store is off by 1/30 s at most).
+GRID_TOLERANCE_S = 0.05
+
+
+def store_rate(meta: VideoMeta) -> float:
+    """Frames per second at which the video's frames really exist.
+
+    A video file: ``native_fps``. A frame store: ``native_fps`` divided by the median step
+    between stored frame numbers (CholecTrack20's 1-fps PNGs numbered at 25 fps give 1.0).
+    """
+    if meta.frame_files is None or len(meta.frame_files) < 2:
+        return meta.native_fps
+    keys = sorted(meta.frame_files)
+    return meta.native_fps / median(b - a for a, b in zip(keys, keys[1:]))
+
+
+def allowed_fps(meta: VideoMeta) -> tuple[float, ...]:
+    """The :data:`FPS_BINS` a video's frames can serve (see the module docstring).
+
+    >>> from pathlib import Path
+    >>> store = VideoMeta("v", 0.5, 10, 20.0, frame_files={k: Path(f"{k}.jpg") for k in range(10)})
+    >>> allowed_fps(store)
+    (0.1, 0.25, 0.5)
+    """
+    rate = store_rate(meta)
+    out = []
+    for f in FPS_BINS:
+        if f > rate * (1 + 1e-9):
+            continue
+        ratio = rate / f
+        if abs(ratio - round(ratio)) > 1e-6 and 0.5 / rate > GRID_TOLERANCE_S:
+            continue
+        out.append(f)
+    return tuple(out) or (FPS_BINS[0],)
+
+
+def max_clip_len(max_frames: int, allowed: Sequence[float] = FPS_BINS) -> float:
+    """The longest clip (seconds) whose frames fit ``max_frames`` at the lowest allowed rate."""
+    return max_frames / min(allowed)
+
+
+def align_start(meta: VideoMeta, t: float) -> float:
+    """The time of the last existing frame at or before ``t`` (the first frame if none).
+
+    >>> align_start(VideoMeta("v", 30.0, 900, 30.0, path=Path("v.mp4")), 2.51)
+    2.5
+    """
+    if meta.frame_files is None:
+        index = min(max(math.floor(t * meta.native_fps + 1e-6), 0), meta.num_frames - 1)
+        return index / meta.native_fps
+    keys = sorted(meta.frame_files)
+    pos = bisect.bisect_right(keys, t * meta.native_fps + 1e-6)
+    return keys[max(pos - 1, 0)] / meta.native_fps
 
 
 def instance_rng(seed: int, key: str) -> random.Random:
@@ -39,30 +107,35 @@ def instance_rng(seed: int, key: str) -> random.Random:
 
 
 def choose_fps(rng: random.Random, duration_s: float, min_frames: int = 4,
-               max_frames: int = 256) -> float:
+               max_frames: int = 256, allowed: Sequence[float] = FPS_BINS) -> float:
     """Draw a sampling rate from :data:`FPS_WEIGHTS`, then fit it to the frame budget.
 
     Args:
         rng: the instance's RNG.
         duration_s: clip length in seconds.
         min_frames / max_frames: the frame-count budget per instance.
+        allowed: the bins the video can serve (:func:`allowed_fps`); a drawn rate above them is
+            lowered to the nearest allowed bin below it.
 
     Returns:
-        One of :data:`FPS_BINS`: the drawn rate if its frame count fits, else the closest bin
-        that fits (the lowest bin if none reaches ``min_frames`` without passing ``max_frames``).
+        One of ``allowed``: the drawn rate if its frame count fits, else the closest allowed bin
+        that fits (the lowest if none reaches ``min_frames`` without passing ``max_frames``).
     """
+    bins = tuple(sorted(allowed))
     drawn = rng.choices(list(FPS_WEIGHTS), weights=list(FPS_WEIGHTS.values()))[0]
+    if drawn not in bins:
+        drawn = max((f for f in bins if f <= drawn), default=bins[0])
 
     def count(f: float) -> int:
         return max(1, int(duration_s * f + 1 - 1e-9))
 
     if min_frames <= count(drawn) <= max_frames:
         return drawn
-    fitting = [f for f in FPS_BINS if min_frames <= count(f) <= max_frames]
+    fitting = [f for f in bins if min_frames <= count(f) <= max_frames]
     if fitting:
-        return min(fitting, key=lambda f: (abs(FPS_BINS.index(f) - FPS_BINS.index(drawn)), f))
-    under = [f for f in FPS_BINS if count(f) <= max_frames]
-    return max(under) if count(FPS_BINS[0]) <= max_frames else FPS_BINS[0]
+        return min(fitting, key=lambda f: (abs(bins.index(f) - bins.index(drawn)), f))
+    under = [f for f in bins if count(f) <= max_frames]
+    return max(under) if under else bins[0]
 
 
 def clip_indices(meta: VideoMeta, start_s: float, end_s: float, fps: float,

@@ -79,3 +79,23 @@ def test_builder_option_unknown_key_is_named(tmp_path):
     with pytest.raises(InputError, match="unknown builder option 'nope'"):
         runner.invoke(app, ["build", "-s", "tinyvid", "--root", str(root), "--out", str(tmp_path / "o"),
                             "--option", "nope=1"], catch_exceptions=False)
+
+
+def test_builder_option_parses_optional_fields(tmp_path):
+    """``--option part_gap_frames=5`` (an ``int | None`` field) reaches CoPESD as an int; ``none`` as None."""
+    from mvbench.builders import get_builder
+    from mvbench.cli.build import _coerce
+
+    cfg = get_builder("copesd").config_class
+    assert _coerce(cfg, "part_gap_frames", "5") == 5 and _coerce(cfg, "part_gap_frames", "None") is None
+    assert _coerce(cfg, "seed", "3") == 3
+    with pytest.raises(InputError, match="part_gap_frames='x'"):
+        _coerce(cfg, "part_gap_frames", "x")
+    raw = tmp_path / "raw"
+    assert runner.invoke(app, ["fixtures", "make", "--source", "copesd", str(raw)]).exit_code == 0
+    root = next(p for p in [raw, *raw.rglob("*")] if p.is_dir() and get_builder("copesd").detect(p))
+    result = runner.invoke(app, ["build", "-s", "copesd", "--root", str(root), "--out", str(tmp_path / "o"),
+                                 "--plan-only", "--option", "part_gap_frames=5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["sources"]["copesd"]["builder_options"] == {"part_gap_frames": 5}

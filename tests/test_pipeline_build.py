@@ -90,8 +90,9 @@ def test_official_fields_follow_the_published_style(built):
 def test_every_segment_lands_in_a_tag_and_a_dvc_instance(built):
     _, manifest = built
     cov = manifest["coverage"]["tinyvid"]
-    assert cov["segments"] > 0
-    assert cov["segments_covered"] == {"TAG": cov["segments"], "DVC": cov["segments"]}
+    assert cov["segments"] > 0 and cov["segments_eligible"]["TAG"] == cov["segments"]
+    assert 0 < cov["segments_eligible"]["DVC"] <= cov["segments"]  # DVC: the main kind only
+    assert cov["segments_covered"] == cov["segments_eligible"]
 
 
 def test_written_frames_are_the_indexed_frames_and_written_once(built):

@@ -3,8 +3,9 @@
 ``plan_video`` runs the generators of the tasks a source supports. Generators are shared by all
 sources; they read only the canonical form (:class:`mvbench.builders.base.VideoAnnotation`).
 
-Event kinds: TAG and DVC use every event kind; NAP and VS use the main kind — the builder's
-``primary_kind`` class attribute if it sets one, else the first ``vocab`` key that has events.
+Event kinds: TAG uses every event kind; DVC, NAP and VS use the main kind — the builder's
+``primary_kind`` class attribute if it sets one, else the first ``vocab`` key that has events
+(other kinds may overlap, and a dense caption lists non-overlapping segments).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ GENERATORS: dict[str, Callable[[GenContext], list[PlannedInstance]]] = {
     "RC": generate_rc, "NAP": generate_nap, "SA": generate_sa, "CVS": generate_cvs,
 }
 # Bump when generator output changes (part of every record's builder_version).
-GENERATORS_VERSION = "1"
+GENERATORS_VERSION = "2"
+
+
+def eligible_segments(ann: VideoAnnotation, builder: type[SourceBuilder]) -> dict[str, int]:
+    """How many events TAG and DVC must each use (TAG: every event; DVC: the main kind's)."""
+    ctx = GenContext(source=builder.name, data_source=builder.data_source, ann=ann, config=GenConfig(),
+                     primary_kind=getattr(builder, "primary_kind", None))
+    main = ctx.main_kind()
+    return {"TAG": len(ann.events), "DVC": sum(e.kind == main for e in ann.events)}
 
 
 def plan_video(ann: VideoAnnotation, builder: type[SourceBuilder], tasks: Sequence[str],
@@ -51,4 +60,4 @@ def plan_video(ann: VideoAnnotation, builder: type[SourceBuilder], tasks: Sequen
     return out
 
 
-__all__ = ["GENERATORS", "GENERATORS_VERSION", "GenConfig", "GenContext", "plan_video"]
+__all__ = ["GENERATORS", "GENERATORS_VERSION", "GenConfig", "GenContext", "eligible_segments", "plan_video"]

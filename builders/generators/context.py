@@ -8,7 +8,8 @@ from typing import Any
 
 from mvbench import prompts
 from mvbench.builders.base import Event, VideoAnnotation
-from mvbench.builders.windows import choose_fps, clip_indices, instance_rng
+from mvbench.builders.windows import (align_start, allowed_fps, choose_fps, clip_indices, instance_rng,
+                                     max_clip_len)
 from mvbench.tasks import TASKS
 from mvbench.tasks.base import fmt_time
 
@@ -39,6 +40,20 @@ class GenConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.min_frames <= self.max_frames:
             raise ValueError("need 1 <= min_frames <= max_frames")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip as the model sees it: start on the frame grid, rate, end, and native frame indices.
+
+    The frame at list position ``k`` is shown at ``start_s + k / fps`` (see
+    :mod:`mvbench.builders.windows`); every sample time is below ``end_s``.
+    """
+
+    start_s: float
+    end_s: float
+    fps: float
+    indices: list[int]
 
 
 @dataclass
@@ -73,20 +88,62 @@ class GenContext:
     def rng(self, key: str) -> random.Random:
         return instance_rng(self.config.seed, key)
 
-    def sample(self, rng: random.Random, start_s: float, end_s: float) -> tuple[float, list[int]]:
-        """Draw a sampling rate for the clip and return it with the clip's native frame indices."""
-        fps = choose_fps(rng, end_s - start_s, self.config.min_frames, self.config.max_frames)
-        return fps, clip_indices(self.ann.video, start_s, end_s, fps, self.config.max_frames)
+    @property
+    def allowed_fps(self) -> tuple[float, ...]:
+        """Sampling rates this video's frames can serve (:func:`~mvbench.builders.windows.allowed_fps`)."""
+        return allowed_fps(self.ann.video)
 
-    def question(self, task: str, rng: random.Random, **fields: Any) -> str:
-        """A question from the task's prompt templates (the source's preamble + a phrasing)."""
+    @property
+    def max_len(self) -> float:
+        """The longest clip whose frames fit ``max_frames`` at the lowest allowed rate."""
+        return max_clip_len(self.config.max_frames, self.allowed_fps)
+
+    def choose_fps(self, rng: random.Random, duration_s: float) -> float:
+        """A sampling rate for a clip of ``duration_s`` (allowed by the video, within budget)."""
+        return choose_fps(rng, duration_s, self.config.min_frames, self.config.max_frames,
+                          self.allowed_fps)
+
+    def clip(self, rng: random.Random, start_s: float, end_s: float, fps: float | None = None,
+             align: bool = True) -> Clip:
+        """The clip for a window: start moved onto the frame grid, rate drawn, end fitted.
+
+        Args:
+            rng: the instance RNG (draws the rate when ``fps`` is None).
+            start_s / end_s: the wanted window.
+            fps: a rate already chosen (STG/RC choose it before placing the clip start).
+            align: move ``start_s`` back to the last existing frame at or before it.
+
+        Returns:
+            The clip; its end is pulled in when the window holds more than ``max_frames``
+            samples, so that answers computed on ``[start_s, end_s]`` cover only frames shown.
+        """
+        meta = self.ann.video
+        start = align_start(meta, start_s) if align else start_s
+        end = max(end_s, start)
+        if fps is None:
+            fps = self.choose_fps(rng, end - start)
+        limit = start + self.config.max_frames / fps
+        if end > limit + 1e-9:
+            end = limit
+        return Clip(start, end, fps, clip_indices(meta, start, end, fps, self.config.max_frames))
+
+    def sample(self, rng: random.Random, start_s: float, end_s: float) -> tuple[float, list[int]]:
+        """Draw a sampling rate for a clip whose start is already fixed; return it with the indices."""
+        c = self.clip(rng, start_s, end_s, align=False)
+        return c.fps, c.indices
+
+    def question(self, task: str, rng: random.Random, prefer: tuple[str, ...] = (), **fields: Any) -> str:
+        """A question from the task's prompt templates (the source's preamble + a phrasing).
+
+        ``prefer``: field names the phrasing should use when one can (see ``Task.question``).
+        """
         procedure = self.procedure
         if procedure and "procedure" not in fields:
             fields["procedure"] = procedure
         task_name = self.ann.video.attrs.get("task_name") or self.ann.video.attrs.get("task")
         if task_name and "task_name" not in fields:
             fields["task_name"] = str(task_name)
-        return TASKS.get(task).question(self.data_source, rng, **fields)
+        return TASKS.get(task).question(self.data_source, rng, prefer=prefer, **fields)
 
     # ----- events ---------------------------------------------------------------------------
     def kinds(self) -> list[str]:

@@ -14,11 +14,11 @@ CVS_ACHIEVED_TOTAL = 5
 def _instance(ctx: GenContext, task: str, key: str, start: float, end: float, q_fields: dict,
               struc) -> PlannedInstance:
     rng = ctx.rng(key)
-    fps, indices = ctx.sample(rng, start, end)
+    clip = ctx.clip(rng, start, end)
     q = ctx.question(task, rng, **q_fields)
     return PlannedInstance(key=key, source=ctx.source, data_source=ctx.data_source, task=task,
-                           video_id=ctx.video_id, clip_start_s=start, clip_end_s=end, fps=fps,
-                           frame_indices=indices, question=q, struc_info=struc,
+                           video_id=ctx.video_id, clip_start_s=clip.start_s, clip_end_s=clip.end_s,
+                           fps=clip.fps, frame_indices=clip.indices, question=q, struc_info=struc,
                            answer=TASKS.get(task).format_answer(struc))
 
 

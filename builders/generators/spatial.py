@@ -3,18 +3,25 @@
 A track's boxes are split into runs (gaps longer than 3 box spacings end a run); each run is cut
 into sub-intervals of random length (``GenConfig.track_window``). STG asks for the box every
 ``stride`` seconds over one sub-interval; RC boxes the object on the first sampled frame of the
-sub-interval that has a box and asks what it does until the interval's end.
+sub-interval that has a box of its own and asks what it does until the interval's end.
+
+Frame grid: the sampling rate is chosen first, then the clip starts a whole number of sample
+periods before the interval's first box (the lead-in), so the first box time is a sample time;
+the stride is a whole number of sample periods too. Every STG key is then a time ``k / fps`` at
+which the model sees frame ``k`` (the scorer looks predictions up by key). RC takes the box of
+the start frame itself (the box whose time maps to that native frame index).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from statistics import median
 
 from mvbench.builders.base import Track
-from mvbench.builders.generators.context import GenContext, cap, num_text, rel
+from mvbench.builders.generators.context import Clip, GenContext, cap, num_text, rel
 from mvbench.builders.instances import PlannedInstance
-from mvbench.builders.windows import MIN_CLIP_S
+from mvbench.builders.windows import MIN_CLIP_S, align_start
 from mvbench.tasks import TASKS
 from mvbench.tasks.base import fmt_time
 
@@ -64,11 +71,48 @@ def _nearest_box(track: Track, times: list[float], t: float, tol: float):
     return (best, track.boxes[best]) if abs(best - t) <= tol + 1e-6 else (None, None)
 
 
-def _clip(ctx: GenContext, rng: random.Random, a: float, b: float) -> tuple[float, float]:
-    """A clip window around ``[a, b]``: whole seconds of lead-in, at least MIN_CLIP_S long."""
-    start = max(0.0, a - rng.randint(0, 5))
+def _grid_unit(fps: float) -> float:
+    """The shortest whole number of sample periods that is also a whole number of tenths of a second.
+
+    Keys are written with one decimal: at 3 fps a lead-in of 1/3 s would be written ``0.3``, off the
+    grid; whole seconds are on it. ``_grid_unit(0.5) == 2.0``, ``_grid_unit(3.0) == 1.0``.
+    """
+    j = 1
+    while abs(j * 10 / fps - round(j * 10 / fps)) > 1e-6 and j < 100:
+        j += 1
+    return j / fps
+
+
+def _clip(ctx: GenContext, rng: random.Random, a: float, b: float) -> Clip:
+    """A clip around ``[a, b]``: up to 5 s of lead-in, whole sample periods, at least MIN_CLIP_S long.
+
+    The rate is drawn for the provisional window; the lead-in is then shortened to a whole number
+    of grid units (:func:`_grid_unit`) so that ``a`` is a sample time (the clip never grows).
+    """
+    lead = rng.uniform(0.0, 5.0)
+    start = max(0.0, a - lead)
     end = max(b + 1.0, start + min(MIN_CLIP_S, ctx.duration_s))
-    return start, min(end, max(ctx.duration_s, b + 1e-3))
+    end = min(end, max(ctx.duration_s, b + 1e-3))
+    fps = ctx.choose_fps(rng, end - start)
+    unit = _grid_unit(fps)
+    first = align_start(ctx.ann.video, 0.0)  # the first frame that exists (stores may skip 0)
+    steps = max(0, min(math.floor((a - start) / unit + 1e-9), math.floor((a - first) / unit + 1e-9)))
+    start = max(0.0, round(a - steps * unit, 9))
+    return ctx.clip(rng, start, end, fps=fps, align=False)
+
+
+def _strides(fps: float, spacing: float, length: float) -> list[float]:
+    """STG strides: whole grid units, at least the box spacing, at most MAX_KEYS keys, ≤ the interval."""
+    unit = _grid_unit(fps)
+    cands = sorted({s for s in STRIDES if abs(s / unit - round(s / unit)) < 1e-6} | {unit})
+    ok = [s for s in cands if s >= spacing - 1e-6 and length / s <= MAX_KEYS + 1e-9]
+    within = [s for s in ok if s <= length + 1e-6]
+    if within:
+        return within
+    if ok:
+        return [min(ok)]
+    need = max(spacing, length / MAX_KEYS)
+    return [math.ceil(need / unit - 1e-9) * unit]
 
 
 def _box(box) -> list[float]:
@@ -83,29 +127,35 @@ def generate_stg(ctx: GenContext) -> list[PlannedInstance]:
             key = ctx.key("STG", track.track_id, f"{n:04d}")
             rng = ctx.rng(key)
             a, b = times[0], times[-1]
-            strides = [s for s in STRIDES if s >= spacing - 1e-6 and (b - a) / s <= MAX_KEYS]
-            stride = rng.choice(strides) if strides else max(spacing, (b - a) / MAX_KEYS)
-            start, end = _clip(ctx, rng, a, b)
+            clip = _clip(ctx, rng, a, b)
+            b = min(b, clip.end_s - 1e-6)  # a clip cut to max_frames: only the frames shown
+            stride = rng.choice(_strides(clip.fps, spacing, b - a))
             bbox: dict[str, list[float]] = {}
-            t = a
-            while t <= b + 1e-6:
+            last = a
+            steps = 0
+            while (t := a + steps * stride) <= b + 1e-6:
                 _, box = _nearest_box(track, times, t, spacing / 2)
                 if box is not None:
-                    bbox[f"{rel(t, start):.1f}"] = _box(box)
-                t += stride
+                    bbox[f"{rel(t, clip.start_s):.1f}"] = _box(box)
+                    last = t
+                steps += 1
             if not bbox:
                 continue
-            struc = [{"object": track.label, "start": rel(a, start), "end": rel(b, start),
+            struc = [{"object": track.label, "start": rel(a, clip.start_s), "end": rel(last, clip.start_s),
                       "stride": stride, "bbox_dict": bbox}]
-            fps, indices = ctx.sample(rng, start, end)
-            q = ctx.question("STG", rng, object=track.label, start=fmt_time(rel(a, start)),
-                             end=fmt_time(rel(b, start)), stride=num_text(stride))
+            q = ctx.question("STG", rng, object=track.label, start=fmt_time(rel(a, clip.start_s)),
+                             end=fmt_time(rel(last, clip.start_s)), stride=num_text(stride))
             out.append(PlannedInstance(
                 key=key, source=ctx.source, data_source=ctx.data_source, task="STG",
-                video_id=ctx.video_id, clip_start_s=start, clip_end_s=end, fps=fps,
-                frame_indices=indices, question=q, struc_info=struc,
+                video_id=ctx.video_id, clip_start_s=clip.start_s, clip_end_s=clip.end_s, fps=clip.fps,
+                frame_indices=clip.indices, question=q, struc_info=struc,
                 answer=TASKS.get("STG").format_answer(struc)))
     return cap(out, ctx.config.max_per_video, ctx.rng(ctx.key("STG", "cap")))
+
+
+def _own_box(track: Track, times: list[float], index: int, native_fps: float):
+    """The track's box on native frame ``index`` (its time maps to that index), else None."""
+    return _nearest_box(track, times, index / native_fps, 0.5 / native_fps)[1]
 
 
 def generate_rc(ctx: GenContext) -> list[PlannedInstance]:
@@ -113,19 +163,21 @@ def generate_rc(ctx: GenContext) -> list[PlannedInstance]:
     out: list[PlannedInstance] = []
     kinds = ctx.kinds()
     main = ctx.main_kind()
+    native_fps = ctx.ann.video.native_fps
     for track in ctx.ann.tracks:
         for n, times, spacing in _intervals(ctx, track, "RC"):
             key = ctx.key("RC", track.track_id, f"{n:04d}")
             rng = ctx.rng(key)
             a, b = times[0], times[-1]
-            start, end = _clip(ctx, rng, a, b)
-            fps, indices = ctx.sample(rng, start, end)
+            clip = _clip(ctx, rng, a, b)
+            start, fps = clip.start_s, clip.fps
+            b = min(b, clip.end_s - 1e-6)
             chosen = None
-            for k, idx in enumerate(indices):
+            for k, idx in enumerate(clip.indices):
                 t = start + k / fps
                 if t < a - 1e-6 or t > b + 1e-6:
                     continue
-                _, box = _nearest_box(track, times, t, spacing / 2)
+                box = _own_box(track, times, idx, native_fps)
                 if box is not None:
                     chosen = (k, idx, box)
                     break
@@ -151,8 +203,8 @@ def generate_rc(ctx: GenContext) -> list[PlannedInstance]:
             struc = [{"question": q, "struc_info": inner}]
             out.append(PlannedInstance(
                 key=key, source=ctx.source, data_source=ctx.data_source, task="RC",
-                video_id=ctx.video_id, clip_start_s=start, clip_end_s=end, fps=fps,
-                frame_indices=indices, question=q, struc_info=struc,
+                video_id=ctx.video_id, clip_start_s=start, clip_end_s=clip.end_s, fps=fps,
+                frame_indices=clip.indices, question=q, struc_info=struc,
                 answer=TASKS.get("RC").format_answer(caption), rc_start_index=idx,
                 rc_bbox=_box(box)))
     return cap(out, ctx.config.max_per_video, ctx.rng(ctx.key("RC", "cap")))

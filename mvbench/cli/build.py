@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -25,18 +26,58 @@ def _split_tasks(tasks: list[str] | None) -> tuple[str, ...] | None:
     return out or None
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _coerce(cls: type, key: str, value: str) -> Any:
-    """Turn ``value`` into the type of config field ``key`` (for ``--option key=value``)."""
+    """Turn ``value`` into the type of config field ``key`` (for ``--option key=value``).
+
+    ``Optional[X]`` / ``X | None`` fields take ``none`` (or ``null``) for None; ``bool``, ``int``,
+    ``float`` and ``str`` are converted; ``tuple``/``list`` of those take comma-separated items.
+
+    Raises:
+        InputError: an unknown key, or a value that does not fit the field's type (naming both).
+    """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if key not in fields:
         raise InputError(f"unknown builder option {key!r}; known: {', '.join(sorted(fields))}")
     hint = typing.get_type_hints(cls).get(key, str)
-    base = typing.get_origin(hint) or hint
-    if hint is bool or base is bool:
-        return value.lower() in ("1", "true", "yes", "on")
-    for t in (int, float):
-        if hint is t:
-            return t(value)
+    try:
+        return _convert(hint, value.strip())
+    except ValueError as e:
+        raise InputError(f"builder option {key}={value!r}: {e}") from None
+
+
+def _convert(hint: Any, value: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        if type(None) in args and value.lower() in ("none", "null"):
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError("; ".join(errors) or "no type fits")
+    if origin in (tuple, list):
+        item = args[0] if args else str
+        items = [_convert(item, v.strip()) for v in value.split(",") if v.strip()]
+        return tuple(items) if origin is tuple else items
+    if hint is bool:
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, not {value!r}")
+    if hint in (int, float):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValueError(f"expected {hint.__name__}, not {value!r}") from None
+    if hint is Path:
+        return Path(value)
     return value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import random
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
@@ -72,10 +73,13 @@ class Task:
         """All question phrasings for this task."""
         return list(prompts.load(self.prompt_file)["templates"])
 
-    def question(self, data_source: str, rng: random.Random, **fields: Any) -> str:
+    def question(self, data_source: str, rng: random.Random, *, prefer: Sequence[str] = (),
+                 **fields: Any) -> str:
         """Compose a question: a source preamble plus one task phrasing, chosen with ``rng``.
 
-        Only phrasings whose placeholders are all in ``fields`` are eligible.
+        Only phrasings whose placeholders are all in ``fields`` are eligible; of those, the ones
+        using every field named in ``prefer`` are used when there are any (NAP names the NurViD
+        procedure so that the scorer can find its class list).
 
         Raises:
             ValueError: no phrasing can be filled from ``fields`` (names the missing fields).
@@ -84,6 +88,8 @@ class Task:
         if not usable:
             need = sorted(min((_placeholders(t) - set(fields) for t in self.templates()), key=len))
             raise ValueError(f"{self.name}: no question template can be filled; missing {need}")
+        preferred = [t for t in usable if set(prefer) <= _placeholders(t)]
+        usable = preferred or usable
         template = rng.choice(usable)
         preamble = rng.choice(preambles(data_source))
         return f"{preamble} {template.format(**fields)}"
