@@ -7,12 +7,16 @@ source, with every frame path resolved to a file on disk.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mvbench.dataset_io import read_official_json, read_parquet
 from mvbench.errors import InputError
-from mvbench.records import Record, canonical_json, normalise_data_source
+from mvbench.records import DATA_SOURCE_ALIASES, DATA_SOURCES, Record, canonical_json, normalise_data_source
+
+# owner/name as the Hub spells dataset ids; anything else that does not exist is a missing file.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 @dataclass
@@ -73,9 +77,21 @@ def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, s
 
 def filter_records(records: list[Record], *, tasks: list[str] | None = None, sources: list[str] | None = None,
                    limit: int | None = None) -> list[Record]:
-    """Keep records of the given tasks and sources, at most ``limit`` per task, in order."""
+    """Keep records of the given tasks and sources, at most ``limit`` per task, in order.
+
+    Raises:
+        InputError: an unknown task or source name (listing the known ones).
+    """
+    from mvbench.tasks import TASKS
+
     want_tasks = {t.upper() for t in tasks} if tasks else None
+    if want_tasks and not want_tasks <= set(TASKS):
+        raise InputError(f"unknown task(s) {sorted(want_tasks - set(TASKS))}; known: {', '.join(TASKS)}")
     want_sources = {normalise_data_source(s).lower() for s in sources} if sources else None
+    known_sources = {s.lower() for s in DATA_SOURCES}
+    if want_sources and not want_sources <= known_sources:
+        raise InputError(f"unknown source(s) {sorted(want_sources - known_sources)}; known: "
+                         f"{', '.join(DATA_SOURCES)} (also {', '.join(DATA_SOURCE_ALIASES)})")
     kept: list[Record] = []
     per_task: dict[str, int] = {}
     for r in records:

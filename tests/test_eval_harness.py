@@ -90,16 +90,40 @@ def test_injected_500s_and_timeouts_are_retried_to_the_same_results(samples_dir:
     assert results["tag_miou_0.3"] == 1.0 and results["stg_miou"] == 1.0
 
 
-def test_permanent_failures_are_counted_not_scored(samples_dir: Path, tmp_path: Path) -> None:
+def test_permanent_failures_are_counted_and_scored_like_the_submission(samples_dir: Path, tmp_path: Path) -> None:
+    from mvbench.eval.score import LEADERBOARD_KEYS, load_score_input, score_records
+
     data, answers = make_eval_dataset(samples_dir, tmp_path)
     with FakeOpenAIServer(respond=oracle(answers, fail_marker="(sample 2)")) as srv:
         results = run_eval(_cfg(data, tmp_path / "out", srv.base_url, max_retries=1))
     assert results["counts"]["failed"] == 1 and results["counts"]["answered"] == len(answers) - 1
     assert results["failures"][0]["qa_type"] == "tal" and "ServerError" in results["failures"][0]["error"]
-    # the failed TAG sample is not scored as a wrong answer: the other TAG samples stay perfect
-    assert results["counts"]["by_task"]["tag"]["records"] == 0 or results["tag_miou_0.3"] == 1.0
+    assert results["complete"] is False and results["counts"]["failed_scored_as_empty"] == 1
     submission = json.loads((tmp_path / "out" / "submission.json").read_text())
     assert submission[2]["prediction"] == ""
+    # results.json equals what the leaderboard computes from submission.json (failed = empty answer)
+    site = score_records(load_score_input(tmp_path / "out" / "submission.json", ground_truth=data)).summary
+    assert {k: results[k] for k in LEADERBOARD_KEYS} == {k: site[k] for k in LEADERBOARD_KEYS}
+    assert results["tag_miou_0.3"] == 0.0 and results["stg_miou"] == 1.0
+
+
+def test_a_dead_server_stops_the_run_early_with_answers_saved(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=oracle(answers), script=["ok", "ok"], fail_rate=1.0) as srv:
+        with pytest.raises(Exception, match=r"stopped after \d+ consecutive failed requests .* 2 answers are saved"):
+            run_eval(_cfg(data, tmp_path / "out", srv.base_url, max_retries=0, concurrency=1, abort_after=3))
+        assert srv.stats.calls <= 2 + 3 + 2 < len(answers)  # stopped early, not one failure per sample
+    with pytest.raises(Exception, match=r"cannot use the server at http://127.0.0.1:9/v1"):
+        run_eval(_cfg(data, tmp_path / "o2", "http://127.0.0.1:9/v1"))
+
+
+def test_server_model_name_is_discovered(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    # a vLLM serving the Hub id while the user names the registry alias
+    with FakeOpenAIServer(model="Qwen/Qwen2.5-VL-7B-Instruct", respond=oracle(answers)) as srv:
+        results = run_eval(EvalConfig(data=str(data), model="qwen2.5-vl-7b", out_dir=tmp_path / "o",
+                                      base_url=srv.base_url, no_judge=True, cache_dir=None, tasks=["NAP"]))
+        assert srv.requests[-1]["model"] == "Qwen/Qwen2.5-VL-7B-Instruct" and results["nap_acc"] == 1.0
 
 
 def test_request_cache_makes_a_rerun_free(samples_dir: Path, tmp_path: Path) -> None:

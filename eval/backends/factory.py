@@ -1,42 +1,100 @@
-"""Open the backend a :class:`~mvbench.models.ModelSpec` asks for, launching vLLM when needed."""
+"""Open the backend a :class:`~mvbench.models.ModelSpec` asks for, check it works, and always release it.
+
+Before any sample is sent the backend is checked once, so a wrong address, a wrong model name or a
+model that cannot load fails the run at once with one clear message rather than sample by sample:
+
+- OpenAI-compatible servers (``--base-url`` or a launched vLLM): ``GET /v1/models`` must answer;
+  the model name sent is the spec's served name if the server lists it, else the Hub id if listed,
+  else the only model listed (with a warning); otherwise the run stops listing what the server has.
+- ``hf``: the checkpoint is loaded up front.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
+from mvbench.errors import InputError, ServerError
 from mvbench.eval.backends.base import Backend
 from mvbench.models import ModelSpec
+
+log = logging.getLogger(__name__)
+BASELINES = ("baseline:prior",)
+# With frames sent as an image list, vLLM must accept one image per frame plus the RC frame.
+IMAGE_LIST_LIMIT = 1024
+
+
+@dataclass
+class BackendSession:
+    """A ready backend, and a way to explain its failures (a crashed vLLM's log tail)."""
+
+    backend: Backend
+    diagnose: Callable[[], str | None]
+
+
+async def served_model_name(base_url: str, spec: ModelSpec, timeout_s: float = 30.0) -> str:
+    """The model name to send to an OpenAI-compatible server (see the module docstring).
+
+    Raises:
+        ServerError: the server cannot be reached, or it serves none of the candidate names.
+    """
+    url = base_url.rstrip("/") + "/models"
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as client:
+            resp = await client.get(url)
+            resp.raise_for_status()
+            ids = [m.get("id") for m in resp.json().get("data", []) if isinstance(m, dict)]
+    except (httpx.HTTPError, ValueError) as e:
+        raise ServerError(f"cannot use the server at {base_url}: GET {url} failed ({type(e).__name__}: {e})") from None
+    for name in (spec.served_name, spec.model):
+        if name in ids:
+            return name
+    if len(ids) == 1:
+        log.warning("the server at %s serves %r, not %r: using it", base_url, ids[0], spec.served_name)
+        return ids[0]
+    raise ServerError(f"the server at {base_url} serves {ids or 'no model'}, not {spec.served_name!r}; "
+                      "pass --model with one of those names")
 
 
 @contextlib.asynccontextmanager
 async def open_backend(spec: ModelSpec | None, *, model: str, base_url: str | None = None,
                        log_dir: Path | None = None, concurrency: int = 16, timeout_s: float = 300.0,
-                       max_retries: int = 5, vllm_python: str | None = None,
-                       vllm_extra_args: tuple[str, ...] = ()) -> AsyncIterator[Backend]:
-    """Yield a ready backend and always release it (a launched vLLM server is shut down).
+                       max_retries: int = 5, frames_as: str = "video", vllm_python: str | None = None,
+                       vllm_extra_args: tuple[str, ...] = ()) -> AsyncIterator[BackendSession]:
+    """Yield a checked :class:`BackendSession`; a launched vLLM server is always shut down.
 
-    - ``baseline:*`` → the rule-based prior baseline (no model).
+    - ``baseline:prior`` → the rule-based prior baseline (no model).
     - ``hf`` → in-process transformers on the local checkpoint.
     - ``openai`` → the OpenAI API, or any compatible server at ``base_url``.
     - ``gemini`` → google-genai (``base_url`` overrides the endpoint).
     - ``vllm`` → with ``base_url``: that server; without: ``vllm serve`` launched as a subprocess
-      with the spec's flags, its log streamed to ``log_dir/vllm.log``.
+      with the spec's flags (image limits raised for ``frames_as="images"``), its log streamed to
+      ``log_dir/vllm.log``; ``vllm_python`` runs it as ``PYTHON -m vllm.entrypoints.openai.api_server``.
     """
-    backend: Backend
-    if model.startswith("baseline"):
+    if spec is None:
+        if model not in BASELINES:
+            raise InputError(f"unknown baseline {model!r}; known: {', '.join(BASELINES)}")
         from mvbench.eval.backends.baseline import PriorBaselineBackend
 
-        backend = PriorBaselineBackend(model)
-        yield backend
+        yield BackendSession(PriorBaselineBackend(model), lambda: None)
         return
-    assert spec is not None
     server = None
+    backend: Backend
     if spec.backend == "hf":
         from mvbench.eval.backends.hf_backend import HFBackend
 
         backend = HFBackend(spec.model)
+        try:
+            await asyncio.to_thread(backend.load)
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            raise ServerError(f"cannot load {spec.model}: {type(e).__name__}: {e}") from None
     elif spec.backend == "gemini":
         from mvbench.eval.backends.gemini_backend import GeminiBackend
 
@@ -49,14 +107,32 @@ async def open_backend(spec: ModelSpec | None, *, model: str, base_url: str | No
         if spec.backend == "vllm" and base_url is None:
             from mvbench.eval.vllm_launcher import VLLMServer
 
-            log_path = (log_dir or Path(".")) / "vllm.log"
-            server = VLLMServer(spec, log_path=log_path, python=vllm_python, extra_args=vllm_extra_args)
+            if frames_as == "images":
+                spec = dataclasses.replace(spec, limit_mm_per_prompt={"image": IMAGE_LIST_LIMIT})
+            server = VLLMServer(spec, log_path=(log_dir or Path(".")) / "vllm.log", python=vllm_python,
+                                extra_args=vllm_extra_args)
             await server.__aenter__()
             base_url = server.base_url
+        try:
+            if base_url is not None:
+                served = await served_model_name(base_url, spec)
+        except BaseException:
+            if server is not None:
+                await server.__aexit__(None, None, None)
+            raise
         backend = OpenAIBackend(served, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries,
                                 concurrency=concurrency, mm_processor_kwargs=spec.backend == "vllm")
+
+    def diagnose() -> str | None:
+        if server is not None and server.process is not None and server.process.poll() is not None:
+            from mvbench.eval.vllm_launcher import log_tail
+
+            return (f"the vLLM server exited with code {server.process.returncode}; "
+                    f"{server.log_path}: {log_tail(server.log_path)}")
+        return None
+
     try:
-        yield backend
+        yield BackendSession(backend, diagnose)
     finally:
         try:
             await backend.aclose()

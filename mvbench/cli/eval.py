@@ -46,6 +46,8 @@ def eval_command(
     timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 300.0,
     max_retries: Annotated[int, typer.Option(help="Retries per request.")] = 5,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard predictions already in --out instead of resuming them.")] = False,
+    vllm_python: Annotated[Optional[str], typer.Option(help="Python that runs a launched vLLM (e.g. .venv-vllm/bin/python), as `python -m vllm.entrypoints.openai.api_server`.")] = None,
+    vllm_arg: Annotated[Optional[list[str]], typer.Option("--vllm-arg", help="Extra flag for a launched vLLM server (repeat), e.g. --vllm-arg=--gpu-memory-utilization=0.8.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")] = False,
 ) -> None:
     """Evaluate a model on the 8 MedVidBench tasks with leaderboard-identical metrics."""
@@ -61,7 +63,8 @@ def eval_command(
                          prompt_mode=prompt_mode, concurrency=concurrency, seed=seed, frames_as=frames_as,
                          max_pixels=max_pixels, min_pixels=min_pixels, max_tokens=max_tokens, judge=judge,
                          judge_base_url=judge_base_url, no_judge=no_judge, timeout_s=timeout,
-                         max_retries=max_retries, overwrite=overwrite, **kwargs)
+                         max_retries=max_retries, overwrite=overwrite, vllm_python=vllm_python,
+                         vllm_args=tuple(vllm_arg or ()), **kwargs)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
@@ -74,9 +77,13 @@ def eval_command(
         results = run_eval(cfg, progress_factory=factory)
     if json_out:
         typer.echo(json.dumps(results, indent=2))
-        return
-    print_metrics(results, title=f"{model} on {data}")
-    err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")
+    else:
+        print_metrics(results, title=f"{model} on {Path(data).name}")
+        err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")
+    if not results["complete"]:
+        err.print(f"[bold red]incomplete:[/] {results['counts']['failed']} samples failed (scored as empty "
+                  "answers, listed in results.json); rerun the same command to retry them")
+        raise typer.Exit(1)
 
 
 def print_metrics(results: dict, title: str) -> None:
