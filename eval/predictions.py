@@ -14,9 +14,21 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from mvbench.errors import InputError
+
+_START_OVER = "rerun with --overwrite to discard these predictions and start over"
+
 
 class PredictionStore:
-    """Append-only store of predictions keyed by sample uid."""
+    """Append-only store of predictions keyed by sample uid.
+
+    Args:
+        path: the ``predictions.jsonl`` file (created with its folder if missing).
+
+    Raises:
+        InputError: a damaged line that is not the last (not JSON, not an object, no ``uid``),
+            naming ``file:line`` and suggesting ``--overwrite``.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -32,19 +44,29 @@ class PredictionStore:
         with open(self.path, "rb") as f:
             data = f.read()
         lines = data.split(b"\n")
+        torn = False
         for i, line in enumerate(lines):
             if not line.strip():
                 continue
+            where = f"{self.path}:{i + 1}"
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 if i == len(lines) - 1:  # torn final line from a killed writer
+                    torn = True
                     continue
-                raise
+                raise InputError(f"{where}: damaged line (not JSON: {e}); {_START_OVER}") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{where}: damaged line (a JSON {type(obj).__name__}, not an object); {_START_OVER}")
+            if not isinstance(obj.get("uid"), str):
+                raise InputError(f"{where}: damaged line (no string 'uid'); {_START_OVER}")
             entries[obj["uid"]] = obj
-        if data and not data.endswith(b"\n"):  # drop the torn tail so the next append starts clean
+        if torn:  # drop the torn tail so the next append starts clean
             with open(self.path, "wb") as f:
                 f.write(b"\n".join(lines[:-1]) + (b"\n" if len(lines) > 1 else b""))
+        elif data and not data.endswith(b"\n"):  # a whole last line without its newline: keep it
+            with open(self.path, "ab") as f:
+                f.write(b"\n")
         return entries
 
     def done(self, uid: str) -> bool:

@@ -10,7 +10,7 @@ merged file (the official evaluator's dict ``{"0": record, …}``) or a submissi
 from __future__ import annotations
 
 import json
-import warnings
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from mvbench.eval.judge import Judge
 from mvbench.eval.metrics import MODES, TASKS, caption, dvc, embedding, nap, task_of
 from mvbench.tasks import TASKS as TASK_REGISTRY
 from mvbench.tasks import Task
+
+log = logging.getLogger(__name__)
 
 LEADERBOARD_KEYS = ("cvs_acc", "nap_acc", "sa_acc", "stg_miou", "tag_miou_0.3", "tag_miou_0.5",
                     "dvc_f1", "dvc_llm", "vs_llm", "rc_llm")
@@ -218,7 +220,42 @@ def _is_merged(rec: object) -> bool:
     return isinstance(rec, dict) and "question" in rec and "gnd" in rec and "struc_info" in rec
 
 
-def _merge(predictions: list, gt: list, pred_path: Path, gt_path: Path) -> list[dict]:
+def ground_truth_ids(ref: dict) -> set[str]:
+    """The ids a submission may give a ground-truth record: its ``id`` and both official styles.
+
+    >>> sorted(ground_truth_ids({"metadata": {"video_id": "v", "fps": "1.0", "input_video_start_frame": "0",
+    ...                                       "input_video_end_frame": "10"}}))
+    ['1.0$v$0$10', 'v&&0&&10&&1.0']
+    """
+    ids = {str(ref["id"])} if ref.get("id") is not None else set()
+    meta = ref.get("metadata")
+    if isinstance(meta, dict):
+        parts = [meta.get(k) for k in ("video_id", "input_video_start_frame", "input_video_end_frame", "fps")]
+        if all(p is not None for p in parts):
+            video, start, end, fps = (str(p) for p in parts)
+            ids |= {f"{video}&&{start}&&{end}&&{fps}", f"{fps}${video}${start}${end}"}
+    return ids
+
+
+def _check_ids(predictions: list, gt: list, pred_path: Path, gt_path: Path, strict: bool) -> None:
+    """Warn (or raise, if ``strict``) when submission ids differ from the ground truth's, position by position."""
+    mismatched: list[tuple[int, object, str]] = []
+    for i, (pred, ref) in enumerate(zip(predictions, gt)):
+        expected = ground_truth_ids(ref)
+        if expected and str(pred.get("id")) not in expected:
+            mismatched.append((i, pred.get("id"), str(ref["id"]) if ref.get("id") is not None else min(expected)))
+    if not mismatched:
+        return
+    i, got, want = mismatched[0]
+    message = (f"{len(mismatched)} of {len(predictions)} submission ids differ from the ground truth's ids in "
+               f"{gt_path} (first: record {i} has id {got!r}, ground truth {want!r})")
+    if strict:
+        raise InputError(f"{message}; the submission must follow test-file order", path=pred_path)
+    log.warning("%s: %s; scored by position, as the leaderboard does (--strict-ids makes this an error)",
+                pred_path, message)
+
+
+def _merge(predictions: list, gt: list, pred_path: Path, gt_path: Path, strict_ids: bool = False) -> list[dict]:
     if len(predictions) != len(gt):
         raise InputError(f"length mismatch: {len(predictions)} predictions but {len(gt)} ground-truth records "
                          f"in {gt_path}; predictions must be in test-file order", path=pred_path)
@@ -229,6 +266,8 @@ def _merge(predictions: list, gt: list, pred_path: Path, gt_path: Path) -> list[
             raise InputError("missing 'prediction' field", path=pred_path, record=i)
         if not isinstance(ref, dict):
             raise InputError("ground-truth record is not an object", path=gt_path, record=i)
+    _check_ids(predictions, gt, pred_path, gt_path, strict_ids)
+    for pred, ref in zip(predictions, gt):
         if "qa_type" in pred and pred["qa_type"] != ref.get("qa_type"):
             mismatched += 1
         question = gnd = ""
@@ -244,15 +283,16 @@ def _merge(predictions: list, gt: list, pred_path: Path, gt_path: Path) -> list[
                        "struc_info": ref.get("struc_info", []), "question": question, "gnd": gnd,
                        "answer": pred.get("prediction", ""), "data_source": source})
     if mismatched:
-        warnings.warn(f"{pred_path}: {mismatched} predictions have a qa_type that differs from the ground truth "
-                      f"(scored by the ground truth's qa_type, as the leaderboard does)", stacklevel=2)
+        log.warning("%s: %d predictions have a qa_type that differs from the ground truth "
+                    "(scored by the ground truth's qa_type, as the leaderboard does)", pred_path, mismatched)
     if not any(r["gnd"] or r["struc_info"] for r in merged):
         raise InputError("ground truth has no answers (no gpt turn, no struc_info): the public test file "
                          "cannot be scored", path=gt_path)
     return merged
 
 
-def load_score_input(path: str | Path, ground_truth: str | Path | None = None) -> list[dict]:
+def load_score_input(path: str | Path, ground_truth: str | Path | None = None,
+                     strict_ids: bool = False) -> list[dict]:
     """Read scorer input as merged records, in order.
 
     Args:
@@ -260,13 +300,16 @@ def load_score_input(path: str | Path, ground_truth: str | Path | None = None) -
             list ``[{id, qa_type, prediction}]``.
         ground_truth: the official test-format JSON list with gpt turns and ``struc_info``;
             required for a submission list.
+        strict_ids: a submission whose ids differ from the ground truth's (position by
+            position; either official id style matches) is an error instead of a warning. The
+            leaderboard merges by position and ignores ids, so by default this only warns.
 
     Returns:
         Merged records ``{metadata, qa_type, struc_info, question, gnd, answer, data_source}``.
 
     Raises:
         InputError: unreadable files, an unknown layout, a missing ground truth, a length
-            mismatch or a prediction without ``prediction``.
+            mismatch, a prediction without ``prediction``, or (``strict_ids``) differing ids.
     """
     path = Path(path)
     data = _read_json(path)
@@ -292,7 +335,7 @@ def load_score_input(path: str | Path, ground_truth: str | Path | None = None) -
         gt = list(gt.values())
     if not isinstance(gt, list):
         raise InputError("expected a JSON list of test records", path=gt_path)
-    return _merge(data, gt, path, gt_path)
+    return _merge(data, gt, path, gt_path, strict_ids)
 
 
 def write_outputs(result: ScoreResult, output: str | Path) -> Path:

@@ -35,6 +35,9 @@ class Entry:
     source: str = ""           # where the numbers came from (a results.json, or "paper")
     ranks: dict[str, int] = field(default_factory=dict)
     mean_rank: float = 0.0
+    dataset: dict | None = None  # the run's fingerprint.dataset (None: unknown, e.g. a score file)
+    failed: int = 0              # requests that never got an answer (counts.failed)
+    notes: list[str] = field(default_factory=list)  # what loading changed (e.g. NaN read as missing)
 
 
 def dense_ranks(values: list[float | None]) -> list[int]:

@@ -58,6 +58,7 @@ def to_html(entries: list[Entry], title: str = "MedVidBench leaderboard") -> str
 
 
 def to_json(entries: list[Entry]) -> str:
-    """Full-precision values, ranks and sources."""
+    """Full-precision values, ranks, sources and loading notes (e.g. a NaN read as missing)."""
     return json.dumps([{"rank": i + 1, "name": e.name, "source": e.source, "mean_rank": e.mean_rank,
-                        "metrics": e.metrics, "ranks": e.ranks} for i, e in enumerate(entries)], indent=2) + "\n"
+                        "metrics": e.metrics, "ranks": e.ranks, "notes": e.notes}
+                       for i, e in enumerate(entries)], indent=2) + "\n"

@@ -79,3 +79,91 @@ def test_results_files_and_cli(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", "from mvbench.cli import main; main()", "leaderboard", str(bad)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "not a results file" in proc.stderr
+
+
+def _results(folder: Path, value: float = 0.5, model: str | None = "m", sha: str | None = "a" * 64,
+             failed: int = 0, **dataset: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    fingerprint: dict = {"model": model}
+    if sha is not None:
+        fingerprint["dataset"] = {"origin": "test.json", "kind": "official", "split": "test", "sha256": sha,
+                                  "tasks": None, "sources": None, "limit": None, **dataset}
+    (folder / "results.json").write_text(json.dumps({**{k: value for k in KEYS}, "fingerprint": fingerprint,
+                                                     "counts": {"samples": 8, "failed": failed}}))
+    return folder
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from mvbench.cli import main; main()", "leaderboard",
+                           *map(str, args)], capture_output=True, text=True)
+
+
+def test_load_entry_checks_types_and_names_the_file(tmp_path: Path) -> None:
+    import pytest
+
+    from mvbench.errors import InputError
+
+    cases = {"list.json": [1, 2], "str_metric.json": {"cvs_acc": "high"}, "bool_metric.json": {"cvs_acc": True},
+             "inf_metric.json": {"cvs_acc": float("inf")}, "fp_str.json": {"cvs_acc": 0.5, "fingerprint": "x"},
+             "model_int.json": {"cvs_acc": 0.5, "fingerprint": {"model": 3}},
+             "dataset_str.json": {"cvs_acc": 0.5, "fingerprint": {"dataset": "full"}},
+             "failed_str.json": {"cvs_acc": 0.5, "counts": {"failed": "3"}}}
+    for file, content in cases.items():
+        (tmp_path / file).write_text(json.dumps(content))
+        with pytest.raises(InputError, match=file.replace(".", r"\.")):
+            load_entry(tmp_path / file)
+    proc = _cli(tmp_path / "str_metric.json")
+    assert proc.returncode == 1 and "str_metric.json: cvs_acc must be a number or null" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_nan_metric_is_missing_with_a_note(tmp_path: Path) -> None:
+    (tmp_path / "nan.json").write_text('{"cvs_acc": NaN, "nap_acc": 0.25}')
+    entry = load_entry(tmp_path / "nan.json")
+    assert entry.metrics["cvs_acc"] is None and entry.metrics["nap_acc"] == 0.25 and entry.name == "nan"
+    assert len(entry.notes) == 1 and "cvs_acc is NaN" in entry.notes[0]
+    proc = _cli(tmp_path / "nan.json", "--format", "csv")
+    assert proc.returncode == 0 and "cvs_acc is NaN" in proc.stderr and proc.stdout.startswith("#,model")
+
+
+def test_runs_on_different_data_are_refused_unless_allowed(tmp_path: Path) -> None:
+    full = _results(tmp_path / "full", model="m1")
+    other = _results(tmp_path / "other", model="m2", sha="b" * 64)
+    subset = _results(tmp_path / "sub", model="m3", sha="c" * 64, limit=4, tasks=["TAG"])
+    proc = _cli(full, other, subset, "--format", "csv")
+    assert proc.returncode == 1 and "different data" in proc.stderr
+    message = " ".join(proc.stderr.split())
+    for folder in ("full", "other", "sub"):
+        assert f"{tmp_path / folder / 'results.json'}" in message
+    assert "limit=4" in message and "--allow-mixed" in message
+    ok = _cli(full, other, subset, "--format", "csv", "--allow-mixed")
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 4
+    same = _cli(full, _results(tmp_path / "again", model="m4"), "--format", "csv")
+    assert same.returncode == 0 and same.stderr == ""
+
+
+def test_incomplete_runs_are_refused_unless_allowed(tmp_path: Path) -> None:
+    done, partial = _results(tmp_path / "done", model="m1"), _results(tmp_path / "partial", model="m2", failed=3)
+    proc = _cli(done, partial)
+    assert proc.returncode == 1
+    assert f"{partial / 'results.json'} (3 failed)" in " ".join(proc.stderr.split()) and "--allow-incomplete" in proc.stderr
+    assert _cli(done, partial, "--allow-incomplete", "--format", "md").returncode == 0
+
+
+def test_with_paper_warns_on_one_line(tmp_path: Path) -> None:
+    proc = _cli("--with-paper", "--format", "csv")
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == ["warning: the paper rows are official MedVidBench test-set numbers; compare "
+                                        "them only with runs on the official test file"]
+
+
+def test_duplicate_names_get_their_folder(tmp_path: Path) -> None:
+    a, b = _results(tmp_path / "run-a", model="qwen"), _results(tmp_path / "run-b", 0.25, model="qwen")
+    proc = _cli(a, b, "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split(",")[1] for line in proc.stdout.splitlines()[1:]]
+    assert names == ["qwen (run-a)", "qwen (run-b)"]
+    c = _results(tmp_path / "x" / "run-a", 0.1, model="qwen")  # same folder name: the path tells them apart
+    proc = _cli(a, c, "--format", "csv")
+    names = [line.split(",")[1] for line in proc.stdout.splitlines()[1:]]
+    assert names == [f"qwen ({a / 'results.json'})", f"qwen ({c / 'results.json'})"]

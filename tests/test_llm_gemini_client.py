@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -18,13 +19,19 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def _complete(server, turns=TURNS, cache=None, timeout_s=10.0, max_retries=4, **kw):
+async def _complete(server, turns=TURNS, cache=None, timeout_s=10.0, max_retries=4, client_kw=None, **kw):
     client = GeminiClient("gemini-2.5-flash", base_url=server.base_url, timeout_s=timeout_s,
-                          max_retries=max_retries, cache=cache, retry_base_delay_s=0.01)
+                          max_retries=max_retries, cache=cache, retry_base_delay_s=0.01, **(client_kw or {}))
     try:
         return await client.complete(turns, **kw)
     finally:
         await client.aclose()
+
+
+def _thinking_budget(thinking_config: dict) -> int:
+    # the SDK spells the inner field thinking_budget; the REST API accepts it and thinkingBudget
+    (value,) = [v for k, v in thinking_config.items() if k in ("thinking_budget", "thinkingBudget")]
+    return value
 
 
 def test_request_carries_inline_image_config_and_system():
@@ -33,7 +40,9 @@ def test_request_carries_inline_image_config_and_system():
         assert text.startswith("ECHO: Describe the frame.")
         body = srv.requests[-1]
         assert inline_parts(body) == ["image/jpeg"]
-        assert body["generationConfig"] == {"temperature": 0.0, "maxOutputTokens": 32, "seed": 7}
+        config = dict(body["generationConfig"])
+        assert _thinking_budget(config.pop("thinkingConfig")) == 0  # thinking off by default
+        assert config == {"temperature": 0.0, "maxOutputTokens": 32, "seed": 7}
         assert "Be brief." in str(body.get("systemInstruction") or body.get("system_instruction"))
 
 
@@ -66,3 +75,23 @@ def test_cache_hit_sends_no_second_request_and_images_enter_the_key(tmp_path):
         assert srv.stats.calls == 2
         with pytest.raises(ValueError, match="sample_index"):
             run(_complete(srv, cache=cache, temperature=1.0))
+
+
+def test_thinking_budget_none_leaves_the_model_default_and_enters_the_cache_key(tmp_path):
+    with FakeGeminiServer() as srv:
+        run(_complete(srv, client_kw={"thinking_budget": None}, max_tokens=256))
+        assert "thinkingConfig" not in srv.requests[-1]["generationConfig"]
+        run(_complete(srv, client_kw={"thinking_budget": 512}, max_tokens=256))
+        assert _thinking_budget(srv.requests[-1]["generationConfig"]["thinkingConfig"]) == 512
+    keys = {GeminiClient("gemini-2.5-flash", base_url="http://127.0.0.1:9/", thinking_budget=b).cache_key(
+        TURNS, None, {"thinking_budget": b}) for b in (0, None, 512)}
+    assert len(keys) == 3
+
+
+def test_an_empty_answer_is_logged_with_uid_and_finish_reason(caplog):
+    with FakeGeminiServer(respond=lambda body: "") as srv:
+        srv.finish_reason = "MAX_TOKENS"
+        with caplog.at_level(logging.WARNING, logger="mvbench.llm.gemini_client"):
+            assert run(_complete(srv, uid="clip9")) == ""
+    assert [r.getMessage() for r in caplog.records] == [
+        "empty answer from gemini-2.5-flash for clip9 (finish_reason MAX_TOKENS)"]

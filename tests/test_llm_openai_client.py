@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -85,6 +86,15 @@ def test_empty_answers_are_not_cached(tmp_path):
         assert run(_complete(srv, cache=cache)) == ""
         assert run(_complete(srv, cache=cache)) == ""
         assert srv.stats.calls == 2 and len(cache) == 0
+
+
+def test_an_empty_answer_is_logged_with_uid_and_finish_reason(caplog):
+    with FakeOpenAIServer(respond=lambda body: "") as srv:
+        srv.finish_reason = "length"
+        with caplog.at_level(logging.WARNING, logger="mvbench.llm.openai_client"):
+            assert run(_complete(srv, uid="clip9")) == ""
+    assert [r.getMessage() for r in caplog.records] == [
+        "empty answer from fake-model for clip9 (finish_reason length)"]
 
 
 def test_queueing_for_the_concurrency_limit_is_not_a_timeout():

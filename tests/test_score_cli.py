@@ -1,6 +1,7 @@
 """``mvbench score`` end to end: merged and submission inputs, outputs and exact top-level keys."""
 
 import json
+import logging
 
 import pytest
 import typer
@@ -114,15 +115,90 @@ def test_length_mismatch_and_missing_prediction(tmp_path):
         load_score_input(tmp_path / "bad.json")
 
 
-def test_qa_type_mismatch_only_warns(tmp_path):
+def test_qa_type_mismatch_only_warns(tmp_path, caplog):
     gt = gt_records()
     sub = submission(gt)
     sub[0]["qa_type"] = "stg"
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "sub.json").write_text(json.dumps(sub))
-    with pytest.warns(UserWarning, match="qa_type"):
+    with caplog.at_level(logging.WARNING, logger="mvbench.eval.score"):
         recs = load_score_input(tmp_path / "sub.json", tmp_path / "gt.json")
     assert recs[0]["qa_type"] == "tal"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'sub.json'}: 1 predictions have a qa_type that differs from the ground truth "
+        "(scored by the ground truth's qa_type, as the leaderboard does)"]
+
+
+def _gt_with_official_ids():
+    gt = gt_records()
+    for i, r in enumerate(gt):
+        r["id"] = f"1.0$vid{i}$0$10"
+        r["metadata"] = {"video_id": f"vid{i}", "fps": "1.0", "input_video_start_frame": "0",
+                         "input_video_end_frame": "10"}
+    return gt
+
+
+def test_submission_ids_in_either_official_style_pass_silently(tmp_path, caplog):
+    gt = _gt_with_official_ids()
+    sub = submission(gt)
+    for i, row in enumerate(sub[::2]):  # convert_to_submission.py's style for half of them
+        row["id"] = f"vid{2 * i}&&0&&10&&1.0"
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "sub.json").write_text(json.dumps(sub))
+    with caplog.at_level(logging.WARNING, logger="mvbench.eval.score"):
+        load_score_input(tmp_path / "sub.json", tmp_path / "gt.json", strict_ids=True)
+    assert caplog.records == []
+
+
+def test_differing_submission_ids_warn_once_or_fail_with_strict_ids(tmp_path, caplog, app):
+    gt = _gt_with_official_ids()
+    sub = submission(gt)
+    sub[3]["id"], sub[5]["id"] = "WRONG", "vid4&&0&&10&&1.0"  # the second one is a neighbour's id
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "sub.json").write_text(json.dumps(sub))
+    with caplog.at_level(logging.WARNING, logger="mvbench.eval.score"):
+        recs = load_score_input(tmp_path / "sub.json", tmp_path / "gt.json")
+    assert len(recs) == 8  # still merged by position, as the leaderboard does
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "2 of 8 submission ids differ" in messages[0]
+    assert "record 3 has id 'WRONG', ground truth '1.0$vid3$0$10'" in messages[0]
+    assert "--strict-ids" in messages[0]
+    with pytest.raises(InputError, match="2 of 8 submission ids differ"):
+        load_score_input(tmp_path / "sub.json", tmp_path / "gt.json", strict_ids=True)
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "sub.json"), "--ground-truth", str(tmp_path / "gt.json"),
+                                      "--no-judge", "--strict-ids"])
+    assert result.exit_code != 0 and isinstance(result.exception, InputError)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--no-judge", "--judge", "gpt-4.1"], "--no-judge conflicts"),
+    (["--no-judge", "--judge-base-url", "http://127.0.0.1:9/v1"], "--no-judge conflicts"),
+    (["--judge-base-url", "http://127.0.0.1:9/v1"], "--judge-base-url needs --judge"),
+])
+def test_conflicting_or_incomplete_judge_options_are_usage_errors(tmp_path, app, flags, message):
+    merged = {str(i): r for i, r in enumerate(load_score_input_from(tmp_path, gt_records()))}
+    (tmp_path / "preds.json").write_text(json.dumps(merged))
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "preds.json"), *flags])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "preds.scores.json").exists()
+
+
+def test_no_api_key_skips_the_judge_with_a_warning_like_eval(tmp_path, app, monkeypatch, caplog):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    merged = {str(i): r for i, r in enumerate(load_score_input_from(tmp_path, gt_records()))}
+    (tmp_path / "preds.json").write_text(json.dumps(merged))
+    with caplog.at_level(logging.WARNING, logger="mvbench.cli.score"):
+        result = CliRunner().invoke(app, ["score", str(tmp_path / "preds.json")])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "preds.scores.json").read_text())
+    assert scores["judge"] is None and scores["dvc_llm"] is None
+    assert any("OPENAI_API_KEY" in r.getMessage() and "--judge-base-url" in r.getMessage() for r in caplog.records)
+
+
+def test_help_names_the_samples_file_after_the_output(app):
+    result = CliRunner().invoke(app, ["score", "--help"], terminal_width=200)
+    assert "<output stem>.samples.jsonl" in result.output and "<FILE stem>" not in result.output
 
 
 def test_cli_error_names_file(tmp_path, app):

@@ -75,7 +75,8 @@ class GeminiBackend:
     def fingerprint(self) -> dict:
         """Model, endpoint and the backend choices that change outputs."""
         return {"backend": self.name, "model": self.model, "base_url": self.base_url,
-                "message_layout": MESSAGE_LAYOUT_VERSION, "frames_as": "images"}
+                "message_layout": MESSAGE_LAYOUT_VERSION, "frames_as": "images",
+                "thinking_budget": self.client.thinking_budget}
 
     async def generate(self, request: GenerationRequest) -> str:
         """Answer one request (a sampled request's ``params.seed`` is its cache sample index).

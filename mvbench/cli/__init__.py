@@ -1,7 +1,10 @@
 """The ``mvbench`` command line: one module per command group, wired here.
 
 Each module under ``mvbench/cli/`` defines ``register(app)``. Known errors (:class:`MvbenchError`)
-print as one line naming the file or sample, exit code 1; tracebacks only with ``MVBENCH_DEBUG=1``.
+print as one line naming the file or sample, exit code 1; usage errors as one line, exit code 2;
+Ctrl-C as one line, exit code 130; tracebacks only with ``MVBENCH_DEBUG=1``. SIGTERM (SLURM time
+limits, ``timeout``) exits with 143 through Python's normal unwinding, so ``finally`` blocks run
+(a launched vLLM server is stopped).
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,16 +22,24 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from mvbench import __version__
+from mvbench.cli.help_format import MvbenchGroup
 from mvbench.errors import MvbenchError
 
 err_console = Console(stderr=True, soft_wrap=True)  # one error, one line (no hard wrapping)
-app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False,
+app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False, cls=MvbenchGroup,
                   help="Build, evaluate and train on MedVidBench (medical video understanding).")
 
 # Command modules, in --help order. A module that is absent (its issue not landed) is skipped
 # and its commands are answered by cli/not_landed.py instead.
 COMMAND_MODULES = ("build", "eval", "score", "export", "publish", "leaderboard", "train",
                    "fixtures", "demo", "not_landed")
+
+# Libraries that log every HTTP request at INFO; shown only with -v.
+QUIET_LOGGERS = ("httpx", "httpcore", "google_genai", "openai", "urllib3")
+
+INTERRUPTED = "interrupted: answers so far are saved; rerun the same command to resume"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143   # 128 + SIGTERM
 
 
 def _version(value: bool) -> None:
@@ -42,8 +54,15 @@ def _root(
                                           help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
+    # A terminal gets rich log lines; a file or pipe (CI, SLURM logs) gets plain unwrapped lines.
+    handler: logging.Handler = (RichHandler(console=err_console, show_path=False) if err_console.is_terminal
+                                else logging.StreamHandler(sys.stderr))
+    if not err_console.is_terminal:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+                        handlers=[handler], force=True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
 def _register_all() -> None:
@@ -60,8 +79,42 @@ def _register_all() -> None:
 _register_all()
 
 
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """ClickException classes: typer >= 0.29 bundles its own click (``typer._click``); older typer uses click."""
+    types: list[type[BaseException]] = []
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+        types.append(TyperClickException)
+    except ImportError:
+        pass
+    try:
+        from click.exceptions import ClickException
+        types.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _show_click_error(e: Any) -> int:
+    """Print a usage error as one line (no-args help as the help page); return its exit code."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # `mvbench` alone: the help page
+        e.show()
+        return int(e.exit_code)
+    ctx = getattr(e, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = " ".join(e.format_message().split())  # choice lists come with newlines and tabs
+    err_console.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", highlight=False)
+    return int(e.exit_code)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def main() -> None:
-    """Entry point: run the app, printing known errors as one line."""
+    """Entry point: run the app, printing known errors, usage errors and Ctrl-C as one line."""
+    signal.signal(signal.SIGTERM, _terminate)
+    click_errors = _click_exception_types()
     try:
         # Without standalone mode click returns a command's exit code instead of exiting with it.
         code = app(standalone_mode=False)
@@ -77,14 +130,13 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False)
         sys.exit(1)
     except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):  # older click turns Ctrl-C into Abort
+        code = EXIT_INTERRUPTED
+    except click_errors as e:
+        if os.environ.get("MVBENCH_DEBUG"):
+            raise
+        sys.exit(_show_click_error(e))
+    if code == EXIT_INTERRUPTED:  # typer >= 0.29 turns Ctrl-C into Exit(130)
+        err_console.print(INTERRUPTED, highlight=False)
     sys.exit(code if isinstance(code, int) else 0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +13,9 @@ from typing import Annotated, Optional
 import typer
 
 from mvbench.errors import MvbenchError
+
+log = logging.getLogger(__name__)
+DEFAULT_JUDGE = "gpt-4.1"
 
 
 class ScoreMode(str, Enum):
@@ -32,6 +37,25 @@ def _make_judge(model: str, base_url: str | None):
     return Judge(client.complete, model=model)
 
 
+def _judge_model(no_judge: bool, judge: str | None, judge_base_url: str | None) -> str | None:
+    """The judge model to use, or None to skip the judge (as ``mvbench eval`` decides).
+
+    Raises:
+        typer.BadParameter: conflicting or incomplete judge options.
+    """
+    if no_judge and (judge or judge_base_url):
+        raise typer.BadParameter("--no-judge conflicts with --judge/--judge-base-url; drop one")
+    if judge_base_url and not judge:
+        raise typer.BadParameter("--judge-base-url needs --judge: name the model that server serves")
+    if no_judge:
+        return None
+    if judge is None and not os.environ.get("OPENAI_API_KEY"):
+        log.warning("no judge: set OPENAI_API_KEY, or pass --judge and --judge-base-url (a local "
+                    "OpenAI-compatible server), or --no-judge; dvc_llm, vs_llm and rc_llm are null")
+        return None
+    return judge or DEFAULT_JUDGE
+
+
 def score(
     input: Annotated[Path, typer.Argument(metavar="INPUT", help="Merged predictions (official evaluator format) or a "
                                                "submission list [{id, qa_type, prediction}].")],
@@ -41,16 +65,22 @@ def score(
                                                     "(default: <INPUT stem>.scores.json).")] = None,
     no_judge: Annotated[bool, typer.Option("--no-judge", help="Skip the LLM judge (dvc_llm, vs_llm, "
                                                               "rc_llm are null).")] = False,
-    judge: Annotated[str, typer.Option("--judge", help="Judge model.")] = "gpt-4.1",
-    judge_base_url: Annotated[Optional[str], typer.Option("--judge-base-url", help="OpenAI-compatible "
-                                                          "endpoint of the judge.")] = None,
+    judge: Annotated[Optional[str], typer.Option(
+        "--judge", help=f"Judge model (default {DEFAULT_JUDGE} when OPENAI_API_KEY is set; "
+                        "otherwise the judge is skipped with a warning).")] = None,
+    judge_base_url: Annotated[Optional[str], typer.Option(
+        "--judge-base-url", help="OpenAI-compatible judge server (e.g. a local vLLM); needs --judge.")] = None,
+    strict_ids: Annotated[bool, typer.Option(
+        "--strict-ids", help="Fail when submission ids differ from the ground truth's (default: warn; "
+                             "the leaderboard merges by position).")] = False,
     mode: Annotated[ScoreMode, typer.Option("--mode", help="Scoring mode.")] = ScoreMode.leaderboard,
 ) -> None:
-    """Score INPUT; write the score file and <FILE stem>.samples.jsonl; print the ten metrics."""
+    """Score INPUT; write the score file and <output stem>.samples.jsonl; print the ten metrics."""
     from mvbench.eval.score import load_score_input, score_records, write_outputs
 
-    records = load_score_input(input, ground_truth)
-    the_judge = None if no_judge else _make_judge(judge, judge_base_url)
+    judge_model = _judge_model(no_judge, judge, judge_base_url)
+    records = load_score_input(input, ground_truth, strict_ids=strict_ids)
+    the_judge = None if judge_model is None else _make_judge(judge_model, judge_base_url)
     result = score_records(records, judge=the_judge, mode=mode.value)
     out = output or input.with_name(f"{input.stem}.scores.json")
     samples_path = write_outputs(result, out)

@@ -6,14 +6,20 @@ transport errors and malformed JSON, boundedly, then raises :class:`~mvbench.err
 naming the request and sample. Images travel as inline-bytes parts. ``base_url`` (or the SDK's
 ``GOOGLE_GEMINI_BASE_URL``) points the client at another server, e.g. a local fake.
 
+Thinking is off by default (``thinking_budget=0``): Gemini 2.5 models think unless told not to,
+and thinking tokens count against ``max_output_tokens``, so with the benchmark's fixed 256-token
+answer budget the reply came back empty (``finish_reason`` MAX_TOKENS). An empty answer is
+logged as a warning naming the request and its finish reason.
+
 Cache keys hash the turns with each image's bytes replaced by their sha256, plus provider,
-model, the system instruction and the output-affecting params (and ``sample_index`` for
-temperature > 0, then required).
+model, the system instruction and the output-affecting params (thinking budget included; and
+``sample_index`` for temperature > 0, then required).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 
@@ -35,6 +41,7 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
     _TRANSPORT_ERRORS = (httpx.TransportError,)
 
 PROVIDER = "gemini"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,16 @@ def is_retryable_gemini(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSPORT_ERRORS + (json.JSONDecodeError,))
 
 
+def _finish_reason(resp: types.GenerateContentResponse) -> str:
+    """The first candidate's finish reason (e.g. ``MAX_TOKENS``), or why there is none."""
+    if not resp.candidates:
+        feedback = resp.prompt_feedback
+        blocked = getattr(feedback, "block_reason", None) if feedback is not None else None
+        return f"no candidates; block_reason {getattr(blocked, 'name', blocked)}"
+    reason = resp.candidates[0].finish_reason
+    return str(getattr(reason, "name", reason))
+
+
 class GeminiClient(RetryingClient):
     """Gemini ``generateContent`` with bounded concurrency, retries and an optional cache.
 
@@ -77,6 +94,11 @@ class GeminiClient(RetryingClient):
         cache: optional response cache.
         retry_base_delay_s: first backoff delay (doubles per retry, with jitter).
         retry_max_delay_s: cap on one backoff delay.
+        thinking_budget: thinking tokens per request, sent as
+            ``ThinkingConfig(thinking_budget=...)``. 0 (default) turns thinking off, which matches
+            a fixed answer budget such as MedVidBench's 256 tokens (thinking tokens count against
+            ``max_output_tokens``); None leaves the model's default (needed for models that
+            cannot turn thinking off, e.g. gemini-2.5-pro); -1 lets the model decide.
     """
 
     provider = PROVIDER
@@ -93,6 +115,7 @@ class GeminiClient(RetryingClient):
         cache: ResponseCache | None = None,
         retry_base_delay_s: float = 1.0,
         retry_max_delay_s: float = 30.0,
+        thinking_budget: int | None = 0,
     ):
         super().__init__(model, base_url, cache, timeout_s=timeout_s, max_retries=max_retries,
                          concurrency=concurrency, retry_base_delay_s=retry_base_delay_s,
@@ -105,6 +128,7 @@ class GeminiClient(RetryingClient):
             base_url=base_url, timeout=int(timeout_s * 950),  # ms, a bit under our own bound
             retry_options=types.HttpRetryOptions(attempts=1))
         self._client = genai.Client(api_key=api_key, http_options=http_options)
+        self.thinking_budget = thinking_budget
 
     def cache_key(self, turns: list[Turn], system: str | None, params: dict,
                   sample_index: int | None = None, extra: dict | None = None) -> str:
@@ -145,26 +169,34 @@ class GeminiClient(RetryingClient):
             seed: sampling seed.
 
         Returns:
-            The answer text ('' if there is none; never cached).
+            The answer text ('' if there is none, logged as a warning with the finish reason;
+            never cached).
 
         Raises:
             ServerError: after the last retry, naming ``uid`` and ``sample_index``.
             ValueError: temperature > 0 without ``sample_index`` while a cache is set.
         """
-        params = {"temperature": float(temperature), "max_tokens": max_tokens, "seed": seed}
+        params = {"temperature": float(temperature), "max_tokens": max_tokens, "seed": seed,
+                  "thinking_budget": self.thinking_budget}
         key = self.cache_key(turns, system, params, sample_index, cache_extra) if self.cache is not None else None
         contents = [types.Content(role=t.role, parts=[
             types.Part.from_text(text=p) if isinstance(p, str)
             else types.Part.from_bytes(data=p.data, mime_type=p.mime_type) for p in t.parts])
             for t in turns]
+        thinking = (types.ThinkingConfig(thinking_budget=self.thinking_budget)
+                    if self.thinking_budget is not None else None)
         config = types.GenerateContentConfig(system_instruction=system, temperature=float(temperature),
-                                             max_output_tokens=max_tokens, seed=seed)
+                                             max_output_tokens=max_tokens, seed=seed, thinking_config=thinking)
 
         async def attempt() -> str:
             self.requests_sent += 1
             resp = await self._client.aio.models.generate_content(
                 model=self.model, contents=contents, config=config)
-            return resp.text or ""
+            text = resp.text or ""
+            if not text:
+                log.warning("empty answer from %s for %s (finish_reason %s)", self.model, uid or "<no uid>",
+                            _finish_reason(resp))
+            return text
 
         return await self._cached_call(key, attempt, is_retryable_gemini, uid, sample_index)
 

@@ -19,6 +19,7 @@ covers the image bytes), optional caller parts (e.g. a backend fingerprint) and,
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import httpx2
@@ -30,6 +31,7 @@ from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
 from mvbench.llm.retry import RetryingClient
 
 PROVIDER = "openai-chat"
+log = logging.getLogger(__name__)
 _RETRY_STATUSES = {408, 409, 429}
 
 
@@ -66,6 +68,14 @@ def answer_text(data: object) -> str:
         raise MalformedReplyError(f"not a chat completion: {str(data)[:200]}") from None
     content = message.get("content") if isinstance(message, dict) else None
     return content if isinstance(content, str) else ""
+
+
+def finish_reason(data: object) -> str | None:
+    """The first choice's ``finish_reason`` of a chat-completion JSON object (None if absent)."""
+    try:
+        return data["choices"][0].get("finish_reason")  # type: ignore[index]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 class OpenAIChatClient(RetryingClient):
@@ -140,7 +150,8 @@ class OpenAIChatClient(RetryingClient):
                 enter the cache key.
 
         Returns:
-            The first choice's text ('' if the model returned none; never cached).
+            The first choice's text ('' if the model returned none, logged as a warning with
+            the finish reason; never cached).
 
         Raises:
             ServerError: after the last retry, naming ``uid`` and ``sample_index``.
@@ -155,7 +166,11 @@ class OpenAIChatClient(RetryingClient):
             self.requests_sent += 1
             resp = await self._client.post("/chat/completions", cast_to=httpx2.Response, body=payload)
             data = json.loads(await resp.aread())
-            return answer_text(data)
+            text = answer_text(data)
+            if not text:
+                log.warning("empty answer from %s for %s (finish_reason %s)", self.model, uid or "<no uid>",
+                            finish_reason(data))
+            return text
 
         return await self._cached_call(key, attempt, is_retryable_openai, uid, sample_index)
 

@@ -39,6 +39,8 @@ def inline_parts(body: dict) -> list[str]:
 class FakeGeminiServer(FakeServer):
     """Gemini ``generateContent`` server with injected faults (options: :class:`FakeServer`)."""
 
+    finish_reason = "STOP"  # set to e.g. "MAX_TOKENS" to mimic a reply cut by the token budget
+
     @property
     def base_url(self) -> str:
         """The URL for ``HttpOptions(base_url=...)``: ``http://127.0.0.1:PORT/``."""
@@ -60,7 +62,7 @@ class FakeGeminiServer(FakeServer):
         def answer(text: str) -> dict:
             return {
                 "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
-                                "finishReason": "STOP", "index": 0}],
+                                "finishReason": self.finish_reason, "index": 0}],
                 "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1,
                                   "totalTokenCount": 2},
                 "modelVersion": model,

@@ -50,6 +50,8 @@ class FakeOpenAIServer(FakeServer):
         **kwargs: passed to :class:`tests.servers.base.FakeServer`.
     """
 
+    finish_reason = "stop"  # set to e.g. "length" to mimic a reply cut by the token budget
+
     def __init__(self, model: str = "fake-model", **kwargs):
         super().__init__(**kwargs)
         self.model = model
@@ -83,7 +85,7 @@ class FakeOpenAIServer(FakeServer):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                "choices": [{"index": 0, "finish_reason": self.finish_reason, "logprobs": None,
                              "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": max(1, len(text.split())),
                           "total_tokens": 1 + max(1, len(text.split()))},
