@@ -87,6 +87,9 @@ def _leaf_sum(value: Any) -> int:
 
 
 def _tiny_qwen(directory: Path, seed: int) -> Path:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # weight-loading bars of a 1 MB model are noise in the demo
     if not (directory / "config.json").is_file():
         from mvbench.testing.tiny_qwen import build_tiny_qwen2_5_vl
 
