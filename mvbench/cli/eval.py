@@ -47,7 +47,7 @@ def eval_command(
     max_retries: Annotated[int, typer.Option(help="Retries per request.")] = 5,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard predictions already in --out instead of resuming them.")] = False,
     vllm_python: Annotated[Optional[str], typer.Option(help="Python that runs a launched vLLM (e.g. .venv-vllm/bin/python), as `python -m vllm.entrypoints.openai.api_server`.")] = None,
-    vllm_arg: Annotated[Optional[list[str]], typer.Option("--vllm-arg", help="Extra flag for a launched vLLM server (repeat), e.g. --vllm-arg=--gpu-memory-utilization=0.8.")] = None,
+    vllm_arg: Annotated[Optional[list[str]], typer.Option("--vllm-arg", metavar="FLAG", help="Extra flag for a launched vLLM server (repeat), e.g. --vllm-arg=--gpu-memory-utilization=0.8.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")] = False,
 ) -> None:
     """Evaluate a model on the 8 MedVidBench tasks with leaderboard-identical metrics."""
