@@ -19,9 +19,11 @@ the workbook ``ID`` column is **0-based** (= JSON id − 1). The TSVs carry both
 JSON id is looked up directly, and the xlsx id is checked to be JSON id − 1.
 
 Split CSVs: header ``path-label`` (the upstream misspelling ``path-lable`` is accepted), CRLF, rows
-``/video_path/<youtube_id>.mp4 <label>`` separated by one space. A video in no CSV has split None
-(the release ships no ``val.csv``, so its 173 validation videos read as None). A CSV label that
-disagrees with the JSON ``operationID`` is reported in ``issues``.
+``/video_path/<youtube_id>.mp4 <label>`` separated by one space. The release ships train.csv and
+test.csv but not val.csv, and its 173 videos in neither are exactly the upstream validation split
+(1,054 + 311 + 173 = 1,538), so when ``val.csv`` is absent a video in no CSV is ``val``
+(``unlisted="none"`` leaves it None, to be split by hash). A CSV label that disagrees with the JSON
+``operationID`` is reported in ``issues``.
 
 Videos may be absent (plan-only builds over the bare annotation release): ``VideoMeta.path`` is
 then the *expected* location (``<root>/<videos_dir>/<id><video_ext>``), ``attrs["video_present"]``
@@ -99,6 +101,8 @@ class NurVidConfig(BuilderConfig):
             segment past the annotated ``duration`` counts as an anomaly.
         probe_videos: probe present video files for their real length, rate and size (False: trust
             the annotation file even when the video is there).
+        unlisted: split of a video in no CSV when ``val.csv`` is absent: ``"val"`` (default, the
+            upstream validation split) or ``"none"``.
     """
 
     annotation_file: str = ANNOTATION_FILE
@@ -109,9 +113,12 @@ class NurVidConfig(BuilderConfig):
     zero_length: Literal["drop", "keep"] = "drop"
     end_tolerance_s: float = 1.0
     probe_videos: bool = True
+    unlisted: Literal["val", "none"] = "val"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.unlisted not in ("val", "none"):
+            raise ValueError(f"unlisted must be 'val' or 'none', not {self.unlisted!r}")
         if self.zero_length not in ("drop", "keep"):
             raise ValueError(f"zero_length must be 'drop' or 'keep', not {self.zero_length!r}")
         if self.end_tolerance_s < 0:
@@ -280,6 +287,13 @@ class NurVidBuilder(SourceBuilder):
             self._tables = read_id_tables(self.root)
         return self._tables
 
+    def _unlisted_split(self) -> str | None:
+        """The split of a video in no CSV (see the module docstring)."""
+        files = {split: (self.root / name).is_file() for split, name in self.config.split_files}
+        if self.config.unlisted == "val" and files.get("train") and files.get("test") and not files.get("val"):
+            return "val"
+        return None
+
     def _load_splits(self) -> dict[str, tuple[str, int, Path]]:
         if self._splits is None:
             splits: dict[str, tuple[str, int, Path]] = {}
@@ -383,7 +397,7 @@ class NurVidBuilder(SourceBuilder):
                               f"length taken as {duration:g} s")
 
         split_info = self._load_splits().get(video_id)
-        split = split_info[0] if split_info else None
+        split = split_info[0] if split_info else self._unlisted_split()
         if split_info and split_info[1] != op_id:
             issues.append(f"{split_info[2].name} labels this video {split_info[1]} but its operationID "
                           f"is {op_id} (task1&3 labels are 1-based JSON ids)")

@@ -48,7 +48,7 @@ def test_real_release_reads_fully(real, nurvid_dir):
         splits[ann.video.split] += 1
     assert (events, dropped) == (5614, 1)
     assert events + dropped == 5615
-    assert splits == {"train": 1054, "test": 311, None: 173}  # val.csv is not in the release
+    assert splits == {"train": 1054, "test": 311, "val": 173}  # val.csv is not in the release: the rest
 
 
 def test_real_id_base_mapping(real, nurvid_dir):
@@ -170,10 +170,11 @@ def test_workbook_is_read_without_the_tsvs(root):
     assert [e.label for e in ann.events] == ["Position the patient", "Disinfect skin", "Inject medication"]
 
 
-def test_video_in_no_split_file(root):
+def test_video_in_no_split_file_is_the_missing_val_split(root):
     path = root / "test.csv"
     path.write_bytes(path.read_bytes().replace(b"/video_path/vIAgrwEm2Lk.mp4 10\r\n", b""))
-    assert NurVidBuilder(root).read_video("vIAgrwEm2Lk").video.split is None
+    assert NurVidBuilder(root).read_video("vIAgrwEm2Lk").video.split == "val"  # no val.csv in the release
+    assert NurVidBuilder(root, unlisted="none").read_video("vIAgrwEm2Lk").video.split is None
 
 
 def test_split_label_mismatch_is_reported(root):
