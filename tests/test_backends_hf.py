@@ -54,23 +54,24 @@ def test_is_a_backend(backend):
 
 def test_video_request_encodes_frames_as_one_video(backend, frames):
     inputs = backend.encode(_request(frames))
-    # 5 frames padded to 6 -> 3 temporal patches; 270x480 under 48*28*28 pixels -> 140x252.
-    assert inputs["video_grid_thw"].tolist() == [[3, 10, 18]]
+    # 5 frames padded to 6 -> 3 temporal patches; 270x480 under 48*28*28 pixels on the official
+    # frame grid (56) -> 112x224.
+    assert inputs["video_grid_thw"].tolist() == [[3, 8, 16]]
     assert inputs["second_per_grid_ts"].tolist() == [2.0]
     assert "pixel_values" not in inputs
     n_video_tokens = int((inputs["input_ids"] == backend._processor.video_token_id).sum())
-    assert n_video_tokens == 3 * 10 * 18 // 4
+    assert n_video_tokens == 3 * 8 * 16 // 4
 
 
 def test_pixel_budget_follows_the_request(backend, frames):
     small = backend.encode(_request(frames, max_pixels=8 * 28 * 28, min_pixels=4 * 28 * 28))
-    # 270x480 with at most 6272 pixels: smart_resize gives 56x84 -> a 4x6 patch grid.
-    assert small["video_grid_thw"].tolist() == [[3, 4, 6]]
+    # 270x480 with at most 6272 pixels on the official frame grid (56): 56x56 -> a 4x4 patch grid.
+    assert small["video_grid_thw"].tolist() == [[3, 4, 4]]
 
 
 def test_image_list_request_encodes_each_frame(backend, frames):
     inputs = backend.encode(_request(frames, frames_as="images"))
-    assert inputs["image_grid_thw"].tolist() == [[1, 10, 18]] * 5
+    assert inputs["image_grid_thw"].tolist() == [[1, 8, 16]] * 5
     assert "pixel_values_videos" not in inputs
 
 

@@ -43,7 +43,7 @@ def test_video_is_one_jpeg_frame_list_padded_to_even(tmp_path):
     assert len(pieces) == 4 and pieces[3] == pieces[2]  # last frame repeated
     assert pieces[0] != pieces[1]
     first = _decode(pieces[0])
-    assert first.format == "JPEG" and first.size == (252, 140)  # smart_resize of 640x360
+    assert first.format == "JPEG" and first.size == (224, 112)  # 640x360 on the official frame grid (56)
     assert content[1] == {"type": "text", "text": "When does it start?"}
 
 

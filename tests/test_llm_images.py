@@ -48,7 +48,7 @@ def test_smart_resize_rejects_extreme_aspect():
 
 def test_box_is_green_at_its_raw_coordinates_on_the_resized_frame():
     img = resize_frame(Image.new("RGB", (1920, 1080), (255, 255, 255)), MIN, MAX)
-    assert img.size == (252, 140)
+    assert img.size == (224, 112)  # the official frame grid (factor 56)
     out = draw_rc_box(img, (60, 40, 120, 100))  # drawn as given, like the official inference
     assert out.getpixel((62, 70)) == (0, 255, 0)     # left edge
     assert out.getpixel((90, 42)) == (0, 255, 0)     # top edge
@@ -66,9 +66,9 @@ def test_portrait_frame_is_rotated_270_before_the_box():
     img = resize_frame(Image.new("RGB", (1080, 1920), (255, 255, 255)), MIN, MAX)
     img.paste((255, 0, 0), (0, 0, 30, 30))  # red mark at the top-left
     out = draw_rc_box(img, (0, 0, 10, 10))
-    assert out.size == (252, 140)  # 140x252, turned landscape
+    assert out.size == (224, 112)  # 112x224, turned landscape
     # PIL's rotate(270) turns 90 deg clockwise: the top-left goes to the top-right
-    r, g, b = out.getpixel((248, 20))
+    r, g, b = out.getpixel((220, 20))
     assert r > 200 and g < 60 and b < 60
 
 

@@ -4,6 +4,8 @@
 ``Qwen2VLImageProcessor``): round each side to a multiple of ``factor`` (28), then, if the area
 leaves ``[min_pixels, max_pixels]``, rescale both sides by one factor ``beta`` (flooring when
 shrinking, ceiling when growing) so the aspect ratio is kept as closely as the grid allows.
+Frames of a video use a grid of 56, as the official inference's frame-list path does
+(:data:`VIDEO_FRAME_FACTOR`): 854x480 becomes 224x112 under the official 48*28*28 budget.
 
 The region-captioning box follows the official MedGRPO inference (its
 ``vision_process_medical.fetch_video``), quirks included, so answers are comparable with the
@@ -111,18 +113,30 @@ def load_frame(path: str | Path) -> Image.Image:
         raise InputError(f"cannot decode frame: {exc}", path=path) from None
 
 
-def resize_frame(img: Image.Image, min_pixels: int, max_pixels: int) -> Image.Image:
-    """Resize to :func:`smart_resize`'s size (bicubic, as ``qwen_vl_utils``).
+# Frames of a frame-list video are resized as qwen-vl-utils' ``fetch_video`` does (the code behind
+# the official ``vision_process_medical.py``): each frame goes through ``fetch_image(ele,
+# image_factor)``, whose second parameter is the *patch* size, so the grid factor becomes
+# 28 * 2 = 56. The later whole-video resize (factor 28, same pixel budget) keeps that size.
+VIDEO_FRAME_FACTOR = 2 * IMAGE_FACTOR
+
+
+def resize_frame(img: Image.Image, min_pixels: int, max_pixels: int,
+                 factor: int = VIDEO_FRAME_FACTOR) -> Image.Image:
+    """Resize a video frame as the official inference does (see :data:`VIDEO_FRAME_FACTOR`), bicubic.
 
     Args:
         img: the frame.
         min_pixels: lower area bound.
         max_pixels: upper area bound.
+        factor: the size grid (56 for frames of a video, as the official inference; 28 for images).
 
     Returns:
         The resized frame (the same object if the size already matches).
+
+    >>> resize_frame(Image.new("RGB", (854, 480)), 8 * 28 * 28, 48 * 28 * 28).size
+    (224, 112)
     """
-    h, w = smart_resize(img.height, img.width, min_pixels=min_pixels, max_pixels=max_pixels)
+    h, w = smart_resize(img.height, img.width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     if (w, h) == img.size:
         return img
     return img.resize((w, h), Image.Resampling.BICUBIC)
