@@ -74,7 +74,7 @@ def test_every_task_has_prompts_and_question_composition() -> None:
         templates = task.templates()
         assert len(templates) >= 2, name
         assert task.prompt_version
-    q = TASKS.get("STG").question("CoPESD", rng, object="forceps", start=1, end=7, stride=4)
+    q = TASKS.get("STG").question("CoPESD", rng, object="forceps", start=1, end=7, every="every 4 seconds")
     assert q.split(". ")[0] in " ".join(preambles("CoPESD")) or q.startswith("You are")
     assert "forceps" in q and "4" in q
     with pytest.raises(ValueError, match="missing"):

@@ -144,7 +144,8 @@ def generate_stg(ctx: GenContext) -> list[PlannedInstance]:
             struc = [{"object": track.label, "start": rel(a, clip.start_s), "end": rel(last, clip.start_s),
                       "stride": stride, "bbox_dict": bbox}]
             q = ctx.question("STG", rng, object=track.label, start=fmt_time(rel(a, clip.start_s)),
-                             end=fmt_time(rel(last, clip.start_s)), stride=num_text(stride))
+                             end=fmt_time(rel(last, clip.start_s)), stride=num_text(stride),
+                             every="every second" if stride == 1 else f"every {num_text(stride)} seconds")
             out.append(PlannedInstance(
                 key=key, source=ctx.source, data_source=ctx.data_source, task="STG",
                 video_id=ctx.video_id, clip_start_s=clip.start_s, clip_end_s=clip.end_s, fps=clip.fps,

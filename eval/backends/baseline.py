@@ -25,9 +25,9 @@ from mvbench.tasks.assessment import SA_ASPECTS
 
 PRIOR_VERSION = "1"
 _LIST = re.compile(r"\[([^\]]*)\]")
-_STG = re.compile(r"every (\d+(?:\.\d+)?) seconds? (?:from|between) (\d+(?:\.\d+)?) (?:to|and) (\d+(?:\.\d+)?)")
-_STG_TRACK = re.compile(r"from (\d+(?:\.\d+)?) to (\d+(?:\.\d+)?) seconds, predicting its location every "
-                        r"(\d+(?:\.\d+)?) seconds")
+_EVERY = r"every (\d+(?:\.\d+)? seconds?|second)"
+_STG = re.compile(_EVERY + r" (?:from|between) (\d+(?:\.\d+)?) (?:to|and) (\d+(?:\.\d+)?)")
+_STG_TRACK = re.compile(r"from (\d+(?:\.\d+)?) to (\d+(?:\.\d+)?) seconds, predicting its location " + _EVERY)
 
 
 def _first_listed(question: str) -> str:
@@ -77,12 +77,13 @@ class PriorBaselineBackend:
     def _stg(self, request: GenerationRequest) -> str:
         m = _STG.search(request.prompt)
         if m:
-            stride, start, end = (float(g) for g in m.groups())
+            every, start, end = m.group(1), float(m.group(2)), float(m.group(3))
         else:
             m = _STG_TRACK.search(request.prompt)
             if not m:
                 return ""
-            start, end, stride = (float(g) for g in m.groups())
+            start, end, every = float(m.group(1)), float(m.group(2)), m.group(3)
+        stride = 1.0 if every == "second" else float(every.split()[0])
         w, h = (Image.open(request.frames[0]).size if request.frames else (100, 100))
         box = f"[{w * 0.25:.2f}, {h * 0.25:.2f}, {w * 0.75:.2f}, {h * 0.75:.2f}]"
         times, t = [], start
