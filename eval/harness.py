@@ -26,11 +26,15 @@ from typing import Any
 from mvbench.errors import InputError
 from mvbench.eval.answering import answer_all
 from mvbench.eval.backends.base import GenerationParams
+from mvbench.eval.backends.factory import ServeOptions, open_backend
 from mvbench.eval.data import EvalData, FrameResolver, load_eval_data
+from mvbench.eval.outputs import write_eval_outputs
 from mvbench.eval.predictions import PredictionStore
 from mvbench.eval.requests import build_request
 from mvbench.eval.run_dir import claim_out_dir, run_identity
 from mvbench.llm.cache import ResponseCache
+from mvbench.llm.retry import ClientOptions
+from mvbench.models import ModelSpec, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -118,32 +122,29 @@ class EvalConfig:
             raise ValueError("min_pixels must not exceed max_pixels")
         if self.timeout_s <= 0 or self.max_retries < 0:
             raise ValueError("timeout must be > 0 and max_retries >= 0")
-        if self.model.startswith("baseline") and self.model != "baseline:prior":
-            raise ValueError(f"unknown baseline {self.model!r}; the rule-based baseline is 'baseline:prior'")
         if self.abort_after is None:  # a dead server stops the run after this many failures in a row
             self.abort_after = max(16, 2 * self.concurrency)
 
 
-def resolve_params(cfg: EvalConfig) -> tuple[Any, GenerationParams]:
-    """The model spec (None for baselines) and the generation params after the config's overrides."""
-    spec = None
-    params = GenerationParams(seed=cfg.seed)
-    if cfg.model != "baseline:prior":
-        from mvbench.models import resolve_model
+    def to_dict(self) -> dict:
+        """The config as plain JSON-able values."""
+        d = asdict(self)
+        d["out_dir"] = str(self.out_dir)
+        d["cache_dir"] = str(self.cache_dir) if self.cache_dir else None
+        return d
 
-        spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
-        params = spec.generation_params(seed=cfg.seed)
+
+def resolve_params(cfg: EvalConfig) -> tuple[ModelSpec, GenerationParams]:
+    """The model spec and the generation params after the config's overrides.
+
+    Raises:
+        InputError: an unknown model name (listing the known aliases).
+    """
+    spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
+    params = spec.generation_params(seed=cfg.seed)
     overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("max_pixels", cfg.max_pixels),
                                    ("min_pixels", cfg.min_pixels), ("max_tokens", cfg.max_tokens)) if v is not None}
     return spec, replace(params, **overrides)
-
-
-def merged_record(record, prediction: str) -> dict:
-    """The official evaluator's merged form of one answered sample."""
-    return {"metadata": record.metadata, "qa_type": record.qa_type,
-            "struc_info": record.struc_info if record.has_struc_info else [],
-            "question": record.question, "gnd": record.answer or "", "answer": prediction,
-            "data_source": record.data_source}
 
 
 def make_judge(cfg: EvalConfig):
@@ -168,8 +169,8 @@ def make_judge(cfg: EvalConfig):
 
     model = cfg.judge or "gpt-4.1"
     # The judge retries a pair 5 times itself (as the official script); the client must not multiply that.
-    client = OpenAIChatClient(model, base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s, max_retries=0,
-                              concurrency=cfg.concurrency)
+    client = OpenAIChatClient(model, ClientOptions(base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s,
+                                                   max_retries=0, concurrency=cfg.concurrency))
     cache = ResponseCache(cfg.cache_dir.parent / "judge") if cfg.cache_dir else None
     return Judge(client.complete, model=model, cache=cache)
 
@@ -182,9 +183,6 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
         InputError: bad data, frames, model names or output folder (before any request is sent).
         ServerError: the backend could not be used, or kept failing (answers so far are saved).
     """
-    from mvbench.eval.backends.factory import open_backend
-    from mvbench.eval.outputs import write_eval_outputs
-
     data = load_eval_data(cfg.data, frames_root=cfg.frames_root, split=cfg.split, tasks=cfg.tasks,
                           sources=cfg.sources, limit=cfg.limit)
     spec, params = resolve_params(cfg)
@@ -201,10 +199,11 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     async def go() -> tuple[dict[str, int], dict]:
-        async with open_backend(spec, model=cfg.model, base_url=cfg.base_url, log_dir=cfg.out_dir,
-                                concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
-                                max_retries=cfg.max_retries, frames_as=params.frames_as,
-                                vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args)) as session:
+        serve = ServeOptions(base_url=cfg.base_url, log_dir=cfg.out_dir, frames_as=params.frames_as,
+                             client=ClientOptions(timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
+                                                  concurrency=cfg.concurrency),
+                             vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args))
+        async with open_backend(spec, serve) as session:
             fingerprint = session.backend.fingerprint()
             advance = progress_factory(len(work)) if progress_factory and work else None
             counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
@@ -221,12 +220,4 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     return write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, judge)
 
 
-def config_dict(cfg: EvalConfig) -> dict:
-    """The config as plain JSON-able values."""
-    d = asdict(cfg)
-    d["out_dir"] = str(cfg.out_dir)
-    d["cache_dir"] = str(cfg.cache_dir) if cfg.cache_dir else None
-    return d
-
-
-__all__ = ["EvalConfig", "run_eval", "merged_record", "make_judge", "resolve_params", "EvalData"]
+__all__ = ["EvalConfig", "run_eval", "make_judge", "resolve_params", "EvalData"]

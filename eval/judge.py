@@ -3,7 +3,7 @@
 As the official scorer (evaluation/eval_caption_llm_judge.py): one chat call per (prediction,
 reference) pair with the prompt ``prompts/judge/caption_judge.toml``, temperature 0; the reply
 must contain all five aspect scores (R2, R3, R8, R5, R4, parsed by
-``mvbench.eval.metrics.caption.parse``), else the call is retried, up to 5 attempts in all, with
+``mvbench.tasks.captions.parse``), else the call is retried, up to 5 attempts in all, with
 exponential backoff. A pair that never yields five scores is dropped and counted as failed.
 
 The chat call is injected: ``complete(messages, **params) -> str``, sync or async (an
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
-from mvbench.eval.metrics.caption import ASPECTS, parse
+from mvbench.tasks.captions import ASPECTS, parse
 from mvbench.prompts import load as load_prompt
 
 DEFAULT_MODEL = "gpt-4.1"

@@ -11,7 +11,8 @@ from typing import Any
 
 from mvbench import __version__, prompts
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
-from mvbench.eval.score import LEADERBOARD_KEYS, score_records
+from mvbench.eval.score import merged_record, score_records
+from mvbench.tasks import LEADERBOARD_KEYS, leaderboard_metrics
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ FRAMES_RULE = ("frames as recorded in the dataset's `video` list (sampled at met
                "{how}; the RC box drawn on the start frame in place")
 _HOW = {"video": "sent as one video at fps = metadata.fps, padded to an even count",
         "images": "sent as an image list (no fps is passed)"}
-_LLM_KEYS = ("dvc_llm", "vs_llm", "rc_llm")
+_LLM_KEYS = tuple(m.key for _, m in leaderboard_metrics() if m.judge)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -45,8 +46,6 @@ def _oneshot_hash() -> str:
 def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts: dict[str, int],
                        elapsed_s: float, judge) -> dict[str, Any]:
     """Score what was answered and write every output file. Returns the results dict."""
-    from mvbench.eval.harness import config_dict, merged_record
-
     answered, failed = [], []
     for r in data.records:
         entry = store.entries.get(r.uid)
@@ -102,7 +101,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         "elapsed_s": elapsed_s,
         "fingerprint": {
             "model": cfg.model,
-            "model_spec": spec.to_dict() if spec is not None else None,
+            "model_spec": spec.to_dict(),
             "backend": fingerprint,
             "generation_params": params.to_dict(),
             "prompt_mode": cfg.prompt_mode,
@@ -114,7 +113,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             "prompt_versions": {"prompts": prompts.prompt_hash(), "oneshot": _oneshot_hash()},
             "packages": package_versions(),
         },
-        "config": config_dict(cfg),
+        "config": cfg.to_dict(),
         "submission_complete": not subset and not failed,
     })
     atomic_write_json(cfg.out_dir / "results.json", results)

@@ -9,6 +9,7 @@ from importlib import resources
 
 from mvbench import prompts
 from mvbench.eval.backends.base import GenerationParams, GenerationRequest
+from mvbench.inference import FALLBACK_FPS
 from mvbench.eval.data import FrameResolver
 from mvbench.records import Record
 
@@ -74,6 +75,6 @@ def build_request(record: Record, resolver: FrameResolver, params: GenerationPar
         system = oneshot_system(record.qa_type, index)
     elif prompt_mode != "zeroshot":
         raise ValueError(f"prompt_mode must be 'zeroshot' or 'oneshot', not {prompt_mode!r}")
-    return GenerationRequest(uid=record.uid, prompt=record.question, frames=frames, fps=record.fps or 1.0,
+    return GenerationRequest(uid=record.uid, prompt=record.question, frames=frames, fps=record.fps or FALLBACK_FPS,
                              rc_frame=rc_frame, rc_box=rc_box, system=system, params=params,
                              qa_type=record.qa_type)

@@ -29,8 +29,7 @@ def _resolved(path: str | None) -> str | None:
 
 def run_identity(cfg: Any, spec: Any, params: GenerationParams) -> dict[str, Any]:
     """The fields of ``run.json`` for a config (see the module docstring)."""
-    return {"model": spec.model if spec is not None else cfg.model,
-            "backend": spec.backend if spec is not None else cfg.model,
+    return {"model": spec.model, "backend": spec.backend,
             "data": _resolved(str(cfg.data)), "frames_root": _resolved(cfg.frames_root), "split": cfg.split,
             "prompt_mode": cfg.prompt_mode, "generation_params": params.to_dict(),
             "prompts": prompts.prompt_hash("oneshot/oneshot", "judge/caption_judge")}

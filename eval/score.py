@@ -1,10 +1,12 @@
 """``mvbench score``: leaderboard-identical scoring of a merged predictions file.
 
-``score_records`` routes each merged record by qa_type to its metric module, optionally runs the
-caption judge (VS, RC and DVC pairs) and MiniLM similarity, and pools as the official leaderboard
-evaluator (``evaluate_predictions.py --grouping overall``). ``load_score_input`` reads either a
-merged file (the official evaluator's dict ``{"0": record, …}``) or a submission list
-``[{id, qa_type, prediction}]`` merged with a ground-truth file by position, as the site does.
+``score_records`` routes each merged record by qa_type to its task (``mvbench.tasks``), optionally
+runs the caption judge on the pairs each task asks for and the MiniLM similarity, and pools with
+each task's own rules, as the official leaderboard evaluator (``evaluate_predictions.py
+--grouping overall``). Nothing here knows a task by name: keys, order and rules come from the
+registry. ``load_score_input`` reads either a merged file (the official evaluator's dict
+``{"0": record, …}``) or a submission list ``[{id, qa_type, prediction}]`` merged with a
+ground-truth file by position, as the site does.
 """
 
 from __future__ import annotations
@@ -15,32 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mvbench import embedding
 from mvbench.errors import InputError
 from mvbench.eval.judge import Judge
-from mvbench.eval.metrics import MODES, TASKS, caption, dvc, embedding, nap, task_of
-from mvbench.tasks import TASKS as TASK_REGISTRY
-from mvbench.tasks import Task
+from mvbench.records import Record
+from mvbench.tasks import LEADERBOARD_KEYS, SCORING_MODES, TASKS, Task, leaderboard_metrics
+from mvbench.tasks.base import owner_of
 
 log = logging.getLogger(__name__)
-
-LEADERBOARD_KEYS = ("cvs_acc", "nap_acc", "sa_acc", "stg_miou", "tag_miou_0.3", "tag_miou_0.5",
-                    "dvc_f1", "dvc_llm", "vs_llm", "rc_llm")
-
-# The task objects own parsing and metrics (one definition for eval and training); keys are the
-# lower-case task names this module reports under.
-_TASKS: dict[str, Task] = {name.lower(): task for name, task in TASK_REGISTRY.items()}
-
-
-def _counted(task: str, scores: dict) -> bool:
-    """Whether a sample entered its task's metric (TAG always does; CVS needs a shared component)."""
-    if task == "tag":
-        return True
-    if task == "cvs":
-        return bool(scores.get("n_components"))
-    if task in ("vs", "rc"):
-        return scores.get("judgeable") == 1.0
-    key = {"stg": "miou", "nap": "correct", "sa": "counted", "dvc": "f1"}[task]
-    return scores.get(key) is not None
 
 
 @dataclass
@@ -63,62 +47,36 @@ class ScoreResult:
         return {k: self.summary[k] for k in LEADERBOARD_KEYS}
 
 
-def _scored(task: str, rec: dict, index: int, context: dict) -> dict:
+def _where(rec: dict, index: int) -> str:
+    return f"record {index} ({rec.get('qa_type')})"
+
+
+def _guarded(task: Task, rec: dict, index: int, call):
+    """Run ``call()``; a malformed ground truth becomes an InputError naming the record."""
     try:
-        return _TASKS[task].score_sample(rec, context if task == "nap" else None)
+        return call()
     except InputError as e:
-        raise InputError(e.reason, path=e.path, record=f"record {index} ({rec.get('qa_type')})") from None
+        raise InputError(e.reason, path=e.path, record=_where(rec, index)) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise InputError(f"malformed ground truth for {task}: {type(e).__name__}: {e}",
-                         record=f"record {index} ({rec.get('qa_type')})") from None
+        raise InputError(f"malformed ground truth for {task.key}: {type(e).__name__}: {e}",
+                         record=_where(rec, index)) from None
 
 
 def _run_judge(judge: Judge, recs: list[dict], by_task: dict[str, list[int]], samples: list[dict]) -> None:
     items: list[tuple[str, str, str]] = []
-    owners: list[tuple[int, str, float | None]] = []
-    for task in ("vs", "rc"):
-        for i in by_task.get(task, []):
-            pair = caption.pair(recs[i])
-            if pair:
-                items.append((pair[0], pair[1], task))
-                owners.append((i, task, None))
-    for i in by_task.get("dvc", []):
-        try:
-            judged = dvc.judge_pairs(recs[i])
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-            raise InputError(f"malformed ground truth for dvc: {type(e).__name__}: {e}",
-                             record=f"record {i} ({recs[i].get('qa_type')})") from None
-        for t, pairs in judged.items():
-            for pred_cap, gt_cap in pairs:
-                items.append((pred_cap, gt_cap, "dvc"))
-                owners.append((i, "dvc", t))
-    for i in by_task.get("dvc", []):
-        s = samples[i]["scores"]
-        for t in dvc.LLM_THRESHOLDS:
-            s[f"judge_{t}_n"] = 0.0
-            s[f"judge_{t}_failed"] = 0.0
-            for a in dvc.ASPECTS:
-                s[f"judge_{t}_{a}_sum"] = 0.0
-    results = judge.judge_many(items)
-    for (i, task, t), scores in zip(owners, results):
-        s = samples[i]["scores"]
-        if task in ("vs", "rc"):
-            if scores is None:
-                s["judge_failed"] = 1.0
-                continue
-            for a in caption.ASPECTS:
-                s[a] = float(scores[a])
-            s["llm"] = sum(scores[a] for a in caption.ASPECTS) / len(caption.ASPECTS)
-        elif scores is None:
-            s[f"judge_{t}_failed"] += 1
-        else:
-            s[f"judge_{t}_n"] += 1
-            for a in dvc.ASPECTS:
-                s[f"judge_{t}_{a}_sum"] += scores[a]
+    owners: list[tuple[int, Task, object]] = []
+    for name, task in TASKS.items():
+        for i in by_task[name]:
+            for tag, prediction, reference in _guarded(task, recs[i], i, lambda: task.judge_items(recs[i])):
+                items.append((prediction, reference, task.key))
+                owners.append((i, task, tag))
+            task.init_judge_scores(samples[i]["scores"])
+    for (i, task, tag), result in zip(owners, judge.judge_many(items)):
+        task.add_judge_result(samples[i]["scores"], tag, result)
 
 
 def _run_semantic(recs: list[dict], by_task: dict[str, list[int]], samples: list[dict]) -> int:
-    owners = [(i, caption.pair(recs[i])) for task in ("dvc", "vs", "rc") for i in by_task.get(task, [])]
+    owners = [(i, task.similarity_pair(recs[i])) for _, task in TASKS.items() for i in by_task[task.name]]
     owners = [(i, p) for i, p in owners if p]
     if owners:
         embedding.encode(list(dict.fromkeys(t for _, p in owners for t in p)))
@@ -145,27 +103,34 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     Raises:
         InputError: an unknown mode, or a record whose ground truth is malformed.
     """
-    if mode not in MODES:
-        raise InputError(f"unknown scoring mode {mode!r}; known: {', '.join(MODES)}")
+    if mode not in SCORING_MODES:
+        raise InputError(f"unknown scoring mode {mode!r}; known: {', '.join(SCORING_MODES)}")
     if semantic is None:
         semantic = judge is not None
-    by_task: dict[str, list[int]] = {t: [] for t in TASKS}
-    unrouted = 0
+    by_task: dict[str, list[int]] = {name: [] for name in TASKS}
+    routed: list[str | None] = []
     for i, rec in enumerate(recs):
-        task = task_of(rec.get("qa_type"))
-        if task is None:
-            unrouted += 1
-        else:
-            by_task[task].append(i)
-    nap_recs = [recs[i] for i in by_task["nap"]]
-    context = _TASKS["nap"].build_context(nap_recs)
-    nap_embedded = nap.prefetch(nap_recs, context)
+        name = owner_of(rec.get("qa_type"))
+        routed.append(name)
+        if name is not None:
+            by_task[name].append(i)
+    contexts: dict[str, object] = {}
+    prepared: dict[str, int] = {}
+    for name, task in TASKS.items():
+        task_recs = [recs[i] for i in by_task[name]]
+        contexts[name] = task.build_context(task_recs)
+        prepared[name] = task.prepare(task_recs, contexts[name])
 
     samples: list[dict] = []
     for i, rec in enumerate(recs):
-        task = task_of(rec.get("qa_type"))
-        entry = {"index": i, "task": task, "qa_type": rec.get("qa_type"), "data_source": rec.get("data_source")}
-        entry["scores"] = _scored(task, rec, i, context) if task else {}
+        name = routed[i]
+        entry = {"index": i, "task": name.lower() if name else None, "qa_type": rec.get("qa_type"),
+                 "data_source": rec.get("data_source")}
+        if name is None:
+            entry["scores"] = {}
+        else:
+            task = TASKS.get(name)
+            entry["scores"] = _guarded(task, rec, i, lambda: task.score_sample(rec, contexts[name]))
         samples.append(entry)
 
     if judge is not None:
@@ -174,36 +139,41 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
 
     by_task_out: dict[str, dict] = {}
     by_source: dict[str, dict] = {}
-    counts: dict[str, Any] = {"records": len(recs), "unrouted": unrouted, "nap_needing_minilm": nap_embedded}
-    for task, idx in by_task.items():
+    counts: dict[str, Any] = {"records": len(recs), "unrouted": sum(1 for n in routed if n is None),
+                              "nap_needing_minilm": prepared.get("NAP", 0)}
+    for name, task in TASKS.items():
+        idx = by_task[name]
         task_recs = [recs[i] for i in idx]
         task_samples = [samples[i]["scores"] for i in idx]
-        by_task_out[task] = _TASKS[task].aggregate(task_recs, task_samples, mode=mode)
-        counts[task] = {"records": len(idx), "scored": sum(1 for s in task_samples if _counted(task, s))}
+        by_task_out[task.key] = task.aggregate(task_recs, task_samples, mode=mode)
+        counts[task.key] = {"records": len(idx), "scored": sum(1 for s in task_samples if task.counted(s))}
         sources: dict[str, list[int]] = {}
         for j, rec in enumerate(task_recs):
             sources.setdefault(str(rec.get("data_source") or "Unknown"), []).append(j)
-        by_source[task] = {src: _TASKS[task].aggregate([task_recs[j] for j in js], [task_samples[j] for j in js],
-                                                       mode=mode) for src, js in sources.items()}
+        by_source[task.key] = {src: task.aggregate([task_recs[j] for j in js], [task_samples[j] for j in js],
+                                                   mode=mode) for src, js in sources.items()}
 
-    top = {"cvs_acc": by_task_out["cvs"]["cvs_acc"], "nap_acc": by_task_out["nap"]["nap_acc"],
-           "sa_acc": by_task_out["sa"]["sa_acc"], "stg_miou": by_task_out["stg"]["stg_miou"],
-           "tag_miou_0.3": by_task_out["tag"]["tag_miou_0.3"], "tag_miou_0.5": by_task_out["tag"]["tag_miou_0.5"],
-           "dvc_f1": by_task_out["dvc"]["dvc_f1"],
-           "dvc_llm": by_task_out["dvc"]["dvc_llm"] if judge is not None else None,
-           "vs_llm": by_task_out["vs"]["vs_llm"] if judge is not None else None,
-           "rc_llm": by_task_out["rc"]["rc_llm"] if judge is not None else None}
-    summary: dict[str, Any] = dict(top)
+    summary: dict[str, Any] = {
+        spec.key: None if spec.judge and judge is None else by_task_out[task.key][spec.key]
+        for task, spec in leaderboard_metrics()}
     summary["mode"] = mode
     summary["judge"] = judge.info() if judge is not None else None
     summary["semantic_similarity"] = ({"model": "all-MiniLM-L6-v2", "pairs": n_semantic,
-                                       "dvc": by_task_out["dvc"]["dvc_semantic_sim"],
-                                       "vs": by_task_out["vs"]["vs_semantic_sim"],
-                                       "rc": by_task_out["rc"]["rc_semantic_sim"]} if semantic else None)
+                                       **{task.key: by_task_out[task.key].get(f"{task.key}_semantic_sim")
+                                          for _, task in TASKS.items() if task.free_text}}
+                                      if semantic else None)
     summary["by_task"] = by_task_out
     summary["by_source"] = by_source
     summary["counts"] = counts
     return ScoreResult(summary=summary, samples=samples)
+
+
+def merged_record(record: Record, prediction: str) -> dict:
+    """The official evaluator's merged form of one answered sample (``prediction`` as its answer)."""
+    return {"metadata": record.metadata, "qa_type": record.qa_type,
+            "struc_info": record.struc_info if record.has_struc_info else [],
+            "question": record.question, "gnd": record.answer or "", "answer": prediction,
+            "data_source": record.data_source}
 
 
 def _read_json(path: Path) -> Any:

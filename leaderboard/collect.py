@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from mvbench.dataset_io import load_json
 from mvbench.errors import InputError
-from mvbench.eval.score import LEADERBOARD_KEYS
+from mvbench.tasks import LEADERBOARD_KEYS
 from mvbench.leaderboard.ranking import Entry
 
 SUBSET_KEYS = ("tasks", "sources", "limit")  # fingerprint.dataset fields set only for a subset

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mvbench.eval.score import LEADERBOARD_KEYS
+from mvbench.tasks import LEADERBOARD_KEYS, METRICS
 
 
 def displayed(value: float | None) -> float | None:
@@ -40,13 +40,13 @@ class Entry:
     notes: list[str] = field(default_factory=list)  # what loading changed (e.g. NaN read as missing)
 
 
-def dense_ranks(values: list[float | None]) -> list[int]:
-    """Dense ranks, higher is better; None ranks last.
+def dense_ranks(values: list[float | None], higher_is_better: bool = True) -> list[int]:
+    """Dense ranks (1 = best); None ranks last.
 
-    >>> dense_ranks([0.5, 0.9, 0.5, None])
-    [2, 1, 2, 3]
+    >>> dense_ranks([0.5, 0.9, 0.5, None]), dense_ranks([0.5, 0.9], higher_is_better=False)
+    ([2, 1, 2, 3], [1, 2])
     """
-    distinct = sorted({v for v in values if v is not None}, reverse=True)
+    distinct = sorted({v for v in values if v is not None}, reverse=higher_is_better)
     position = {v: i + 1 for i, v in enumerate(distinct)}
     return [position[v] if v is not None else len(distinct) + 1 for v in values]
 
@@ -59,7 +59,7 @@ def rank(entries: list[Entry], keys: tuple[str, ...] = LEADERBOARD_KEYS) -> list
              for k in keys}
     col_max = {k: max((v for v in shown[k] if v is not None), default=0.0) for k in keys}
     for k in keys:
-        for e, r in zip(entries, dense_ranks(shown[k])):
+        for e, r in zip(entries, dense_ranks(shown[k], METRICS[k].higher_is_better)):
             e.ranks[k] = r
     for e in entries:
         e.mean_rank = sum(e.ranks[k] for k in keys) / len(keys)

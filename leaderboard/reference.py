@@ -6,7 +6,7 @@ test set, never with fixture builds.
 
 from __future__ import annotations
 
-from mvbench.eval.score import LEADERBOARD_KEYS
+from mvbench.tasks import LEADERBOARD_KEYS
 from mvbench.leaderboard.ranking import Entry
 
 # model: CVS, NAP, SA, STG, TAG@0.3, TAG@0.5, DVC F1, DVC llm, VS llm, RC llm

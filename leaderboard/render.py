@@ -7,12 +7,10 @@ import html
 import io
 import json
 
-from mvbench.eval.score import LEADERBOARD_KEYS
+from mvbench.tasks import LEADERBOARD_KEYS, METRICS
 from mvbench.leaderboard.ranking import Entry, displayed
 
-HEADERS = {"cvs_acc": "CVS", "nap_acc": "NAP", "sa_acc": "SA", "stg_miou": "STG", "tag_miou_0.3": "TAG@0.3",
-           "tag_miou_0.5": "TAG@0.5", "dvc_f1": "DVC F1", "dvc_llm": "DVC llm", "vs_llm": "VS llm",
-           "rc_llm": "RC llm"}
+HEADERS = {k: METRICS[k].title for k in LEADERBOARD_KEYS}
 
 
 def _cell(v: float | None) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from mvbench.errors import InputError
-from mvbench.eval.backends.base import (
+from mvbench.inference import (
+    OFFICIAL_MAX_MODEL_LEN,
     OFFICIAL_MAX_PIXELS,
     OFFICIAL_MAX_TOKENS,
     OFFICIAL_MIN_PIXELS,
@@ -24,9 +25,10 @@ from mvbench.eval.backends.base import (
     GenerationParams,
 )
 
-BackendKind = Literal["vllm", "openai", "gemini", "hf"]
-BACKEND_KINDS: tuple[str, ...] = ("vllm", "openai", "gemini", "hf")
-OFFICIAL_MAX_MODEL_LEN = 32768
+BackendKind = Literal["vllm", "openai", "gemini", "hf", "baseline"]
+BACKEND_KINDS: tuple[str, ...] = ("vllm", "openai", "gemini", "hf", "baseline")
+# The rule-based prior baseline (no model; mvbench.eval.backends.baseline): the floor to beat.
+PRIOR_BASELINE = "baseline:prior"
 
 # owner/name as the Hub spells repository ids (letters, digits, '-', '_', '.').
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -43,8 +45,8 @@ class ModelSpec:
 
     Args:
         model: what the backend loads or calls: a Hub id, a local directory, or an API model name.
-        backend: ``vllm`` (OpenAI-compatible server we launch), ``openai``, ``gemini`` or ``hf``
-            (in-process transformers).
+        backend: ``vllm`` (OpenAI-compatible server we launch), ``openai``, ``gemini``, ``hf``
+            (in-process transformers) or ``baseline`` (the rule-based prior baseline).
         alias: the registry alias this spec came from, if any.
         served_name: the name the vLLM server exposes (``--served-model-name``); defaults to the
             alias, or ``model``.
@@ -115,6 +117,8 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                          limit_mm_per_prompt=None),
     "gemini-2.5-flash": ModelSpec(model="gemini-2.5-flash", backend="gemini", alias="gemini-2.5-flash",
                                   frames_as="images", limit_mm_per_prompt=None),
+    PRIOR_BASELINE: ModelSpec(model=PRIOR_BASELINE, backend="baseline", alias=PRIOR_BASELINE,
+                              limit_mm_per_prompt=None),
 }
 
 _API_PREFIXES = ("openai", "gemini", "hf", "vllm")
@@ -157,6 +161,8 @@ def _lookup(name: str) -> ModelSpec:
     key = name.lower()
     if key in MODEL_REGISTRY:
         return MODEL_REGISTRY[key]
+    if key.startswith("baseline"):
+        raise InputError(f"unknown baseline {name!r}; the rule-based baseline is {PRIOR_BASELINE!r}")
     for spec in MODEL_REGISTRY.values():
         if spec.model.lower() == key:
             return spec

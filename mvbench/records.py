@@ -199,8 +199,7 @@ class Record:
             task_for_qa_type(obj["qa_type"])
         except KeyError as e:
             raise InputError(str(e.args[0]), path, where) from None
-        fps = _safe_float(obj["metadata"].get("fps"))
-        start, end = _clip_seconds(obj["metadata"], fps)
+        start, end = _clip_seconds(obj["metadata"])
         ours.setdefault("generator", "official")
         ours.setdefault("clip_start_s", start)
         ours.setdefault("clip_end_s", end)
@@ -285,7 +284,7 @@ def _safe_float(value: Any) -> float | None:
         return None
 
 
-def _clip_seconds(metadata: dict, fps: float | None) -> tuple[float | None, float | None]:
+def _clip_seconds(metadata: dict) -> tuple[float | None, float | None]:
     """Clip window in seconds when the metadata says so directly (NurViD's start/end times)."""
     start = _safe_float(metadata.get("input_video_start_time"))
     end = _safe_float(metadata.get("input_video_end_time"))

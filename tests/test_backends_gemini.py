@@ -9,6 +9,7 @@ from PIL import Image
 from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
 from mvbench.eval.backends.gemini_backend import GeminiBackend, build_turns
 from mvbench.llm.gemini_client import InlineData
+from mvbench.llm.retry import ClientOptions
 from tests.servers.fake_gemini import FakeGeminiServer, inline_parts
 
 
@@ -33,7 +34,7 @@ def test_turns_put_examples_first_then_frames_prompt(tmp_path):
 
 def test_generate_round_trip(tmp_path):
     with FakeGeminiServer() as srv:
-        backend = GeminiBackend("gemini-2.5-flash", base_url=srv.base_url, retry_base_delay_s=0.01)
+        backend = GeminiBackend("gemini-2.5-flash", ClientOptions(base_url=srv.base_url, retry_base_delay_s=0.01))
         assert isinstance(backend, Backend)
         req = GenerationRequest(uid="u1", prompt="Which tool?", frames=_frames(tmp_path),
                                 rc_frame=_frames(tmp_path)[0], rc_box=(10, 10, 100, 100),

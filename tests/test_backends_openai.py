@@ -12,6 +12,7 @@ from PIL import Image
 from mvbench.errors import InputError
 from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
 from mvbench.eval.backends.openai_backend import OpenAIBackend, build_messages, load_request_images
+from mvbench.llm.retry import ClientOptions
 from tests.servers.fake_openai import FakeOpenAIServer, media_parts
 
 
@@ -99,7 +100,7 @@ def test_generate_round_trip(tmp_path, frames_as, kinds, has_mm):
     req = GenerationRequest(uid="clip1", prompt="Which phase?", frames=_frames(tmp_path, 2),
                             fps=0.5, params=params)
     with FakeOpenAIServer() as srv:
-        backend = OpenAIBackend("qwen", base_url=srv.base_url, retry_base_delay_s=0.01)
+        backend = OpenAIBackend("qwen", ClientOptions(base_url=srv.base_url, retry_base_delay_s=0.01))
         assert isinstance(backend, Backend)
 
         async def go():

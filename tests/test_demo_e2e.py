@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mvbench.demo import TINY_QWEN, run_demo
+from mvbench.cli.demo import TINY_QWEN, run_demo
 from mvbench.eval.score import LEADERBOARD_KEYS
 
 

@@ -10,6 +10,7 @@ import pytest
 from mvbench.errors import ServerError
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
+from mvbench.llm.retry import ClientOptions
 from tests.servers.fake_gemini import FakeGeminiServer, inline_parts
 
 TURNS = [Turn("user", (InlineData(b"\xff\xd8fake-jpeg"), "Describe the frame."))]
@@ -20,8 +21,9 @@ def run(coro):
 
 
 async def _complete(server, turns=TURNS, cache=None, timeout_s=10.0, max_retries=4, client_kw=None, **kw):
-    client = GeminiClient("gemini-2.5-flash", base_url=server.base_url, timeout_s=timeout_s,
-                          max_retries=max_retries, cache=cache, retry_base_delay_s=0.01, **(client_kw or {}))
+    client = GeminiClient("gemini-2.5-flash", ClientOptions(base_url=server.base_url, timeout_s=timeout_s,
+                                                          max_retries=max_retries, retry_base_delay_s=0.01),
+                          cache, **(client_kw or {}))
     try:
         return await client.complete(turns, **kw)
     finally:
@@ -83,7 +85,7 @@ def test_thinking_budget_none_leaves_the_model_default_and_enters_the_cache_key(
         assert "thinkingConfig" not in srv.requests[-1]["generationConfig"]
         run(_complete(srv, client_kw={"thinking_budget": 512}, max_tokens=256))
         assert _thinking_budget(srv.requests[-1]["generationConfig"]["thinkingConfig"]) == 512
-    keys = {GeminiClient("gemini-2.5-flash", base_url="http://127.0.0.1:9/", thinking_budget=b).cache_key(
+    keys = {GeminiClient("gemini-2.5-flash", ClientOptions(base_url="http://127.0.0.1:9/"), thinking_budget=b).cache_key(
         TURNS, None, {"thinking_budget": b}) for b in (0, None, 512)}
     assert len(keys) == 3
 

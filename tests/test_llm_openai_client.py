@@ -10,6 +10,7 @@ import pytest
 from mvbench.errors import ServerError
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.openai_client import OpenAIChatClient
+from mvbench.llm.retry import ClientOptions
 from tests.servers.fake_openai import FakeOpenAIServer
 
 MESSAGES = [{"role": "user", "content": "What phase is shown?"}]
@@ -20,8 +21,8 @@ def run(coro):
 
 
 async def _complete(server, messages=MESSAGES, cache=None, timeout_s=10.0, max_retries=4, **kw):
-    client = OpenAIChatClient("fake-model", base_url=server.base_url, timeout_s=timeout_s,
-                              max_retries=max_retries, cache=cache, retry_base_delay_s=0.01)
+    client = OpenAIChatClient("fake-model", ClientOptions(base_url=server.base_url, timeout_s=timeout_s,
+                                                        max_retries=max_retries, retry_base_delay_s=0.01), cache)
     try:
         return await client.complete(messages, **kw)
     finally:
@@ -99,8 +100,8 @@ def test_an_empty_answer_is_logged_with_uid_and_finish_reason(caplog):
 
 def test_queueing_for_the_concurrency_limit_is_not_a_timeout():
     async def many(server):
-        client = OpenAIChatClient("fake-model", base_url=server.base_url, timeout_s=0.6,
-                                  max_retries=0, concurrency=1)
+        client = OpenAIChatClient("fake-model", ClientOptions(base_url=server.base_url, timeout_s=0.6,
+                                                            max_retries=0, concurrency=1))
         try:
             return await asyncio.gather(*(client.complete([{"role": "user", "content": f"q{i}"}])
                                           for i in range(4)))

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from mvbench.eval.judge import Judge, cache_key
-from mvbench.eval.metrics import caption
+from mvbench.tasks import captions as caption
 
 GOOD = "R2: 4\nR3: 3\nR8: 5\nR5: 4\nR4: 2"
 
@@ -29,7 +29,9 @@ def test_parse_variants():
 
 
 def test_task_routing_by_substring():
-    assert caption.task_of("video_summary_gemini") == "vs" and caption.task_of("region_caption") == "rc"
+    from mvbench.tasks import task_for_qa_type
+
+    assert task_for_qa_type("video_summary_gemini").key == "vs" and task_for_qa_type("region_caption").key == "rc"
 
 
 def test_judge_retries_until_all_five_parse():

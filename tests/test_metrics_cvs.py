@@ -2,7 +2,7 @@
 
 import pytest
 
-from mvbench.eval.metrics import cvs
+from mvbench.tasks import cvs
 
 
 def rec(answer, scores=(2, 1, 0), source="Cholec80_CVS", vid="video01"):

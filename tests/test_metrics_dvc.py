@@ -2,7 +2,7 @@
 
 import pytest
 
-from mvbench.eval.metrics import dvc
+from mvbench.tasks import dvc
 
 GT = [{"start": 0.0, "end": 10.0, "caption": "a"}, {"start": 10.0, "end": 20.0, "caption": "b"}]
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from mvbench.eval.metrics import embedding, nap
-from mvbench.eval.metrics.nap_classes import classes_for, find_procedure, nurvid_procedures
+from mvbench import embedding
+from mvbench.tasks import nap
+from mvbench.tasks.nap import classes_for, find_procedure, nurvid_procedures
 
 
 def rec(answer, gnd, source="AVOS", question="What comes next?"):

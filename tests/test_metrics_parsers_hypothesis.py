@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvbench.eval import metrics
-from mvbench.eval.metrics import caption, cvs, dvc, nap, nap_classes, sa, stg, tag
+from mvbench.tasks import base, captions as caption, common, cvs, dvc, nap, rc, sa, stg, tag, vs
 
 PARSERS = [tag.parse, stg.parse, nap.parse, sa.parse, cvs.parse, dvc.parse, caption.parse]
 
@@ -46,7 +45,7 @@ def test_scorers_never_raise_on_any_answer(text):
         nap.score_sample(base)
 
 
-@pytest.mark.parametrize("module", [metrics, caption, cvs, dvc, nap, nap_classes, sa, stg, tag])
+@pytest.mark.parametrize("module", [base, caption, common, cvs, dvc, nap, rc, sa, stg, tag, vs])
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.failed == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mvbench.eval.metrics import sa
+from mvbench.tasks import sa
 
 NAMES = ["Respect for tissue", "Suture/needle handling", "Time and motion"]
 

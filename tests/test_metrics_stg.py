@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mvbench.eval.metrics import stg
+from mvbench.tasks import stg
 
 GT = {"1.0": [0, 0, 10, 10], "5.0": [10, 10, 20, 20], "9.0": [0, 0, 10, 10]}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mvbench.eval.metrics import tag
+from mvbench.tasks import tag
 
 
 def rec(answer, spans, fps="1.0", source="AVOS"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mvbench.errors import InputError
-from mvbench.eval.backends.base import GenerationParams
+from mvbench.inference import GenerationParams
 from mvbench.models import MODEL_REGISTRY, ModelSpec, list_aliases, resolve_model
 
 
@@ -16,6 +16,7 @@ def test_aliases_map_to_their_models_and_backends():
         "medgrpo-7b": ("UII-AI/uAI-NEXUS-MedVLM-1.0a-7B-RL", "vllm"),
         "gpt-4.1": ("gpt-4.1", "openai"),
         "gemini-2.5-flash": ("gemini-2.5-flash", "gemini"),
+        "baseline:prior": ("baseline:prior", "baseline"),
     }
     assert set(list_aliases()) == set(expected)
     for alias, (model, backend) in expected.items():
@@ -71,7 +72,7 @@ def test_unknown_alias_suggests_the_closest(typo, suggestion):
         resolve_model(typo)
     message = str(err.value)
     assert f"Did you mean '{suggestion}'" in message
-    assert "Known aliases: gemini-2.5-flash, gpt-4.1, medgrpo-7b, qwen2.5-vl-7b, qwen3-vl-4b" in message
+    assert "Known aliases: baseline:prior, gemini-2.5-flash, gpt-4.1, medgrpo-7b, qwen2.5-vl-7b, qwen3-vl-4b" in message
 
 
 def test_bad_names_and_paths_are_input_errors(tmp_path):
@@ -83,3 +84,9 @@ def test_bad_names_and_paths_are_input_errors(tmp_path):
     assert missing in str(err.value)
     with pytest.raises(InputError, match="unknown backend"):
         ModelSpec(model="x", backend="tgi")  # type: ignore[arg-type]
+
+
+def test_the_baseline_is_a_registry_model_and_other_baselines_are_refused():
+    assert resolve_model("baseline:prior").backend == "baseline"
+    with pytest.raises(InputError, match="the rule-based baseline is 'baseline:prior'"):
+        resolve_model("baseline:majority")

@@ -32,6 +32,6 @@ def test_non_editable_install_in_fresh_venv(tmp_path: Path) -> None:
     out = subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.splitlines()[0] == "1"
     assert out.stdout.splitlines()[1].startswith(fresh_site) and str(REPO) not in out.stdout
-    data = subprocess.run([str(py), "-c", "from mvbench.eval.metrics import nap_classes; print(len(nap_classes.nurvid_procedures()))"],
+    data = subprocess.run([str(py), "-c", "from mvbench.tasks import nap; print(len(nap.nurvid_procedures()))"],
                           check=True, capture_output=True, text=True, cwd=tmp_path)
-    assert data.stdout.strip() == "49"  # package data (metrics/data/nap_classes.json) is installed
+    assert data.stdout.strip() == "49"  # package data (mvbench/tasks/data/nap_classes.json) is installed

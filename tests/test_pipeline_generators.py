@@ -20,7 +20,7 @@ from mvbench.builders.splits import unify_groups
 from mvbench.builders.windows import allowed_fps, choose_fps
 from mvbench.dataset_io import read_parquet
 from mvbench.errors import InputError
-from mvbench.tasks.temporal import dvc_segments
+from mvbench.tasks.dvc import gt_segments
 from mvbench.video.synth import make_test_video, read_frame_number
 
 
@@ -94,7 +94,7 @@ def test_max_frames_never_leaves_answers_about_unseen_frames():
         assert len(inst.frame_indices) <= 4
         seen = len(inst.frame_indices) / inst.fps
         assert inst.clip_end_s - inst.clip_start_s <= seen + 1e-6
-        spans = (inst.struc_info[0]["spans"] if inst.task == "TAG" else dvc_segments(inst.struc_info))
+        spans = (inst.struc_info[0]["spans"] if inst.task == "TAG" else gt_segments({"struc_info": inst.struc_info}))
         assert all(s["end"] <= round(seen, 1) + 1e-6 for s in spans), (inst.task, spans, seen)
 
 
@@ -107,7 +107,7 @@ def test_dvc_has_no_slivers_and_uses_only_the_main_kind():
     ann = VideoAnnotation("cholect50", "CholecT50", meta, events=events, vocab={"phase": ["prep", "dissect"]})
     ctx = _ctx(ann)
     for inst in generate_dvc(ctx):
-        segs = dvc_segments(inst.struc_info)
+        segs = gt_segments({"struc_info": inst.struc_info})
         assert {s["action"] for s in segs} <= {"prep", "dissect"}
         for s in segs:
             assert s["end"] - s["start"] >= max(0.1, 1 / inst.fps) - 1e-6 or s["start"] > 0
@@ -121,7 +121,7 @@ def test_dvc_has_no_slivers_and_uses_only_the_main_kind():
 
 def test_nap_names_the_procedure_and_skips_ties():
     """Bugs 9 and 10: the procedure is in every NAP question; a step tied with another is skipped."""
-    from mvbench.eval.metrics.nap_classes import find_procedure
+    from mvbench.tasks.nap import find_procedure
 
     meta = VideoMeta("n", 30.0, 30 * 300, 300.0, path=Path("/x/n.mp4"), attrs={"procedure": "Bed Shampoo"})
     events = [Event("Prepare", 0.0, 40.0, "action"), Event("Position the patient", 40.0, 80.0, "action"),
@@ -194,7 +194,7 @@ def test_avos_ids_use_the_15fps_store_numbering_for_a_30fps_download(tmp_path):
 
 def test_nurvid_fixture_nap_questions_name_a_procedure(tmp_path):
     """Bug 9 on the NurViD fixture: the scorer finds the procedure in every NAP question."""
-    from mvbench.eval.metrics.nap_classes import find_procedure
+    from mvbench.tasks.nap import find_procedure
 
     root = get_builder("nurvid").make_fixture(tmp_path / "raw")
     build([("nurvid", root)], BuildOptions(out=tmp_path / "out", workers=1, plan_only=True, tasks=("NAP",)))

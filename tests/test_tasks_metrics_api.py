@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from mvbench.eval.metrics import TASKS as METRIC_TASKS
 from mvbench.eval.score import score_records
 from mvbench.tasks import TASKS, task_for_qa_type
 from tests.test_records_roundtrip import DOC_EXAMPLES
@@ -27,8 +26,14 @@ def records(samples_dir: Path) -> list[dict]:
     return recs + json.loads(json.dumps(DOC_EXAMPLES))
 
 
-def test_every_scorer_task_is_a_registry_task() -> None:
-    assert {t.lower() for t in TASKS} == set(METRIC_TASKS)
+def test_one_routing_for_every_qa_type() -> None:
+    from mvbench.tasks import OFFICIAL_QA_TYPES
+    from mvbench.tasks.base import owner_of
+
+    for name, task in TASKS.items():
+        for qa_type in task.qa_types:
+            assert task_for_qa_type(qa_type) is task and owner_of(qa_type) == name
+    assert len(OFFICIAL_QA_TYPES) == 11
 
 
 def test_task_objects_parse_score_and_aggregate_their_own_metrics(records: list[dict]) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from mvbench.builders.generators.context import GenContext
 from mvbench.builders.instances import PlannedInstance
 from mvbench.tasks import TASKS
-from mvbench.tasks.assessment import CVS_CRITERIA, SA_ASPECTS
+from mvbench.tasks.cvs import CRITERIA as CVS_CRITERIA
+from mvbench.tasks.sa import ASPECTS as SA_ASPECTS
 
 # Cholec80-CVS: the critical view counts as achieved at a total of 5 or 6 (of 3 x 0-2).
 CVS_ACHIEVED_TOTAL = 5

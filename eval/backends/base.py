@@ -7,41 +7,14 @@ answer to ``predictions.jsonl`` before any scoring.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
-FramesAs = Literal["video", "images"]
+from mvbench.inference import (OFFICIAL_MAX_PIXELS, OFFICIAL_MAX_TOKENS, OFFICIAL_MIN_PIXELS, FramesAs,
+                               GenerationParams)
 
-# Official inference defaults (MedGRPO-Code run_inference.sh / vision_process_medical.py).
-OFFICIAL_MAX_PIXELS = 48 * 28 * 28
-OFFICIAL_MIN_PIXELS = 8 * 28 * 28
-OFFICIAL_MAX_TOKENS = 256
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Decoding and vision settings that change a model's output (all part of the cache key).
-
-    Args:
-        temperature: 0 means greedy, as the official inference.
-        max_tokens: the generation budget.
-        seed: sampling seed (ignored by greedy decoding, kept in the key).
-        max_pixels / min_pixels: per-frame pixel budget, as Qwen's ``smart_resize``.
-        frames_as: send frames as one video (Qwen's frame-list data-URL recipe) or as an image list.
-    """
-
-    temperature: float = 0.0
-    max_tokens: int = OFFICIAL_MAX_TOKENS
-    seed: int = 0
-    max_pixels: int = OFFICIAL_MAX_PIXELS
-    min_pixels: int = OFFICIAL_MIN_PIXELS
-    frames_as: FramesAs = "video"
-
-    def to_dict(self) -> dict:
-        """Plain dict, with temperature 0.0 normalised so 0 and 0.0 give one cache key."""
-        d = asdict(self)
-        d["temperature"] = float(d["temperature"])
-        return d
+__all__ = ["Backend", "FramesAs", "GenerationParams", "GenerationRequest", "OFFICIAL_MAX_PIXELS",
+           "OFFICIAL_MAX_TOKENS", "OFFICIAL_MIN_PIXELS"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from mvbench.eval.backends.base import GenerationRequest
 from mvbench.tasks import task_for_qa_type
-from mvbench.tasks.assessment import SA_ASPECTS
+from mvbench.tasks.sa import ASPECTS as SA_ASPECTS
 
 PRIOR_VERSION = "1"
 _LIST = re.compile(r"\[([^\]]*)\]")

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import httpx
 
-from mvbench.errors import InputError, ServerError
+from mvbench.errors import ServerError
 from mvbench.eval.backends.base import Backend
+from mvbench.inference import FramesAs
+from mvbench.llm.retry import ClientOptions
 from mvbench.models import ModelSpec
 
 log = logging.getLogger(__name__)
-BASELINES = ("baseline:prior",)
 # With frames sent as an image list, vLLM must accept one image per frame plus the RC frame.
 IMAGE_LIST_LIMIT = 1024
 
@@ -63,31 +64,49 @@ async def served_model_name(base_url: str, spec: ModelSpec, timeout_s: float = 3
                       "pass --model with one of those names")
 
 
-@contextlib.asynccontextmanager
-async def open_backend(spec: ModelSpec | None, *, model: str, base_url: str | None = None,
-                       log_dir: Path | None = None, concurrency: int = 16, timeout_s: float = 300.0,
-                       max_retries: int = 5, frames_as: str = "video", vllm_python: str | None = None,
-                       vllm_extra_args: tuple[str, ...] = ()) -> AsyncIterator[BackendSession]:
-    """Yield a checked :class:`BackendSession`; a launched vLLM server is always shut down.
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to reach or launch the model a :class:`~mvbench.models.ModelSpec` names.
 
-    - ``baseline:prior`` → the rule-based prior baseline (no model).
-    - ``hf`` → in-process transformers on the local checkpoint.
-    - ``openai`` → the OpenAI API, or any compatible server at ``base_url``.
-    - ``gemini`` → google-genai (``base_url`` overrides the endpoint).
-    - ``vllm`` → with ``base_url``: that server; without: ``vllm serve`` launched as a subprocess
-      with the spec's flags (image limits raised for ``frames_as="images"``), its log streamed to
-      ``log_dir/vllm.log``; ``vllm_python`` runs it as ``PYTHON -m vllm.entrypoints.openai.api_server``.
+    Args:
+        base_url: an already running OpenAI-compatible (or Gemini) endpoint; for ``vllm``
+            without it, a server is launched.
+        log_dir: where a launched vLLM writes ``vllm.log``.
+        client: timeout, retries and concurrency of the API client (its ``base_url`` is set
+            from ``base_url`` or the launched server).
+        frames_as: how frames are sent (a launched vLLM then accepts an image list).
+        vllm_python: run a launched vLLM as ``PYTHON -m vllm.entrypoints.openai.api_server``.
+        vllm_extra_args: extra flags for a launched vLLM.
     """
-    if spec is None:
-        if model not in BASELINES:
-            raise InputError(f"unknown baseline {model!r}; known: {', '.join(BASELINES)}")
-        from mvbench.eval.backends.baseline import PriorBaselineBackend
 
-        yield BackendSession(PriorBaselineBackend(model), lambda: None)
-        return
+    base_url: str | None = None
+    log_dir: Path | None = None
+    client: ClientOptions = ClientOptions()
+    frames_as: FramesAs = "video"
+    vllm_python: str | None = None
+    vllm_extra_args: tuple[str, ...] = ()
+
+
+@contextlib.asynccontextmanager
+async def open_backend(spec: ModelSpec, serve: ServeOptions = ServeOptions()) -> AsyncIterator[BackendSession]:
+    """Yield a checked :class:`BackendSession` for ``spec``; a launched vLLM server is always shut down.
+
+    - ``baseline`` → the rule-based prior baseline (no model).
+    - ``hf`` → in-process transformers on the local checkpoint.
+    - ``openai`` → the OpenAI API, or any compatible server at ``serve.base_url``.
+    - ``gemini`` → google-genai (``serve.base_url`` overrides the endpoint).
+    - ``vllm`` → with ``serve.base_url``: that server; without: ``vllm serve`` launched as a
+      subprocess with the spec's flags (image limits raised for ``frames_as="images"``), its log
+      streamed to ``log_dir/vllm.log``.
+    """
     server = None
     backend: Backend
-    if spec.backend == "hf":
+    base_url = serve.base_url
+    if spec.backend == "baseline":
+        from mvbench.eval.backends.baseline import PriorBaselineBackend
+
+        backend = PriorBaselineBackend(spec.model)
+    elif spec.backend == "hf":
         from mvbench.eval.backends.hf_backend import HFBackend
 
         backend = HFBackend(spec.model)
@@ -98,8 +117,7 @@ async def open_backend(spec: ModelSpec | None, *, model: str, base_url: str | No
     elif spec.backend == "gemini":
         from mvbench.eval.backends.gemini_backend import GeminiBackend
 
-        backend = GeminiBackend(spec.model, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries,
-                                concurrency=concurrency)
+        backend = GeminiBackend(spec.model, dataclasses.replace(serve.client, base_url=base_url))
     else:
         from mvbench.eval.backends.openai_backend import OpenAIBackend
 
@@ -107,10 +125,10 @@ async def open_backend(spec: ModelSpec | None, *, model: str, base_url: str | No
         if spec.backend == "vllm" and base_url is None:
             from mvbench.eval.vllm_launcher import VLLMServer
 
-            if frames_as == "images":
+            if serve.frames_as == "images":
                 spec = dataclasses.replace(spec, limit_mm_per_prompt={"image": IMAGE_LIST_LIMIT})
-            server = VLLMServer(spec, log_path=(log_dir or Path(".")) / "vllm.log", python=vllm_python,
-                                extra_args=vllm_extra_args)
+            server = VLLMServer(spec, log_path=(serve.log_dir or Path(".")) / "vllm.log", python=serve.vllm_python,
+                                extra_args=serve.vllm_extra_args)
             await server.__aenter__()
             base_url = server.base_url
         try:
@@ -120,8 +138,8 @@ async def open_backend(spec: ModelSpec | None, *, model: str, base_url: str | No
             if server is not None:
                 await server.__aexit__(None, None, None)
             raise
-        backend = OpenAIBackend(served, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries,
-                                concurrency=concurrency, mm_processor_kwargs=spec.backend == "vllm")
+        backend = OpenAIBackend(served, dataclasses.replace(serve.client, base_url=base_url),
+                                mm_processor_kwargs=spec.backend == "vllm")
 
     def diagnose() -> str | None:
         if server is not None and server.process is not None and server.process.poll() is not None:

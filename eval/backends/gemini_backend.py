@@ -15,6 +15,7 @@ from mvbench.eval.backends.base import GenerationRequest
 from mvbench.eval.backends.openai_backend import load_request_images
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
+from mvbench.llm.retry import ClientOptions
 
 MESSAGE_LAYOUT_VERSION = 1
 
@@ -44,33 +45,17 @@ class GeminiBackend:
 
     Args:
         model: e.g. ``gemini-2.5-flash``.
-        base_url: another endpoint (tests: a local fake); None for Google's.
-        api_key: see :class:`~mvbench.llm.gemini_client.GeminiClient`.
-        timeout_s: bound on one attempt.
-        max_retries: retries after the first attempt.
-        concurrency: most requests in flight.
+        options: endpoint (tests: a local fake; None for Google's), key, timeout, retries and
+            concurrency (:class:`~mvbench.llm.retry.ClientOptions`).
         cache: optional persistent response cache.
-        retry_base_delay_s: first backoff delay.
     """
 
     name = "gemini"
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 120.0,
-        max_retries: int = 5,
-        concurrency: int = 16,
-        cache: ResponseCache | None = None,
-        retry_base_delay_s: float = 1.0,
-    ):
+    def __init__(self, model: str, options: ClientOptions = ClientOptions(), cache: ResponseCache | None = None):
         self.model = model
-        self.base_url = base_url
-        self.client = GeminiClient(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s,
-                                   max_retries=max_retries, concurrency=concurrency, cache=cache,
-                                   retry_base_delay_s=retry_base_delay_s)
+        self.base_url = options.base_url
+        self.client = GeminiClient(model, options, cache)
 
     def fingerprint(self) -> dict:
         """Model, endpoint and the backend choices that change outputs."""

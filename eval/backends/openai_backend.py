@@ -34,6 +34,7 @@ from mvbench.eval.backends.base import GenerationRequest
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.images import b64, jpeg_data_url, prepare_frame, prepare_rc_frame, rc_position
 from mvbench.llm.openai_client import OpenAIChatClient
+from mvbench.llm.retry import ClientOptions
 
 MESSAGE_LAYOUT_VERSION = 2  # 2: RC start frame boxed in place (official), not a separate image
 FRAME_CACHE_SIZE = 4096  # prepared frames are ~10 kB each at the official pixel budget
@@ -115,36 +116,20 @@ class OpenAIBackend:
 
     Args:
         model: the served model id.
-        base_url: the server, e.g. ``http://127.0.0.1:8000/v1``; None for api.openai.com.
-        api_key: see :class:`~mvbench.llm.openai_client.OpenAIChatClient`.
-        timeout_s: bound on one attempt.
-        max_retries: retries after the first attempt.
-        concurrency: most requests in flight.
+        options: the server (e.g. ``http://127.0.0.1:8000/v1``; None for api.openai.com), key,
+            timeout, retries and concurrency (:class:`~mvbench.llm.retry.ClientOptions`).
         cache: optional persistent response cache.
         mm_processor_kwargs: in video mode, send vLLM ``mm_processor_kwargs`` (fps, pixel budget).
-        retry_base_delay_s: first backoff delay.
     """
 
     name = "openai"
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 120.0,
-        max_retries: int = 5,
-        concurrency: int = 16,
-        cache: ResponseCache | None = None,
-        mm_processor_kwargs: bool = True,
-        retry_base_delay_s: float = 1.0,
-    ):
+    def __init__(self, model: str, options: ClientOptions = ClientOptions(), cache: ResponseCache | None = None,
+                 mm_processor_kwargs: bool = True):
         self.model = model
-        self.base_url = base_url
+        self.base_url = options.base_url
         self.mm_processor_kwargs = mm_processor_kwargs
-        self.client = OpenAIChatClient(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s,
-                                       max_retries=max_retries, concurrency=concurrency, cache=cache,
-                                       retry_base_delay_s=retry_base_delay_s)
+        self.client = OpenAIChatClient(model, options, cache)
 
     def fingerprint(self) -> dict:
         """Model, server and the backend choices that change outputs (per-request params are

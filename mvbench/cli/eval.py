@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from mvbench.eval.harness import EvalConfig, run_eval
-from mvbench.eval.score import LEADERBOARD_KEYS
+from mvbench.tasks import LEADERBOARD_KEYS
 
 err = Console(stderr=True)
 

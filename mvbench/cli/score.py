@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -12,7 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from mvbench.errors import MvbenchError
 
 log = logging.getLogger(__name__)
 DEFAULT_JUDGE = "gpt-4.1"
@@ -26,14 +24,11 @@ class ScoreMode(str, Enum):
 
 def _make_judge(model: str, base_url: str | None):
     from mvbench.eval.judge import Judge
+    from mvbench.llm.openai_client import OpenAIChatClient
+    from mvbench.llm.retry import ClientOptions
 
-    try:
-        module = importlib.import_module("mvbench.llm.openai_client")
-    except ImportError:
-        raise MvbenchError("the LLM judge needs mvbench.llm.openai_client, which is not installed here; "
-                           "score with --no-judge") from None
     # the judge retries each pair itself (5 attempts, as the official script); no client retries on top
-    client = module.OpenAIChatClient(model=model, base_url=base_url, max_retries=0)
+    client = OpenAIChatClient(model, ClientOptions(base_url=base_url, max_retries=0))
     return Judge(client.complete, model=model)
 
 

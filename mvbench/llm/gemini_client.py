@@ -31,7 +31,7 @@ from google.genai import types
 from mvbench.errors import InputError
 from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
 from mvbench.llm.images import hash_bytes
-from mvbench.llm.retry import RetryingClient
+from mvbench.llm.retry import ClientOptions, RetryingClient
 
 try:  # google-genai may use httpx2, a fork with its own exception classes
     import httpx2
@@ -85,15 +85,10 @@ class GeminiClient(RetryingClient):
 
     Args:
         model: e.g. ``gemini-2.5-flash``.
-        base_url: another endpoint (e.g. ``http://127.0.0.1:PORT/``); None for Google's.
-        api_key: defaults to ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``, or ``"EMPTY"`` with
-            ``base_url``.
-        timeout_s: bound on one attempt.
-        max_retries: retries after the first attempt.
-        concurrency: most requests in flight at once.
+        options: endpoint (e.g. ``http://127.0.0.1:PORT/``; None for Google's), key (default
+            ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``, or ``"EMPTY"`` with a ``base_url``),
+            timeout, retries and concurrency.
         cache: optional response cache.
-        retry_base_delay_s: first backoff delay (doubles per retry, with jitter).
-        retry_max_delay_s: cap on one backoff delay.
         thinking_budget: thinking tokens per request, sent as
             ``ThinkingConfig(thinking_budget=...)``. 0 (default) turns thinking off, which matches
             a fixed answer budget such as MedVidBench's 256 tokens (thinking tokens count against
@@ -104,23 +99,11 @@ class GeminiClient(RetryingClient):
     provider = PROVIDER
     where_default = "the Gemini API"
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 120.0,
-        max_retries: int = 5,
-        concurrency: int = 16,
-        cache: ResponseCache | None = None,
-        retry_base_delay_s: float = 1.0,
-        retry_max_delay_s: float = 30.0,
-        thinking_budget: int | None = 0,
-    ):
-        super().__init__(model, base_url, cache, timeout_s=timeout_s, max_retries=max_retries,
-                         concurrency=concurrency, retry_base_delay_s=retry_base_delay_s,
-                         retry_max_delay_s=retry_max_delay_s)
-        api_key = (api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+    def __init__(self, model: str, options: ClientOptions = ClientOptions(), cache: ResponseCache | None = None,
+                 thinking_budget: int | None = 0):
+        super().__init__(model, options, cache)
+        base_url, timeout_s = options.base_url, options.timeout_s
+        api_key = (options.api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
                    or ("EMPTY" if base_url else None))
         if api_key is None:
             raise InputError("no API key: set GEMINI_API_KEY or pass base_url for a local server")

@@ -28,7 +28,7 @@ from openai import AsyncOpenAI
 
 from mvbench.errors import InputError
 from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
-from mvbench.llm.retry import RetryingClient
+from mvbench.llm.retry import ClientOptions, RetryingClient
 
 PROVIDER = "openai-chat"
 log = logging.getLogger(__name__)
@@ -83,35 +83,19 @@ class OpenAIChatClient(RetryingClient):
 
     Args:
         model: the model id sent to the server.
-        base_url: e.g. ``http://127.0.0.1:8000/v1`` for vLLM; None for api.openai.com.
-        api_key: defaults to ``$OPENAI_API_KEY``, or ``"EMPTY"`` when ``base_url`` is set.
-        timeout_s: bound on one attempt.
-        max_retries: retries after the first attempt.
-        concurrency: most requests in flight at once.
+        options: endpoint (e.g. ``http://127.0.0.1:8000/v1`` for vLLM; None for api.openai.com),
+            key (default ``$OPENAI_API_KEY``, or ``"EMPTY"`` with a ``base_url``), timeout,
+            retries and concurrency.
         cache: optional response cache.
-        retry_base_delay_s: first backoff delay (doubles per retry, with jitter).
-        retry_max_delay_s: cap on one backoff delay.
     """
 
     provider = PROVIDER
     where_default = "api.openai.com"
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 120.0,
-        max_retries: int = 5,
-        concurrency: int = 16,
-        cache: ResponseCache | None = None,
-        retry_base_delay_s: float = 1.0,
-        retry_max_delay_s: float = 30.0,
-    ):
-        super().__init__(model, base_url, cache, timeout_s=timeout_s, max_retries=max_retries,
-                         concurrency=concurrency, retry_base_delay_s=retry_base_delay_s,
-                         retry_max_delay_s=retry_max_delay_s)
-        api_key = api_key or os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
+    def __init__(self, model: str, options: ClientOptions = ClientOptions(), cache: ResponseCache | None = None):
+        super().__init__(model, options, cache)
+        base_url, timeout_s = options.base_url, options.timeout_s
+        api_key = options.api_key or os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
         if api_key is None:
             raise InputError("no API key: set OPENAI_API_KEY or pass base_url for a local server")
         # The SDK's timeout fires a little before ours so its clean APITimeoutError is what we see.

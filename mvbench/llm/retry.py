@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, TypeVar
 
 from mvbench.errors import ServerError
@@ -92,6 +92,39 @@ async def call_with_retries(
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """How an LLM client reaches its server: the options the OpenAI and Gemini clients share.
+
+    Args:
+        base_url: another endpoint (a local vLLM, a fake server); None for the provider's own.
+        api_key: the key; None reads the provider's environment variable (``"EMPTY"`` with a
+            ``base_url``). Never logged or cached.
+        timeout_s: bound on one attempt.
+        max_retries: retries after the first attempt.
+        concurrency: most requests in flight at once.
+        retry_base_delay_s: first backoff delay (doubles per retry, with jitter).
+        retry_max_delay_s: cap on one backoff delay.
+    """
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 120.0
+    max_retries: int = 5
+    concurrency: int = 16
+    retry_base_delay_s: float = 1.0
+    retry_max_delay_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+
+    def policy(self) -> RetryPolicy:
+        """The retry policy these options imply."""
+        return RetryPolicy(max_retries=self.max_retries, base_delay_s=self.retry_base_delay_s,
+                           max_delay_s=self.retry_max_delay_s, timeout_s=self.timeout_s)
+
+
 class RetryingClient:
     """What the OpenAI and Gemini clients share: bounded concurrency, retries and the optional cache.
 
@@ -102,16 +135,13 @@ class RetryingClient:
     provider: str = ""
     where_default: str = ""
 
-    def __init__(self, model: str, base_url: str | None, cache, *, timeout_s: float, max_retries: int,
-                 concurrency: int, retry_base_delay_s: float, retry_max_delay_s: float):
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    def __init__(self, model: str, options: ClientOptions, cache=None):
         self.model = model
-        self.base_url = base_url
+        self.options = options
+        self.base_url = options.base_url
         self.cache = cache
-        self.policy = RetryPolicy(max_retries=max_retries, base_delay_s=retry_base_delay_s,
-                                  max_delay_s=retry_max_delay_s, timeout_s=timeout_s)
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.policy = options.policy()
+        self._semaphore = asyncio.Semaphore(options.concurrency)
         self._rng = random.Random()
         self.requests_sent = 0
 

@@ -1,23 +1,34 @@
 """The task registry: 8 tasks, 11 official qa_types (plus the unsuffixed caption forms).
 
->>> sorted(TASKS)
-['CVS', 'DVC', 'NAP', 'RC', 'SA', 'STG', 'TAG', 'VS']
+One module per task (``mvbench/tasks/<task>.py``) owns the task's whole definition; its prompt
+file is ``prompts/tasks/<task>.toml``. Tasks are registered in the official leaderboard's column
+order, so :data:`LEADERBOARD_KEYS` (and every table derived from the registry) follows it.
+
+>>> list(TASKS)
+['CVS', 'NAP', 'SA', 'STG', 'TAG', 'DVC', 'VS', 'RC']
 >>> len(OFFICIAL_QA_TYPES)
 11
 >>> task_for_qa_type("region_caption_gemini").name
 'RC'
+>>> LEADERBOARD_KEYS[:4]
+('cvs_acc', 'nap_acc', 'sa_acc', 'stg_miou')
 """
 
 from __future__ import annotations
 
 from mvbench.registry import Registry
-from mvbench.tasks.assessment import CVS, NAP, SA, VS
-from mvbench.tasks.base import MetricSpec, Task
-from mvbench.tasks.spatial import RC, STG
-from mvbench.tasks.temporal import DVC, TAG
+from mvbench.tasks.base import SCORING_MODES, MetricSpec, Task, owner_of
+from mvbench.tasks.cvs import CVS
+from mvbench.tasks.dvc import DVC
+from mvbench.tasks.nap import NAP
+from mvbench.tasks.rc import RC
+from mvbench.tasks.sa import SA
+from mvbench.tasks.stg import STG
+from mvbench.tasks.tag import TAG
+from mvbench.tasks.vs import VS
 
 TASKS: Registry[Task] = Registry("task")
-for _cls in (TAG, STG, DVC, VS, RC, NAP, SA, CVS):
+for _cls in (CVS, NAP, SA, STG, TAG, DVC, VS, RC):
     TASKS.register(_cls.name, _cls())
 TASKS.freeze()
 
@@ -26,21 +37,26 @@ OFFICIAL_QA_TYPES: tuple[str, ...] = tuple(
     q for _, task in TASKS.items() for q in task.qa_types
     if not (task.free_text and q in ("dense_captioning", "video_summary", "region_caption")))
 
-_BY_QA_TYPE = {q: task for _, task in TASKS.items() for q in task.qa_types}
+
+def leaderboard_metrics() -> list[tuple[Task, MetricSpec]]:
+    """The ten official leaderboard columns, in order, with the task reporting each."""
+    return [(task, m) for _, task in TASKS.items() for m in task.metrics if m.leaderboard]
 
 
-def task_for_qa_type(qa_type: str) -> Task:
-    """The task owning a qa_type (caption families matched by prefix, as the official scorer does).
+LEADERBOARD_KEYS: tuple[str, ...] = tuple(m.key for _, m in leaderboard_metrics())
+METRICS: dict[str, MetricSpec] = {m.key: m for _, task in TASKS.items() for m in task.metrics}
+
+
+def task_for_qa_type(qa_type: object) -> Task:
+    """The task owning a qa_type (caption families matched by substring, as the official scorer does).
 
     Raises:
         KeyError: unknown qa_type, listing the known ones.
     """
-    if qa_type in _BY_QA_TYPE:
-        return _BY_QA_TYPE[qa_type]
-    for family in ("dense_captioning", "video_summary", "region_caption"):
-        if family in qa_type:
-            return _BY_QA_TYPE[family]
-    raise KeyError(f"unknown qa_type {qa_type!r}; known: {', '.join(OFFICIAL_QA_TYPES)}")
+    name = owner_of(qa_type)
+    if name is None:
+        raise KeyError(f"unknown qa_type {qa_type!r}; known: {', '.join(OFFICIAL_QA_TYPES)}")
+    return TASKS.get(name)
 
 
 def qa_type_for(task: str, generator: str) -> str:
@@ -60,4 +76,5 @@ def qa_type_for(task: str, generator: str) -> str:
     return base
 
 
-__all__ = ["TASKS", "OFFICIAL_QA_TYPES", "Task", "MetricSpec", "task_for_qa_type", "qa_type_for"]
+__all__ = ["TASKS", "OFFICIAL_QA_TYPES", "LEADERBOARD_KEYS", "METRICS", "SCORING_MODES", "Task", "MetricSpec",
+           "leaderboard_metrics", "task_for_qa_type", "qa_type_for"]

@@ -1,4 +1,4 @@
-"""Helpers shared by the metric modules: fps, dataset grouping keys and numpy-exact means.
+"""Pooling helpers shared by the task modules: fps, dataset grouping keys, numpy-exact means.
 
 The official evaluator (MedVidBench-Leaderboard ``evaluation/``) groups each task's records by a
 task-specific dataset key and pools with ``np.mean``. Pooling order changes the last bits of a
@@ -147,3 +147,19 @@ def dataset_group(rec: dict, detect: Callable[[str, str], str]) -> str:
     if dataset == "Unknown" or not dataset:
         dataset = detect(video_id_of(rec), str(rec.get("question", "") or ""))
     return dataset
+
+
+def balanced_accuracy(samples: list[dict], prefix: str) -> float:
+    """Mean over components (first-seen order) of per-component accuracy; 0.0 if none counted.
+
+    SA pools its aspects (``aspect:<name>``) and CVS its criteria (``comp:<name>``) this way.
+    """
+    correct: dict[str, float] = {}
+    total: dict[str, int] = {}
+    for s in samples:
+        for k, v in s.items():
+            if k.startswith(prefix) and v is not None:
+                total[k] = total.get(k, 0) + 1
+                correct[k] = correct.get(k, 0.0) + v
+    recalls = [correct[k] / total[k] for k in total]
+    return np_mean(recalls) if recalls else 0.0

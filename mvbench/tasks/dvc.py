@@ -1,4 +1,8 @@
-"""Dense video captioning (qa_type ``dense_captioning*``): temporal F1 and the judge's caption score.
+"""DVC, dense video captioning (qa_types ``dense_captioning_gpt`` / ``dense_captioning_gemini``).
+
+The model lists the events of a clip with start/end times and a caption. Prompt:
+``prompts/tasks/dvc.toml``. Answer: one line per event, ``"a-b seconds: <label>: <caption>"``.
+Leaderboard metrics: ``dvc_f1`` (temporal) and ``dvc_llm`` (the caption judge on matched pairs).
 
 Official behaviour (evaluation/eval_dvc.py, LB 6a68818), ``mode="leaderboard"``:
 
@@ -25,13 +29,14 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
-
-from mvbench.eval.metrics.common import fps_of, group_in_order, np_mean, temporal_dataset_key
+from mvbench.tasks.base import MetricSpec, Task, fmt_time, with_answer
+from mvbench.tasks.captions import ASPECTS, pair
+from mvbench.tasks.common import fps_of, group_in_order, np_mean, temporal_dataset_key
 
 F1_THRESHOLDS = (0.3, 0.5, 0.7)
 LLM_THRESHOLDS = (0.3, 0.5, 0.7)
-ASPECTS = ("R2", "R3", "R8", "R5", "R4")
 
 _ENTRY = re.compile(r"(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\s+seconds?:\s+(.*?)"
                     r"(?=\n\d+(?:\.\d+)?-\d+(?:\.\d+)?\s+seconds?:|\Z)", re.DOTALL)
@@ -254,3 +259,72 @@ def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") 
     if not with_sim:
         out["dvc_semantic_sim"] = None
     return out
+
+
+class DVC(Task):
+    """Dense video captioning: list events with start/end and a caption."""
+
+    name = "DVC"
+    title = "Dense video captioning"
+    qa_types = ("dense_captioning_gpt", "dense_captioning_gemini", "dense_captioning")
+    prompt_file = "tasks/dvc"
+    metrics = (MetricSpec("dvc_f1", "DVC F1"), MetricSpec("dvc_llm", "DVC llm", scale="1-5", judge=True),
+               MetricSpec("dvc_precision", "DVC precision", leaderboard=False),
+               MetricSpec("dvc_recall", "DVC recall", leaderboard=False),
+               MetricSpec("dvc_semantic_sim", "DVC MiniLM", leaderboard=False))
+    free_text = True
+
+    def format_answer(self, ground_truth: Any) -> str:
+        """Segments → one line each, ``"a-b seconds: caption"``.
+
+        >>> print(DVC().format_answer([[{"start": 0, "end": 5, "caption": "check: a nurse checks."}]]))
+        0.0-5.0 seconds: check: a nurse checks.
+        """
+        return "\n".join(f"{fmt_time(s['start'])}-{fmt_time(s['end'])} seconds: {s['caption']}"
+                         for s in gt_segments({"struc_info": ground_truth}))
+
+    def parse(self, text: str) -> list[Segment]:
+        return parse(text)
+
+    def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
+        return score_sample(record)
+
+    def counted(self, scores: dict) -> bool:
+        """Counted when both a prediction and the ground truth parse into segments."""
+        return scores.get("f1") is not None
+
+    def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+        return aggregate(records, samples, mode)
+
+    def judge_items(self, record: dict) -> list[tuple[Any, str, str]]:
+        return [(t, p, g) for t, pairs in judge_pairs(record).items() for p, g in pairs]
+
+    def init_judge_scores(self, scores: dict) -> None:
+        for t in LLM_THRESHOLDS:
+            scores[f"judge_{t}_n"] = 0.0
+            scores[f"judge_{t}_failed"] = 0.0
+            for a in ASPECTS:
+                scores[f"judge_{t}_{a}_sum"] = 0.0
+
+    def add_judge_result(self, scores: dict, tag: Any, result: dict[str, int] | None) -> None:
+        if result is None:
+            scores[f"judge_{tag}_failed"] += 1
+            return
+        scores[f"judge_{tag}_n"] += 1
+        for a in ASPECTS:
+            scores[f"judge_{tag}_{a}_sum"] += result[a]
+
+    def similarity_pair(self, record: dict) -> tuple[str, str] | None:
+        return pair(record)
+
+    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        """The per-sample temporal F1 (0 when no segment parses); None without GT segments.
+
+        >>> gt = {"struc_info": [[{"start": 0.0, "end": 10.0, "caption": "a"}]], "metadata": {"fps": "1.0"}}
+        >>> DVC().reward(gt, "0.0-10.0 seconds: a"), DVC().reward(gt, "nothing")
+        (1.0, 0.0)
+        """
+        if not gt_segments(record):
+            return None
+        f1 = score_sample(with_answer(record, completion))["f1"]
+        return 0.0 if f1 is None else f1

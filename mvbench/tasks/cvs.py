@@ -1,4 +1,7 @@
-"""Critical-view-of-safety assessment (qa_type ``cvs_assessment``): component-balanced accuracy.
+"""CVS, critical view of safety (qa_type ``cvs_assessment``): the three Strasberg criteria, each 0–2.
+
+Prompt: ``prompts/tasks/cvs.toml``. Answer: ``"Two structures: 2, Cystic plate: 1, Hepatocystic
+triangle: 0"``. Leaderboard metric: ``cvs_acc`` (component-balanced accuracy).
 
 Official behaviour (evaluation/eval_cvs_assessment.py, LB 6a68818), ``mode="leaderboard"``:
 
@@ -19,11 +22,14 @@ Only ``mode="leaderboard"`` exists.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from mvbench.eval.metrics.common import dataset_group, detect_dataset, group_in_order, np_mean
-from mvbench.eval.metrics.sa import balanced_accuracy
+from mvbench.tasks.base import MetricSpec, Task, with_answer
+from mvbench.tasks.common import balanced_accuracy, dataset_group, detect_dataset, group_in_order, np_mean
 
 COMPONENTS = ("two_structures", "cystic_plate", "hepatocystic_triangle")
+CRITERIA = (("two_structures", "Two structures"), ("cystic_plate", "Cystic plate"),
+            ("hepatocystic_triangle", "Hepatocystic triangle"))
 _PATTERNS = (("two structures", "two_structures", re.compile(r"two structures?:\s*(\d+)")),
              ("cystic plate", "cystic_plate", re.compile(r"cystic plate:\s*(\d+)")),
              ("hepatocystic triangle", "hepatocystic_triangle", re.compile(r"hepatocystic triangle:\s*(\d+)")))
@@ -118,3 +124,45 @@ def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") 
     per_group = [balanced_accuracy([samples[i] for i in idx], "comp:")
                  for idx in group_in_order(group_of(r) for r in recs).values()]
     return {"cvs_acc": np_mean(per_group)}
+
+
+class CVS(Task):
+    """Critical view of safety: the three Strasberg criteria on a 0-2 scale."""
+
+    name = "CVS"
+    title = "Critical view of safety assessment"
+    qa_types = ("cvs_assessment",)
+    prompt_file = "tasks/cvs"
+    metrics = (MetricSpec("cvs_acc", "CVS"),)
+
+    def format_answer(self, ground_truth: Any) -> str:
+        """``[{"cvs_scores": {...}}]`` → ``"Two structures: 2, Cystic plate: 1, Hepatocystic triangle: 0"``."""
+        scores = ground_truth[0]["cvs_scores"]
+        return ", ".join(f"{label}: {int(scores[key])}" for key, label in CRITERIA)
+
+    def parse(self, text: str) -> dict[str, int]:
+        return parse(text)
+
+    def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
+        return score_sample(record)
+
+    def counted(self, scores: dict) -> bool:
+        """Counted when at least one criterion is in both the answer and the ground truth."""
+        return bool(scores.get("n_components"))
+
+    def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+        return aggregate(records, samples, mode)
+
+    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        """The fraction of ground-truth criteria the completion scores exactly (an omitted one is
+        wrong, unlike the leaderboard); None without ground truth.
+
+        >>> gt = {"struc_info": [{"cvs_scores": {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0}}]}
+        >>> CVS().reward(gt, "Two structures: 2, Cystic plate: 1, Hepatocystic triangle: 0")
+        1.0
+        """
+        gnd = gt_components(with_answer(record, completion))
+        if not gnd:
+            return None
+        pred = parse(completion)
+        return sum(1.0 for name, value in gnd.items() if pred.get(name) == value) / len(gnd)

@@ -1,4 +1,4 @@
-"""Free-text caption tasks: video summary (``video_summary*``) and region caption (``region_caption*``).
+"""What the judge-scored caption tasks share: VS and RC (and DVC's judge half).
 
 Official behaviour (evaluation/eval_caption_llm_judge.py, LB 6a68818), ``mode="leaderboard"``:
 
@@ -11,14 +11,18 @@ Official behaviour (evaluation/eval_caption_llm_judge.py, LB 6a68818), ``mode="l
   ``<task>_semantic_sim`` when computed.
 
 ``parse`` here is the judge-reply parser (the judge's output is the model text to parse).
-DVC's judge aggregation lives in ``dvc.py``. Only ``mode="leaderboard"`` exists.
+:class:`CaptionTask` is the base of VS (``vs.py``) and RC (``rc.py``): the judge hooks, the
+pooling and the reward. Only ``mode="leaderboard"`` exists.
 """
 
 from __future__ import annotations
 
 import re
 
-from mvbench.eval.metrics.common import np_mean
+from typing import Any
+
+from mvbench.tasks.base import MetricSpec, Task
+from mvbench.tasks.common import np_mean
 
 ASPECTS = ("R2", "R3", "R8", "R5", "R4")
 _PATTERNS = {a: tuple(re.compile(p.format(a=a)) for p in (
@@ -45,15 +49,6 @@ def parse(text: str) -> dict[str, int]:
                 scores[aspect] = int(m.group(1))
                 break
     return scores
-
-
-def task_of(qa_type: str) -> str | None:
-    """'vs', 'rc' or None, by substring as the official scorer matches caption tasks."""
-    if "video_summary" in qa_type:
-        return "vs"
-    if "region_caption" in qa_type:
-        return "rc"
-    return None
 
 
 def pair(rec: dict) -> tuple[str, str] | None:
@@ -101,3 +96,66 @@ def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard",
     sims = [s["semantic_sim"] for s in samples if s.get("semantic_sim") is not None]
     return {f"{prefix}_llm": llm, f"{prefix}_semantic_sim": np_mean(sims) if sims else None,
             f"{prefix}_judged": float(len(judged)) if recs else None}
+
+
+class CaptionTask(Task):
+    """A free-text caption task scored by the LLM judge (one call per record).
+
+    Subclasses set ``name``, ``title``, ``qa_types``, ``prompt_file`` and ``metrics`` (the
+    ``<key>_llm`` judge metric first).
+    """
+
+    free_text = True
+
+    def format_answer(self, ground_truth: Any) -> str:
+        """A caption is its own answer."""
+        return str(ground_truth).strip()
+
+    def parse(self, text: str) -> str:
+        """The caption as the judge sees it (stripped text)."""
+        return text.strip() if isinstance(text, str) else ""
+
+    def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
+        return score_sample(record)
+
+    def counted(self, scores: dict) -> bool:
+        """Counted when both the answer and the reference are non-empty (a judge call is made)."""
+        return scores.get("judgeable") == 1.0
+
+    def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+        return aggregate(records, samples, mode, prefix=self.key)
+
+    def judge_items(self, record: dict) -> list[tuple[Any, str, str]]:
+        p = pair(record)
+        return [(None, p[0], p[1])] if p else []
+
+    def add_judge_result(self, scores: dict, tag: Any, result: dict[str, int] | None) -> None:
+        if result is None:
+            scores["judge_failed"] = 1.0
+            return
+        for a in ASPECTS:
+            scores[a] = float(result[a])
+        scores["llm"] = sum(result[a] for a in ASPECTS) / len(ASPECTS)
+
+    def similarity_pair(self, record: dict) -> tuple[str, str] | None:
+        return pair(record)
+
+    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        """MiniLM cosine similarity of the completion and the reference, clipped to [0, 1]; None
+        without a reference. The judge half of the caption reward is added by training."""
+        from mvbench import embedding
+
+        reference = pair({**record, "answer": "x"})
+        if reference is None:
+            return None
+        text = completion.strip() if isinstance(completion, str) else ""
+        if not text:
+            return 0.0
+        return min(1.0, max(0.0, embedding.cosine(text, reference[1])))
+
+
+def caption_metrics(prefix: str, title: str) -> tuple[MetricSpec, ...]:
+    """The judge metric of a caption task plus the MiniLM similarity and judged count beside it."""
+    return (MetricSpec(f"{prefix}_llm", title, scale="1-5", judge=True),
+            MetricSpec(f"{prefix}_semantic_sim", f"{title} MiniLM", leaderboard=False),
+            MetricSpec(f"{prefix}_judged", f"{title} judged", leaderboard=False))

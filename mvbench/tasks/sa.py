@@ -1,4 +1,7 @@
-"""Skill assessment (qa_type ``skill_assessment``): aspect-balanced accuracy, as the leaderboard scores it.
+"""SA, skill assessment (qa_type ``skill_assessment``): JIGSAWS GRS aspects on a 1–5 scale.
+
+Prompt: ``prompts/tasks/sa.toml``. Answer: ``"Respect for tissue: 2/5, Suture/needle handling:
+1/5, ..."`` in the order the question lists the aspects. Leaderboard metric: ``sa_acc``.
 
 Official behaviour (evaluation/eval_skill_assessment.py, LB 6a68818), ``mode="leaderboard"``:
 
@@ -21,8 +24,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from mvbench.eval.metrics.common import dataset_group, detect_dataset, group_in_order, np_mean
+from mvbench.tasks.base import MetricSpec, Task
+from mvbench.tasks.common import balanced_accuracy, dataset_group, detect_dataset, group_in_order, np_mean
+
+# JIGSAWS GRS sub-scores, in meta_file order: the exact MedVidBench SA aspect names.
+ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
+           "Overall performance", "Quality of final product")
 
 _SCORE = re.compile(r"(\d+)/5")
 _ASPECT = re.compile(r"([^:]+?):\s*(\d+)/5")
@@ -142,19 +151,6 @@ def group_of(rec: dict) -> str:
     return dataset_group(rec, _detect)
 
 
-def balanced_accuracy(samples: list[dict], prefix: str) -> float:
-    """Mean over components (first-seen order) of per-component accuracy; 0.0 if none counted."""
-    correct: dict[str, float] = {}
-    total: dict[str, int] = {}
-    for s in samples:
-        for k, v in s.items():
-            if k.startswith(prefix) and v is not None:
-                total[k] = total.get(k, 0) + 1
-                correct[k] = correct.get(k, 0.0) + v
-    recalls = [correct[k] / total[k] for k in total]
-    return np_mean(recalls) if recalls else 0.0
-
-
 def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
     """Aspect-balanced accuracy per dataset group, then the unweighted mean over groups.
 
@@ -174,3 +170,52 @@ def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") 
         per_group.append(balanced_accuracy([samples[i] for i in idx], "aspect:"))
         levels.extend(samples[i]["level_correct"] for i in idx if samples[i]["level_correct"] is not None)
     return {"sa_acc": np_mean(per_group), "sa_level_acc": sum(levels) / len(levels) if levels else 0.0}
+
+
+class SA(Task):
+    """Skill assessment: JIGSAWS GRS aspects on a 1-5 scale."""
+
+    name = "SA"
+    title = "Skill assessment"
+    qa_types = ("skill_assessment",)
+    prompt_file = "tasks/sa"
+    metrics = (MetricSpec("sa_acc", "SA"), MetricSpec("sa_level_acc", "SA level", leaderboard=False))
+
+    def format_answer(self, ground_truth: Any) -> str:
+        """``[{"skill_scores": {...}}]`` → ``"Respect for tissue: 2/5, ..."``.
+
+        >>> SA().format_answer([{"skill_scores": {"Respect for tissue": 2, "Time and motion": 1}}])
+        'Respect for tissue: 2/5, Time and motion: 1/5'
+        """
+        scores = ground_truth[0]["skill_scores"]
+        return ", ".join(f"{name}: {int(value)}/5" for name, value in scores.items())
+
+    def parse(self, text: str) -> SkillAnswer:
+        return parse(text)
+
+    def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
+        return score_sample(record)
+
+    def counted(self, scores: dict) -> bool:
+        """Counted when the answer holds a ``k/5`` score and the ground truth a skill level."""
+        return scores.get("counted") is not None
+
+    def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+        return aggregate(records, samples, mode)
+
+    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        """The fraction of ground-truth aspects the completion scores exactly; None without GT aspects.
+
+        Unlike the leaderboard, an omitted aspect counts as wrong: otherwise a policy learns to
+        answer only the aspects it is sure of.
+
+        >>> gt = {"struc_info": [{"skill_level": "N", "skill_scores": {"Respect for tissue": 2, "Time and motion": 1}}]}
+        >>> SA().reward(gt, "Respect for tissue: 2/5, Time and motion: 3/5"), SA().reward(gt, "Respect for tissue: 2/5")
+        (0.5, 0.5)
+        """
+        item = _first_struc(record)
+        gnd = item.get("skill_scores") or parse(str(record.get("gnd", "") or "")).aspects
+        if not gnd:
+            return None
+        pred = parse(completion).aspects
+        return sum(1.0 for name, value in gnd.items() if pred.get(name) == value) / len(gnd)

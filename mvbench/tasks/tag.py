@@ -1,4 +1,7 @@
-"""Temporal action grounding (qa_type ``tal``): mIoU@0.3 and mIoU@0.5, as the leaderboard scores it.
+"""TAG, temporal action grounding (qa_type ``tal``): find the segment(s) where an action happens.
+
+Prompt: ``prompts/tasks/tag.toml``. Answer: ``"1.1-3.0, 5.0-7.5 seconds."`` (one decimal, seconds
+from the clip start). Leaderboard metrics: ``tag_miou_0.3`` and ``tag_miou_0.5``.
 
 Official behaviour (evaluation/eval_tal.py, LB 6a68818), reproduced in ``mode="leaderboard"``:
 
@@ -17,9 +20,10 @@ Only ``mode="leaderboard"`` exists.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from mvbench.eval.metrics.common import (fps_of, group_in_order, np_mean, pooled_group_mean,
-                                         temporal_dataset_key)
+from mvbench.tasks.base import MetricSpec, Task, fmt_time, with_answer
+from mvbench.tasks.common import fps_of, group_in_order, np_mean, pooled_group_mean, temporal_dataset_key
 
 THRESHOLDS = (0.3, 0.5)
 _PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)")
@@ -138,3 +142,69 @@ def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") 
         groups.extend([idx[j] for j in sub] for sub in by_fps.values())
     return {f"tag_{k}": pooled_group_mean([(np_mean([samples[i][k] for i in g]), len(g)) for g in groups])
             for k in keys}
+
+
+def reward(rec: dict) -> float | None:
+    """Per-sample TAG reward: the mean over θ ∈ {0.3, 0.5} of the matched IoUs summed and divided
+    by ``max(#predicted, #GT)`` segments; None without GT spans.
+
+    The leaderboard's per-sample mIoU divides by the number of *matched* pairs, so answering one
+    good segment of three, or many guesses, costs nothing; a reward with that property is gamed.
+    Dividing by the larger count keeps a perfect answer at 1.0 and makes both omissions and
+    spurious segments cost.
+
+    >>> gt = {"struc_info": [{"action": "a", "spans": [{"start": 1.0, "end": 3.0}]}], "metadata": {"fps": "1.0"}}
+    >>> reward({**gt, "answer": "1.0-3.0 seconds."}), reward({**gt, "answer": "1.0-3.0, 5.0-9.0 seconds."})
+    (1.0, 0.5)
+    >>> reward({**gt, "answer": "garbage"})
+    0.0
+    """
+    fps = fps_of(rec)
+    gts = [(float(a * fps), float(b * fps)) for a, b in gt_spans(rec)]
+    if not gts:
+        return None
+    preds = [(float(a * fps), float(b * fps)) for a, b in parse(rec.get("answer", "") or "")]
+    if not preds:
+        return 0.0
+    total = 0.0
+    for t in THRESHOLDS:
+        miou, recall = match(preds, gts, t)
+        total += miou * recall * len(gts) / max(len(preds), len(gts))
+    return total / len(THRESHOLDS)
+
+
+class TAG(Task):
+    """Temporal action grounding: find the segment(s) where an action happens."""
+
+    name = "TAG"
+    title = "Temporal action grounding"
+    qa_types = ("tal",)
+    prompt_file = "tasks/tag"
+    metrics = (MetricSpec("tag_miou_0.3", "TAG@0.3"), MetricSpec("tag_miou_0.5", "TAG@0.5"),
+               MetricSpec("tag_recall_0.3", "TAG recall@0.3", leaderboard=False),
+               MetricSpec("tag_recall_0.5", "TAG recall@0.5", leaderboard=False))
+
+    def format_answer(self, ground_truth: Any) -> str:
+        """``[{"action", "spans": [{"start", "end"}]}]`` → ``"1.1-3.0, 5.0-7.5 seconds."``.
+
+        >>> TAG().format_answer([{"action": "x", "spans": [{"start": 1.1, "end": 3}]}])
+        '1.1-3.0 seconds.'
+        """
+        spans = sorted((s["start"], s["end"]) for item in ground_truth for s in item["spans"])
+        return ", ".join(f"{fmt_time(a)}-{fmt_time(b)}" for a, b in spans) + " seconds."
+
+    def parse(self, text: str) -> list[tuple[float, float]]:
+        return parse(text)
+
+    def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
+        return score_sample(record)
+
+    def counted(self, scores: dict) -> bool:
+        """Every TAG sample enters the metric (an unparseable answer scores 0)."""
+        return True
+
+    def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+        return aggregate(records, samples, mode)
+
+    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        return reward(with_answer(record, completion))

@@ -1,4 +1,7 @@
-"""Spatio-temporal grounding (qa_type ``stg``): mean box IoU, as the leaderboard scores it.
+"""STG, spatio-temporal grounding (qa_type ``stg``): the object's box at regular times.
+
+Prompt: ``prompts/tasks/stg.toml``. Answer: ``"1.0 seconds: [x1, y1, x2, y2] 5.0 seconds: [...]"``
+(pixel xyxy, two decimals). Leaderboard metric: ``stg_miou``.
 
 Official behaviour (evaluation/eval_stg.py, LB 6a68818), reproduced in ``mode="leaderboard"``:
 
@@ -24,11 +27,14 @@ coordinates beyond ~3e9 overflow and its IoU can leave [0, 1]; no real answer co
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 import numpy as np
 
-from mvbench.eval.metrics.common import group_in_order, np_mean, pooled_group_mean, temporal_dataset_key
+from mvbench.tasks.base import MetricSpec, Task, fmt_num, fmt_time, with_answer
+from mvbench.tasks.common import group_in_order, np_mean, pooled_group_mean, temporal_dataset_key
 
 _TIMED = re.compile(r"(\d+(?:\.\d+)?)\s+seconds:\s*\[([^\]]+)\]")
 _RAW = re.compile(r"\[\[([\d\s,]+)\]\]")
@@ -159,3 +165,48 @@ def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") 
         if vals:
             groups.append((np_mean(vals), len(vals)))
     return {"stg_miou": pooled_group_mean(groups) if groups else 0.0}
+
+
+class STG(Task):
+    """Spatio-temporal grounding: the object's box at regular times."""
+
+    name = "STG"
+    title = "Spatio-temporal grounding"
+    qa_types = ("stg",)
+    prompt_file = "tasks/stg"
+    metrics = (MetricSpec("stg_miou", "STG"),)
+
+    def format_answer(self, ground_truth: Any) -> str:
+        """``[{"bbox_dict": {"1.0": [x1,y1,x2,y2], ...}}]`` → ``"1.0 seconds: [x1, y1, x2, y2] 5.0 seconds: [...]"``.
+
+        >>> STG().format_answer([{"bbox_dict": {"5": [1, 2, 3, 4], "1": [0.5, 2, 3, 4.256]}}])
+        '1.0 seconds: [0.5, 2.0, 3.0, 4.26] 5.0 seconds: [1.0, 2.0, 3.0, 4.0]'
+        """
+        boxes = ground_truth[0]["bbox_dict"]
+        parts = []
+        for key in sorted(boxes, key=float):
+            parts.append(f"{fmt_time(float(key))} seconds: [{', '.join(fmt_num(v) for v in boxes[key])}]")
+        return " ".join(parts)
+
+    def parse(self, text: str) -> dict[str, Box] | list[list[int]]:
+        return parse(text)
+
+    def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
+        return score_sample(record)
+
+    def counted(self, scores: dict) -> bool:
+        """Counted when the ground truth has usable boxes."""
+        return scores.get("miou") is not None
+
+    def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
+        return aggregate(records, samples, mode)
+
+    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        """The leaderboard's per-sample box mIoU (an unparseable answer scores 0); None without GT boxes.
+
+        >>> gt = {"struc_info": [{"bbox_dict": {"1.0": [0, 0, 10, 10]}}]}
+        >>> STG().reward(gt, "1.0 seconds: [0, 0, 10, 10]"), STG().reward(gt, "no idea")
+        (1.0, 0.0)
+        """
+        miou = score_sample(with_answer(record, completion))["miou"]
+        return miou if miou is None or math.isfinite(miou) else 0.0  # "nan" boxes parse, as upstream
