@@ -166,8 +166,8 @@ class Task:
 
     # ----- training -------------------------------------------------------------------------
     def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
-        """The raw reward of one completion, in [0, 1]; None if the record is not this task's
-        (or has no usable ground truth). Pure and cheap: no judge call.
+        """The raw reward of one completion, in [0, 1]; None when the record is not this task's
+        (its ``qa_type`` routes elsewhere) or has no usable ground truth. Pure and cheap: no judge.
 
         Args:
             record: the merged record's ground-truth side (``metadata, qa_type, struc_info,
@@ -175,6 +175,12 @@ class Task:
             completion: the model's answer.
             context: :meth:`build_context` over the training records, for tasks that need it.
         """
+        if "qa_type" in record and owner_of(record.get("qa_type")) != self.name:
+            return None
+        return self.sample_reward(record, completion, context)
+
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+        """The reward of a record known to be this task's (see :meth:`reward`)."""
         raise NotImplementedError
 
     def owns(self, record: dict) -> bool:

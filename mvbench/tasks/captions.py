@@ -140,7 +140,7 @@ class CaptionTask(Task):
     def similarity_pair(self, record: dict) -> tuple[str, str] | None:
         return pair(record)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         """MiniLM cosine similarity of the completion and the reference, clipped to [0, 1]; None
         without a reference. The judge half of the caption reward is added by training."""
         from mvbench import embedding

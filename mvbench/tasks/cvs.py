@@ -153,7 +153,7 @@ class CVS(Task):
     def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
         return aggregate(records, samples, mode)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         """The fraction of ground-truth criteria the completion scores exactly (an omitted one is
         wrong, unlike the leaderboard); None without ground truth.
 

@@ -317,7 +317,7 @@ class DVC(Task):
     def similarity_pair(self, record: dict) -> tuple[str, str] | None:
         return pair(record)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         """The per-sample temporal F1 (0 when no segment parses); None without GT segments.
 
         >>> gt = {"struc_info": [[{"start": 0.0, "end": 10.0, "caption": "a"}]], "metadata": {"fps": "1.0"}}

@@ -310,7 +310,7 @@ class NAP(Task):
     def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
         return aggregate(records, samples, mode)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         """1.0 if the completion maps to the ground-truth class as the leaderboard maps it (exact,
         else nearest by MiniLM), else 0.0; None when the ground truth is not in the class list.
 

@@ -203,7 +203,7 @@ class SA(Task):
     def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
         return aggregate(records, samples, mode)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         """The fraction of ground-truth aspects the completion scores exactly; None without GT aspects.
 
         Unlike the leaderboard, an omitted aspect counts as wrong: otherwise a policy learns to

@@ -201,7 +201,7 @@ class STG(Task):
     def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
         return aggregate(records, samples, mode)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         """The leaderboard's per-sample box mIoU (an unparseable answer scores 0); None without GT boxes.
 
         >>> gt = {"struc_info": [{"bbox_dict": {"1.0": [0, 0, 10, 10]}}]}

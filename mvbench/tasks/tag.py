@@ -206,5 +206,5 @@ class TAG(Task):
     def aggregate(self, records: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
         return aggregate(records, samples, mode)
 
-    def reward(self, record: dict, completion: str, context: Any = None) -> float | None:
+    def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         return reward(with_answer(record, completion))

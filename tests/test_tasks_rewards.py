@@ -1,0 +1,99 @@
+"""Each task's reward hook, on the official one-shot example answers (medvidbench-format.md §5) and on garbled ones.
+
+The ground truth of each example is the structure its answer encodes (written out here), so the
+official answer must earn the full reward, a garbled answer less, and another task's record None.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from mvbench.tasks import TASKS, task_for_qa_type
+
+EXAMPLES = json.loads(resources.files("mvbench.prompts").joinpath(
+    "oneshot/medvidbench_oneshot_examples.json").read_text(encoding="utf-8"))
+META = {"fps": "1.0", "video_id": "v"}
+
+# qa_type -> (struc_info the official example answer encodes, data_source)
+GROUND_TRUTH = {
+    "tal": ([{"action": "Disinfect skin", "spans": [{"start": 1.1, "end": 3.0}]}], "NurViD"),
+    "stg": ([{"object": "forceps", "start": 1.0, "end": 5.0, "stride": 4,
+              "bbox_dict": {"1.0": [235.08, 261.2, 561.58, 1005.62], "5.0": [274.26, 261.2, 561.58, 1005.62]}}],
+            "CoPESD"),
+    "dense_captioning_gpt": ([[{"start": 36.0, "end": 49.0, "caption": "place an underpad: The clinician ..."}]],
+                             "NurViD"),
+    "dense_captioning_gemini": ([[{"start": 1.0, "end": 29.0, "caption": "check: The healthcare professional"}]],
+                                "NurViD"),
+    "next_action": ([{"next_action": "tying"}], "AVOS"),
+    "cvs_assessment": ([{"cvs_scores": {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0}}],
+                       "Cholec80_CVS"),
+    "skill_assessment": ([{"skill_level": "N", "skill_scores": {
+        "Respect for tissue": 2, "Suture/needle handling": 1, "Time and motion": 1, "Flow of operation": 2,
+        "Overall performance": 1, "Quality of final product": 3}}], "JIGSAWS"),
+    "video_summary_gpt": ([], "CoPESD"),
+    "video_summary_gemini": ([], "CoPESD"),
+    "region_caption_gpt": ([], "EgoSurgery"),
+    "region_caption_gemini": ([], "EgoSurgery"),
+}
+GARBLED = ("", "I cannot tell.", "\x00\ufffd" * 3, "1" * 5000, "seconds: [nan, inf, 1e999]", "tying tying " * 50)
+
+
+def _record(qa_type: str) -> dict:
+    struc, source = GROUND_TRUTH[qa_type]
+    return {"metadata": META, "qa_type": qa_type, "struc_info": struc, "question": EXAMPLES[qa_type]["question"],
+            "gnd": EXAMPLES[qa_type]["answer"], "data_source": source}
+
+
+@pytest.mark.parametrize("qa_type", sorted(GROUND_TRUTH))
+def test_the_official_example_answer_earns_the_full_reward(qa_type: str) -> None:
+    task = task_for_qa_type(qa_type)
+    assert task.reward(_record(qa_type), EXAMPLES[qa_type]["answer"]) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("qa_type", sorted(GROUND_TRUTH))
+def test_garbled_answers_earn_less_and_stay_in_range(qa_type: str) -> None:
+    task = task_for_qa_type(qa_type)
+    for garbage in GARBLED:
+        value = task.reward(_record(qa_type), garbage)
+        if task.name == "NAP":  # as the leaderboard, any text maps to its nearest class: right or wrong
+            assert value in (0.0, 1.0), (garbage[:20], value)
+        else:
+            assert value is not None and 0.0 <= value < 1.0, (qa_type, garbage[:20], value)
+    if task.name == "NAP":
+        assert task.reward(_record(qa_type), "cutting") == 0.0
+
+
+@pytest.mark.parametrize("qa_type", sorted(GROUND_TRUTH))
+def test_another_tasks_record_is_not_rewarded(qa_type: str) -> None:
+    task = task_for_qa_type(qa_type)
+    for other_name, other in TASKS.items():
+        if other is not task:
+            assert other.reward(_record(qa_type), EXAMPLES[qa_type]["answer"]) is None, (other_name, qa_type)
+
+
+def test_partial_answers_earn_partial_rewards() -> None:
+    sa = TASKS.get("SA")
+    half = "Respect for tissue: 2/5, Suture/needle handling: 1/5, Time and motion: 1/5"
+    assert sa.reward(_record("skill_assessment"), half) == pytest.approx(0.5)  # omitted aspects cost
+    cvs = TASKS.get("CVS")
+    assert cvs.reward(_record("cvs_assessment"), "Two structures: 2, Cystic plate: 0") == pytest.approx(1 / 3)
+    tag = TASKS.get("TAG")
+    two = tag.reward(_record("tal"), "1.1-3.0, 10.0-20.0 seconds.")  # a spurious extra segment costs
+    assert two == pytest.approx(0.5)
+    stg = TASKS.get("STG")
+    first_only = stg.reward(_record("stg"), "1.0 seconds: [235.08, 261.2, 561.58, 1005.62]")
+    assert 0.9 < first_only <= 1.0  # the official rule carries the last box forward
+
+
+def test_nap_without_an_official_list_needs_the_context_for_nearest_class() -> None:
+    nap = TASKS.get("NAP")
+    recs = [{"metadata": META, "qa_type": "next_action", "struc_info": [{"next_action": a}], "question": "q",
+             "gnd": a, "data_source": "EgoSurgery"} for a in ("incision", "suturing the skin", "hemostasis")]
+    context = nap.build_context(recs)
+    assert nap.reward(recs[1], "suturing the skin", context) == 1.0
+    assert nap.reward(recs[1], "incision", context) == 0.0
+    assert nap.reward(recs[1], "suturing the skin") == 1.0  # no context: exact answers only
+    assert nap.reward(recs[1], "suture skin") == 0.0
