@@ -115,6 +115,7 @@ class AVOSBuilder(SourceBuilder):
     name = "avos"
     data_source = "AVOS"
     tasks = ("TAG", "STG", "NAP", "DVC", "VS")
+    id_style = "ampersand"  # kcOqlifSukA&&22425&&25124&&1.0
     config_class = AVOSConfig
     config: AVOSConfig
 

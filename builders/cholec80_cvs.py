@@ -122,7 +122,7 @@ class Cholec80CvsBuilder(SourceBuilder):
     name = "cholec80_cvs"
     data_source = "Cholec80_CVS"
     tasks = ("CVS", "TAG")
-    primary_kind = "phase"  # NAP / VS use phases
+    primary_kind = "phase"  # DVC / NAP / VS use phases
     config_class = Cholec80CvsConfig
     config: Cholec80CvsConfig
 

@@ -310,7 +310,7 @@ class CholecT50Builder(SourceBuilder):
     name = "cholect50"
     data_source = "CholecT50"
     tasks = ("NAP", "TAG", "DVC", "VS", "STG", "RC")
-    primary_kind = "phase"  # NAP / VS use phases
+    primary_kind = "phase"  # DVC / NAP / VS use phases
     config_class = CholecT50Config
     config: CholecT50Config
 

@@ -138,7 +138,7 @@ class CholecTrack20Builder(SourceBuilder):
     name = "cholectrack20"
     data_source = "CholecTrack20"
     tasks = ("STG", "RC", "TAG", "DVC", "NAP", "VS")
-    primary_kind = "phase"  # NAP / VS use phases
+    primary_kind = "phase"  # DVC / NAP / VS use phases
     config_class = CholecTrack20Config
     config: CholecTrack20Config
 

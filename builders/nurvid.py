@@ -261,6 +261,9 @@ class NurVidBuilder(SourceBuilder):
     name = "nurvid"
     data_source = "NurViD"
     tasks = ("TAG", "DVC", "NAP", "VS")
+    id_style = "ampersand_seconds"  # vR0_BaXYcE4&&19.50&&75.20&&1.0
+    clip_metadata = "seconds"  # input_video_start_time / input_video_end_time
+    dvc_struc = "dc_segments"  # [{"dc_segments": [...]}]
     config_class = NurVidConfig
     config: NurVidConfig
 

@@ -271,7 +271,7 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
     if not job.plan_only and frames_needed:
         write_video_frames(meta, frames_needed, out / FRAMES_DIR / cls.name / meta.video_id,
                            quality=job.jpeg_quality, max_side=job.max_side)
-    records = [to_record(inst, meta, None, job.builder_version) for inst in instances]
+    records = [to_record(inst, cls, meta, None, job.builder_version) for inst in instances]
     for r in records:
         r.validate()
     per_task: dict[str, int] = {}

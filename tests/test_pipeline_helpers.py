@@ -1,8 +1,8 @@
 """Test-only sources for the pipeline tests, plus unit tests of windows, sampling fit and splits.
 
-``tinyvid`` (data_source AVOS: ``&&`` ids) reads videos files and supports all 8 tasks;
-``tinyframes`` (data_source CholecTrack20: ``$`` ids) is a frame-folder source whose 25-fps
-index only has every 25th frame on disk, like CholecTrack20.
+``tinyvid`` (data_source AVOS, ``id_style = "ampersand"``: ``&&`` ids) reads video files and
+supports all 8 tasks; ``tinyframes`` (data_source CholecTrack20, default ``id_style``: ``$`` ids)
+is a frame-folder source whose 25-fps index only has every 25th frame on disk, like CholecTrack20.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class TinyVideoBuilder(_JsonBuilder):
     name = "tinyvid"
     data_source = "AVOS"
     tasks = ("TAG", "STG", "DVC", "VS", "RC", "NAP", "SA", "CVS")
+    id_style = "ampersand"
     config_class = BuilderConfig
 
     @classmethod
