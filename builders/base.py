@@ -171,7 +171,7 @@ class BuilderConfig:
     """Options shared by all builders; a source subclasses it for its own fields.
 
     Args:
-        seed: seeds every random choice (clip windows, phrasings, fixture content).
+        seed: seeds every random choice a reader makes.
     """
 
     seed: int = 0
@@ -242,11 +242,6 @@ class SourceBuilder(ABC):
     @abstractmethod
     def read_video(self, video_id: str) -> VideoAnnotation:
         """Canonical annotations of one video. Raises InputError naming the file and record."""
-
-    @classmethod
-    @abstractmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write a small raw tree in this source's real on-disk format, with tiny videos; return its root."""
 
     @classmethod
     def known_test_groups(cls) -> frozenset[str]:

@@ -621,8 +621,9 @@ def detect_sources(root: Path) -> list[tuple[str, Path]]:
     """For ``--source all``: subfolders of ``root`` named after a source whose builder detects them.
 
     A subfolder matches a source by its builder name or data_source (case-insensitive); when
-    ``detect`` rejects it, its own subfolders are tried (``make_fixture`` and some downloads
-    put the tree one level down, e.g. ``cholect50/CholecT50``).
+    ``detect`` rejects it, its own subfolders are tried (the fixture trees of
+    :mod:`mvbench.builders.fixtures` and some downloads put the tree one level down, e.g.
+    ``cholect50/CholecT50``).
     """
     from mvbench.builders import builder_names
 

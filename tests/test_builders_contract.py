@@ -1,7 +1,11 @@
-"""The builder contract: source quirks are declared, defaulted class attributes the shared code reads."""
+"""The builder contract: a reader module only reads; source quirks are declared class attributes
+the shared code reads; fixture trees come from ``mvbench.builders.fixtures``."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 from pathlib import Path
 from typing import ClassVar, get_args, get_origin, get_type_hints
 
@@ -9,6 +13,7 @@ import pytest
 
 from mvbench.builders import BUILTIN_SOURCES, get_builder
 from mvbench.builders.base import Event, SourceBuilder, VideoAnnotation, VideoMeta
+from mvbench.builders.fixtures import FIXTURES, fixture_sources, make_fixture
 from mvbench.builders.generators import GenConfig, plan_video
 from mvbench.builders.instances import PlannedInstance, official_id, official_metadata
 
@@ -86,3 +91,38 @@ def test_dvc_shape_and_main_kind_follow_the_class_attributes():
     wrapped = plan_video(_video(), _source(dvc_struc="dc_segments", primary_kind="phase"), ["DVC"], config)
     assert wrapped and all(set(i.struc_info[0]) == {"dc_segments"} for i in wrapped)
     assert {s["action"] for i in wrapped for s in i.struc_info[0]["dc_segments"]} == {"preparation", "dissection"}
+
+
+# ----- fixtures live apart from the readers ------------------------------------------------------
+def test_every_builtin_source_has_its_fixture_writer():
+    assert [name for name in fixture_sources() if name in BUILTIN_SOURCES] == list(BUILTIN_SOURCES)
+    for name in BUILTIN_SOURCES:
+        assert FIXTURES.get(name) is importlib.import_module(f"mvbench.builders.fixtures.{name}").write_fixture
+
+
+@pytest.mark.parametrize("name", BUILTIN_SOURCES)
+def test_reader_modules_only_read(name):
+    cls = get_builder(name)
+    assert not hasattr(cls, "make_fixture") and not hasattr(SourceBuilder, "make_fixture")
+    tree = ast.parse(inspect.getsource(importlib.import_module(cls.__module__)))
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    defined |= {t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AnnAssign))
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    assert not {d for d in defined if "fixture" in d.lower()}, cls.__module__
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("mvbench.builders.fixtures")}, cls.__module__
+
+
+@pytest.mark.parametrize("name", BUILTIN_SOURCES)
+def test_each_fixture_is_a_tree_its_reader_detects(name, tmp_path):
+    root = make_fixture(name, tmp_path / name, seed=0)
+    cls = get_builder(name)
+    assert root.is_relative_to(tmp_path / name) and cls.detect(root)
+    assert cls(root).list_videos()
+
+
+def test_an_unknown_fixture_source_lists_the_known_ones(tmp_path):
+    with pytest.raises(KeyError, match=r"unknown fixture source 'nurvd'\. Did you mean 'nurvid'\? Known: .*cholect50"):
+        make_fixture("nurvd", tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
