@@ -643,9 +643,3 @@ def detect_sources(root: Path) -> list[tuple[str, Path]]:
                 found.append((name, hit))
                 break
     return found
-
-
-def load_done_summary(out: Path, source: str, video_id: str) -> dict | None:
-    """The done-marker of one video, or None (for tools and tests)."""
-    _, marker = work_paths(out, source, video_id)
-    return load_json(marker) if marker.is_file() else None
