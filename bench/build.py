@@ -1,7 +1,7 @@
 """Build throughput: a multi-source fixture build with 1 and 2 workers, as ratios.
 
-Generates the fixture raw tree of every registered source that has one, then (into fresh output
-folders, in the same run):
+Generates the fixture raw tree of every source that has one (``mvbench.builders.fixtures``), then
+(into fresh output folders, in the same run):
 
 * a ``--plan-only`` build: planned instances per second;
 * a full build: frames written per second;
@@ -20,20 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from mvbench.builders import builder_names, get_builder
+from mvbench.builders.fixtures import fixture_sources, make_fixture
 from mvbench.builders.pipeline import BuildOptions, build
 
 
 def make_fixtures(base: Path, seed: int) -> list[tuple[str, Path]]:
-    """Fixture raw trees of every registered source that can make one."""
-    pairs = []
-    for name in builder_names():
-        try:
-            root = get_builder(name).make_fixture(base / name, seed=seed)
-        except NotImplementedError:
-            continue
-        pairs.append((name, root))
-    return pairs
+    """Fixture raw trees of every source that has a fixture writer."""
+    return [(name, make_fixture(name, base / name, seed=seed)) for name in fixture_sources()]
 
 
 def timed_build(sources: list[tuple[str, Path]], workdir: Path, workers: int, plan_only: bool,

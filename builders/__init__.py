@@ -41,9 +41,14 @@ def get_builder(name: str) -> type[SourceBuilder]:
 
 
 def builder_names() -> list[str]:
-    """Registered source names, built-ins first."""
+    """Registered source names: built-ins in :data:`BUILTIN_SOURCES` order, then plugins.
+
+    The order does not depend on which modules were imported first (a fixture module imports
+    its reader, which registers it).
+    """
     load_builders()
-    return list(BUILDERS)
+    builtin = [name for name in BUILTIN_SOURCES if name in BUILDERS]
+    return builtin + [name for name in BUILDERS if name not in builtin]
 
 
 __all__ = ["BUILDERS", "SourceBuilder", "register_builder", "get_builder", "builder_names",

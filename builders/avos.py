@@ -115,6 +115,7 @@ class AVOSBuilder(SourceBuilder):
     name = "avos"
     data_source = "AVOS"
     tasks = ("TAG", "STG", "NAP", "DVC", "VS")
+    id_style = "ampersand"  # kcOqlifSukA&&22425&&25124&&1.0
     config_class = AVOSConfig
     config: AVOSConfig
 
@@ -305,70 +306,3 @@ class AVOSBuilder(SourceBuilder):
         root = Path(root)
         has_ann = any((root / "detections").glob("*.csv")) or (root / "actions" / "segments.csv").is_file()
         return has_ann and ((root / "videos").is_dir() or (root / "frames_15fps").is_dir())
-
-    @classmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write 3 tiny 15-fps videos with detections and action segments; see :func:`_write_fixture`."""
-        return _write_fixture(Path(out_dir), seed)
-
-
-# ---- fixture -------------------------------------------------------------------------------------
-
-FIXTURE_SIZE = (64, 48)
-# youtube id → (split, duration s, action segments)
-FIXTURE_VIDEOS: dict[str, tuple[str, float, list[tuple[float, float, str]]]] = {
-    "kcOqlifSukA": ("train", 40.0, [(2.0, 10.0, "cutting"), (12.0, 18.5, "tying"), (20.0, 35.0, "suturing"),
-                                    (36.0, 39.0, "cutting")]),
-    "rzKGRcXNXm4": ("val", 32.0, [(0.0, 12.0, "suturing"), (12.0, 20.0, "tying"), (22.0, 30.0, "cutting")]),
-    "-3gFrKiC99I": ("test", 30.0, [(1.0, 8.0, "cutting"), (9.0, 20.0, "suturing"), (21.0, 29.5, "tying")]),
-}
-
-
-def _write_fixture(out: Path, seed: int) -> Path:
-    """The fixture: planted values the tests check.
-
-    - kcOqlifSukA: bovie at store frames 30, 45, 60 (one track; frame 30 exactly [5, 6, 30, 40]) and
-      200 (a second track, 140 frames later); two hands on frames 300 and 315 (two tracks);
-      forceps at 450; a negative image at frame 555.
-    - the other videos: a needledriver and a hand on a few frames.
-    """
-    import numpy as np
-
-    from mvbench.video.synth import make_test_video
-
-    rng = np.random.default_rng(seed)
-    root = out / "AVOS"
-    width, height = FIXTURE_SIZE
-    rows: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-
-    def image(video: str, frame: int) -> str:
-        return f"data/AVOS/images/{video}-{frame:09d}.jpg"
-
-    def box(x1: int, y1: int, x2: int, y2: int) -> list[int]:
-        d = int(rng.integers(0, 3))
-        return [x1 + d, y1 + d, min(x2 + d, width), min(y2 + d, height)]
-
-    segment_lines = [",".join(SEGMENT_COLUMNS)]
-    for n, (video, (split, duration, segments)) in enumerate(FIXTURE_VIDEOS.items()):
-        make_test_video(root / "videos" / f"{video}.mp4", duration, 15.0, width, height, seed=seed + n)
-        segment_lines += [f"{video},{s},{e},{label}" for s, e, label in segments]
-        dets: list[tuple[int, list[int] | None, str]] = []
-        if video == "kcOqlifSukA":
-            dets += [(30, [5, 6, 30, 40], "bovie"), (45, box(6, 6, 31, 40), "bovie"), (60, box(7, 6, 32, 40), "bovie"),
-                     (200, box(20, 10, 40, 30), "bovie"), (300, [2, 20, 20, 46], "hand"),
-                     (300, [40, 20, 62, 46], "hand"), (315, [41, 21, 62, 46], "hand"), (315, [3, 20, 21, 46], "hand"),
-                     (450, box(10, 10, 30, 20), "forceps"), (555, None, "")]
-        else:
-            dets += [(f, box(12, 12, 40, 30), "needledriver") for f in (75, 90, 105)]
-            dets += [(120, box(30, 20, 60, 44), "hand")]
-        for frame, b, label in dets:
-            rows[split].append(f"{image(video, frame)},,,,," if b is None
-                               else f"{image(video, frame)},{b[0]},{b[1]},{b[2]},{b[3]},{label}")
-    det_dir = root / "detections"
-    det_dir.mkdir(parents=True, exist_ok=True)
-    for split, lines in rows.items():
-        (det_dir / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    (det_dir / "hand_tool_class_names.csv").write_text("".join(f"{c},{i}\n" for i, c in enumerate(CLASSES)))
-    (root / "actions").mkdir(parents=True, exist_ok=True)
-    (root / "actions" / "segments.csv").write_text("\n".join(segment_lines) + "\n")
-    return root

@@ -11,8 +11,12 @@ in the manner of Hugging Face ``datasets`` builders:
 
 Everything after that — task instances, frames, splits, Parquet, manifests — is shared code
 (``mvbench.builders.generators`` and ``mvbench.builders.pipeline``); a builder never writes output.
-Each builder also generates a small raw fixture tree in its source's real on-disk format
-(``make_fixture``), used by tests and the demo.
+Where the published records of a source differ (id spelling, clip metadata, the DVC ground-truth
+shape, which event kind DVC/NAP/VS use), the builder declares it in class attributes
+(``id_style``, ``clip_metadata``, ``dvc_struc``, ``primary_kind``) that the shared code reads.
+
+Small raw fixture trees in each built-in source's real on-disk format (for tests and the demo) are
+written by :mod:`mvbench.builders.fixtures`, not by the builders.
 
 Errors: malformed input raises :class:`mvbench.errors.InputError` naming the file and the record.
 Times are converted to seconds and boxes to pixel xyxy at read time (source-formats.md, "Conventions").
@@ -24,12 +28,15 @@ import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from mvbench.errors import InputError
 from mvbench.registry import Registry
 
 Box = tuple[float, float, float, float]  # pixel x1, y1, x2, y2 on the source frame
+IdStyle = Literal["dollar", "ampersand", "ampersand_seconds"]
+ClipMetadata = Literal["frames", "seconds"]
+DvcStruc = Literal["list", "dc_segments"]
 
 
 @dataclass
@@ -164,7 +171,7 @@ class BuilderConfig:
     """Options shared by all builders; a source subclasses it for its own fields.
 
     Args:
-        seed: seeds every random choice (clip windows, phrasings, fixture content).
+        seed: seeds every random choice a reader makes.
     """
 
     seed: int = 0
@@ -183,6 +190,44 @@ class SourceBuilder(ABC):
     version: ClassVar[str] = "1"     # bump when the reader's output changes
     config_class: ClassVar[type[BuilderConfig]] = BuilderConfig
 
+    # ---- how this source's published records differ (read by the shared code) ----
+    id_style: ClassVar[IdStyle] = "dollar"
+    """How the published records spell ``id`` (fps as ``repr(float)``, first/last sampled frame):
+
+    - ``"dollar"``: ``fps$video$first$last`` in native frame numbers (``1.0$VID25$34476$37576``);
+    - ``"ampersand"``: ``video&&first&&last&&fps`` in native frame numbers (AVOS:
+      ``kcOqlifSukA&&22425&&25124&&1.0``);
+    - ``"ampersand_seconds"``: ``video&&start&&end&&fps`` with the clip's start and end in seconds,
+      two decimals (NurViD: ``vR0_BaXYcE4&&19.50&&75.20&&1.0``).
+    """
+
+    clip_metadata: ClassVar[ClipMetadata] = "frames"
+    """How ``metadata`` gives the clip: ``"frames"``: ``input_video_start_frame`` /
+    ``input_video_end_frame`` (first/last sampled native frame); ``"seconds"`` (NurViD):
+    ``input_video_start_time`` / ``input_video_end_time`` (the clip's start and end in seconds,
+    rounded to 2 decimals).
+    """
+
+    dvc_struc: ClassVar[DvcStruc] = "list"
+    """The shape of DVC ``struc_info``: ``"list"``: ``[[{start, end, caption, action}, ...]]``;
+    ``"dc_segments"`` (NurViD): ``[{"dc_segments": [{start, end, caption, action}, ...]}]``.
+    """
+
+    primary_kind: ClassVar[str | None] = None
+    """The event kind DVC, NAP and VS use (``"phase"`` for the Cholec80 family); None (or a kind
+    absent from a video): the first ``vocab`` key that has events. TAG uses every kind.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Reject a misspelt quirk when the class is defined, not as silently default output."""
+        super().__init_subclass__(**kwargs)
+        for attr, value, choices in (("id_style", cls.id_style, get_args(IdStyle)),
+                                     ("clip_metadata", cls.clip_metadata, get_args(ClipMetadata)),
+                                     ("dvc_struc", cls.dvc_struc, get_args(DvcStruc))):
+            if value not in choices:
+                raise TypeError(f"{cls.__name__}.{attr} is {value!r}; use one of "
+                                f"{', '.join(map(repr, choices))}")
+
     def __init__(self, root: str | Path, config: BuilderConfig | None = None, **overrides: Any):
         self.root = Path(root)
         base = config if config is not None else self.config_class()
@@ -197,11 +242,6 @@ class SourceBuilder(ABC):
     @abstractmethod
     def read_video(self, video_id: str) -> VideoAnnotation:
         """Canonical annotations of one video. Raises InputError naming the file and record."""
-
-    @classmethod
-    @abstractmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write a small raw tree in this source's real on-disk format, with tiny videos; return its root."""
 
     @classmethod
     def known_test_groups(cls) -> frozenset[str]:

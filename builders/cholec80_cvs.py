@@ -27,7 +27,6 @@ go to ``VideoMeta.split``.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +121,7 @@ class Cholec80CvsBuilder(SourceBuilder):
     name = "cholec80_cvs"
     data_source = "Cholec80_CVS"
     tasks = ("CVS", "TAG")
-    primary_kind = "phase"  # NAP / VS use phases
+    primary_kind = "phase"  # DVC / NAP / VS use phases
     config_class = Cholec80CvsConfig
     config: Cholec80CvsConfig
 
@@ -314,52 +313,3 @@ class Cholec80CvsBuilder(SourceBuilder):
         return [Event(label=readable_phase(phase), start_s=first / fps, end_s=min((last + 1) / fps, meta.duration_s),
                       kind="phase", attrs={"phase": phase})
                 for phase, first, last in sequence_runs(per_frame, max_step=1)]
-
-    # ------------------------------------------------------------ fixture
-    @classmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write a 3-video Cholec80-CVS tree (videos 01 val, 05 test, 12 train; 64x48, 25 fps) and return its root.
-
-        Planted in every seed:
-        - video01 (70 s): ClippingCutting from frame 1375 (55 s); rows 0:10-0:40 (1,0,1), 0:40-0:50 (2,1,1),
-          0:50-1:05 (2,2,2) → the last is clipped at 55 s.
-        - video05 (45 s): rows 0:15-0:30 (0,1,0) and an inverted row 0:40-0:35 (dropped).
-        - video12 (40 s): ClippingCutting from 30 s; row 0:20-0:50 (2,2,1) runs past the end → 40 s → 30 s.
-        The seed picks the frame texture and the extra Preparation length of video05.
-        """
-        import openpyxl
-
-        from mvbench.video.synth import make_test_video
-
-        rng = random.Random(seed)
-        root = Path(out_dir) / "Cholec80-CVS"
-        fps = 25
-        videos = {  # number: (duration s, [(phase, start s)], rows (m0, s0, m1, s1, c1, c2, c3))
-            1: (70, [("Preparation", 0), ("CalotTriangleDissection", 8), ("ClippingCutting", 55),
-                     ("GallbladderDissection", 62)],
-                [(0, 10, 0, 40, 1, 0, 1), (0, 40, 0, 50, 2, 1, 1), (0, 50, 1, 5, 2, 2, 2)]),
-            5: (45, [("Preparation", 0), ("CalotTriangleDissection", 5 + rng.randint(0, 5)),
-                     ("ClippingCutting", 35), ("GallbladderDissection", 40)],
-                [(0, 15, 0, 30, 0, 1, 0), (0, 40, 0, 35, 1, 1, 1)]),
-            12: (40, [("Preparation", 0), ("CalotTriangleDissection", 6), ("ClippingCutting", 30),
-                      ("GallbladderDissection", 35)],
-                 [(0, 20, 0, 50, 2, 2, 1)]),
-        }
-        wb = openpyxl.Workbook()
-        ws = wb.active
-        ws.title = "Sheet1"
-        ws.append(["video", *TIME_COLUMNS, *CRITERIA, "Total", "critical_view"])
-        (root / "phase_annotations").mkdir(parents=True, exist_ok=True)
-        for number, (duration, phases, rows) in videos.items():
-            name = f"video{number:02d}"
-            make_test_video(root / "videos" / f"{name}.mp4", duration, fps, 64, 48, seed=seed + number)
-            bounds = [start * fps for _, start in phases[1:]] + [duration * fps]
-            lines = ["Frame\tPhase"]
-            for (phase, start), stop in zip(phases, bounds):
-                lines.extend(f"{f}\t{phase}" for f in range(start * fps, stop))
-            (root / "phase_annotations" / f"{name}-phase.txt").write_text("\n".join(lines) + "\n")
-            for m0, s0, m1, s1, *crit in rows:
-                total = sum(crit)
-                ws.append([number, m0, s0, m1, s1, *crit, total, int(total >= CVS_ACHIEVED_TOTAL)])
-        wb.save(root / "surgeons_annotations.xlsx")
-        return root

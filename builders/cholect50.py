@@ -40,11 +40,9 @@ used by the CholecTrack20 and Cholec80-CVS builders.
 
 from __future__ import annotations
 
-import json
-import random
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -131,7 +129,7 @@ SPLITS: dict[str, dict[str, tuple[int, ...]]] = {
 }
 
 _ABSENT = -1
-_VECTOR_LEN = 15
+VECTOR_LEN = 15  # items in one label instance (see the module docstring)
 L = TypeVar("L", bound=Hashable)
 
 
@@ -310,7 +308,7 @@ class CholecT50Builder(SourceBuilder):
     name = "cholect50"
     data_source = "CholecT50"
     tasks = ("NAP", "TAG", "DVC", "VS", "STG", "RC")
-    primary_kind = "phase"  # NAP / VS use phases
+    primary_kind = "phase"  # DVC / NAP / VS use phases
     config_class = CholecT50Config
     config: CholecT50Config
 
@@ -469,9 +467,9 @@ class CholecT50Builder(SourceBuilder):
                 raise InputError("expected a list of instance vectors", path, record)
             for n, vec in enumerate(instances):
                 where = f"{record}[{n}]"
-                if not isinstance(vec, list) or len(vec) < _VECTOR_LEN or not all(
-                        isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec[:_VECTOR_LEN]):
-                    raise InputError(f"expected a vector of {_VECTOR_LEN} numbers, found {vec!r}", path, where)
+                if not isinstance(vec, list) or len(vec) < VECTOR_LEN or not all(
+                        isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec[:VECTOR_LEN]):
+                    raise InputError(f"expected a vector of {VECTOR_LEN} numbers, found {vec!r}", path, where)
                 triplet = self._class_id(vec[0], vocab["triplet"], "triplet", path, where)
                 instrument = self._class_id(vec[1], vocab["instrument"], "instrument", path, where)
                 self._class_id(vec[7], vocab["verb"], "verb", path, where)
@@ -559,88 +557,3 @@ class CholecT50Builder(SourceBuilder):
                 tracks.append(Track(label=name, track_id=f"{name}-{n}", boxes=boxes, kind="tool",
                                     attrs={"instrument_id": instrument}))
         return tracks
-
-    # ------------------------------------------------------------ fixture
-    @classmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write a 3-video CholecT50 tree (96x54 PNG frames at 1 fps; VID01 boxed) and return its root.
-
-        Planted in every seed: VID01 phases 0-9 ``preparation``, 10-24 ``carlot-triangle-dissection``,
-        25-39 ``clipping-and-cutting``; ``grasper,retract,gallbladder`` on frames 2-8 and 11-30;
-        ``hook,dissect,cystic_plate`` on 12-20 except 16, with a hook box on each of those frames
-        (normalised ``[0.25 + 0.01 k, 0.5, 0.25, 0.25]`` at frame 12 + k). VID06 and VID110 carry phases
-        and triplets without boxes; VID110 starts with phase-only frames. The seed adds background
-        ``grasper,grasp,gallbladder`` instances in the last phase of VID06/VID110 and changes the frame texture.
-        """
-        from mvbench.video.synth import make_frame_folder
-
-        rng = random.Random(seed)
-        root = Path(out_dir) / "CholecT50"
-        (root / "labels").mkdir(parents=True, exist_ok=True)
-        size = (96, 54)
-
-        def vec(triplet: int = -1, phase: int = -1, box: Sequence[float] | None = None) -> list[float]:
-            v = [-1.0] * _VECTOR_LEN
-            if triplet >= 0:
-                i, vb, t = TRIPLET_COMPONENTS[triplet]
-                v[0], v[1], v[2], v[7], v[8], v[9] = triplet, i, 1.0, vb, t, 1.0
-                if box is not None:
-                    v[3:7] = [round(float(x), 4) for x in box]
-            v[14] = phase
-            return v
-
-        grasp_retract_gb, hook_dissect_cp, grasp_gb = 17, 59, 7
-        plans: dict[str, tuple[int, list[tuple[int, int]], dict[int, list[list[float]]]]] = {}
-        # VID01: boxed video.
-        anns: dict[int, list[list[float]]] = defaultdict(list)
-        phases01 = [(0, 10), (1, 15), (2, 15)]
-        for f in [*range(2, 9), *range(11, 31)]:
-            anns[f].append(vec(grasp_retract_gb))
-        for f in range(12, 21):
-            if f != 16:
-                anns[f].append(vec(hook_dissect_cp, box=[0.25 + 0.01 * (f - 12), 0.5, 0.25, 0.25]))
-        plans["VID01"] = (40, phases01, anns)
-        for vid, n, phases in (("VID06", 30, [(3, 12), (4, 10), (6, 8)]), ("VID110", 36, [(0, 6), (1, 20), (5, 10)])):
-            anns = defaultdict(list)
-            start = phases[0][1]
-            for f in range(start, start + 8):
-                anns[f].append(vec(hook_dissect_cp if vid == "VID110" else 13))
-            for f in range(n - phases[-1][1], n):
-                if rng.random() < 0.5:
-                    anns[f].append(vec(grasp_gb))
-            plans[vid] = (n, phases, anns)
-
-        for vid, (n, phases, anns) in plans.items():
-            make_frame_folder(root / "videos" / vid, n, 1.0, size, seed=seed + video_number(vid))
-            phase_at = [pid for pid, length in phases for _ in range(length)]
-            annotations: dict[str, list[list[float]]] = {}
-            for f in range(n):
-                instances = [v[:14] + [float(phase_at[f])] for v in anns.get(f, [])]
-                annotations[str(f)] = instances or [vec(phase=phase_at[f])]  # phase-only: fourteen -1, phase
-            label = {
-                "video": video_number(vid), "fps": 1, "num_frames": n,
-                "categories": {
-                    "triplet": {str(k): v for k, v in enumerate(TRIPLETS)},
-                    "instrument": {str(k): v for k, v in enumerate(INSTRUMENTS)},
-                    "verb": {str(k): v for k, v in enumerate(VERBS)},
-                    "target": {str(k): v for k, v in enumerate(TARGETS)},
-                    "phase": {str(k): v for k, v in enumerate(PHASES)},
-                },
-                "annotations": annotations,
-                "info": {"name": "CholecT50 (mvbench test fixture)", "version": "fixture",
-                         "bbox format": "normalised top-left x, y, w, h"},
-                "licenses": [{"id": 1, "name": "CC BY-NC-SA 4.0",
-                              "url": "https://creativecommons.org/licenses/by-nc-sa/4.0/"}],
-            }
-            (root / "labels" / f"{vid}.json").write_text(json.dumps(label), encoding="utf-8")
-
-        # IV / IT columns: rank of the (instrument, verb) / (instrument, target) pair; the reader uses
-        # only the first four columns.
-        iv = sorted({(i, v) for i, v, _ in TRIPLET_COMPONENTS})
-        it = sorted({(i, t) for i, _, t in TRIPLET_COMPONENTS})
-        rows = [f"{k},{i},{v},{t},{iv.index((i, v))},{it.index((i, t))}"
-                for k, (i, v, t) in enumerate(TRIPLET_COMPONENTS)]
-        (root / "label_mapping.txt").write_text("# IVT, I, V, T, IV, IT\n" + "\n".join(rows) + "\n")
-        (root / "LICENSE").write_text("CC BY-NC-SA 4.0 (fixture placeholder)\n")
-        (root / "README.md").write_text("Synthetic CholecT50-format tree written by mvbench for tests.\n")
-        return root

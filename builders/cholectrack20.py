@@ -34,8 +34,6 @@ this source's 7th phase is ``gallbladder retraction``), and the official split f
 
 from __future__ import annotations
 
-import json
-import random
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -138,7 +136,7 @@ class CholecTrack20Builder(SourceBuilder):
     name = "cholectrack20"
     data_source = "CholecTrack20"
     tasks = ("STG", "RC", "TAG", "DVC", "NAP", "VS")
-    primary_kind = "phase"  # NAP / VS use phases
+    primary_kind = "phase"  # DVC / NAP / VS use phases
     config_class = CholecTrack20Config
     config: CholecTrack20Config
 
@@ -397,71 +395,3 @@ class CholecTrack20Builder(SourceBuilder):
                       end_s=min((last + cfg.label_step) / fps, meta.duration_s), kind="phase",
                       attrs={"phase_id": pid, "phase": phases[pid]})
                 for pid, first, last in sequence_runs(per_frame, max_step)]
-
-    # ------------------------------------------------------------ fixture
-    @classmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write a 3-video CholecTrack20 tree (Training/VID02, Training/VID04, Testing/VID25) and return its root.
-
-        Frames are 96x54 PNGs named by 25-fps frame number (``000001.png``, ``000026.png`` ...), one
-        per second. Planted in every seed (VID02, 24 labelled frames, keys 1 + 25 k):
-        phases ``preparation`` k 0-7, ``calotTriangleDissection`` k 8-15 (k 12 has no tools),
-        ``clippingAndCutting`` k 16-23; a hook (id 2, intraoperative track 2, operator 3 = MSRH) boxed
-        ``[0.25, 0.5 - 0.01 k, 0.25, 0.25]`` on k 2-13 except 12, and a grasper (track 1) on k 0-23
-        except 12 with a pixel-valued box on k 5. The seed jitters the grasper boxes of VID04/VID25.
-        """
-        from mvbench.video.synth import make_frame_folder
-
-        rng = random.Random(seed)
-        root = Path(out_dir) / "CholecTrack20"
-        size = (96, 54)
-        flags = ("bleeding", "blurred", "crowded", "occluded", "reflection", "smoke", "stainedlens",
-                 "undercoverage")
-
-        def record(instrument: int, box: list[float], track: int, operator: int, phase: int) -> dict[str, Any]:
-            area = box[2] * box[3] * (1 if max(box) > 1 else size[0] * size[1])
-            rec: dict[str, Any] = {"instrument": instrument, "tool_bbox": [round(v, 4) for v in box],
-                                   "area": round(area, 1), "operator": operator, "score": 1,
-                                   "intraoperative_track": track, "intracorporeal_track": track + 10,
-                                   "visibility_track": track + 100}
-            rec.update({f: False for f in flags})
-            rec.update({"visible": True, "verb": -1, "target": -1, "triplet": -1, "phase": phase, "iscrowd": 0,
-                        "visibility": 1})
-            return rec
-
-        specs = {"VID02": ("Training", 24, [(0, 8), (1, 8), (2, 8)]),
-                 "VID04": ("Training", 20, [(3, 10), (4, 6), (6, 4)]),
-                 "VID25": ("Testing", 22, [(1, 12), (2, 10)])}
-        for vid, (split_dir, n, phases) in specs.items():
-            vdir = root / split_dir / vid
-            keys = [1 + 25 * k for k in range(n)]
-            make_frame_folder(vdir / "Frames", n, 1.0, size, names=[f"{key:06d}.png" for key in keys],
-                              seed=seed + video_number(vid))
-            phase_at = [pid for pid, length in phases for _ in range(length)]
-            annotations: dict[str, list[dict[str, Any]]] = {}
-            for k, key in enumerate(keys):
-                recs = []
-                if vid == "VID02":
-                    if k != 12:
-                        gbox = [30.0, 10.0, 20.0, 15.0] if k == 5 else [0.1, 0.1, 0.2, 0.3]
-                        recs.append(record(0, gbox, 1, 1, phase_at[k]))
-                    if 2 <= k <= 13 and k != 12:
-                        recs.append(record(2, [0.25, 0.5 - 0.01 * k, 0.25, 0.25], 2, 3, phase_at[k]))
-                else:
-                    jitter = rng.uniform(-0.05, 0.05)
-                    recs.append(record(0, [0.3 + jitter, 0.2, 0.2, 0.3], 1, 1, phase_at[k]))
-                    if vid == "VID04" and k >= 14:
-                        recs.append(record(6, [0.5, 0.5, 0.3, 0.3], 3, 1, phase_at[k]))
-                annotations[str(key)] = recs
-            label = {
-                "info": {"description": "CholecTrack20 (mvbench test fixture)", "version": "fixture"},
-                "video": {"name": video_number(vid), "seq": vid, "width": size[0], "height": size[1],
-                          "num_frames": n, "split": split_dir.lower()},
-                "categories": {
-                    "tools": [{"id": k, "name": name.replace(" ", "-")} for k, name in enumerate(TOOLS)],
-                    "operator": [{"id": k, "name": name} for k, name in sorted(OPERATORS.items())],
-                },
-                "annotations": annotations,
-            }
-            (vdir / f"{vid}.json").write_text(json.dumps(label), encoding="utf-8")
-        return root

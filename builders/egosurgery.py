@@ -320,11 +320,6 @@ class EgoSurgeryBuilder(SourceBuilder):
         return (root / "images").is_dir() and (any((root / TOOL_COCO_DIR).glob("*.json"))
                                                or any((root / "annotations/phase").glob("*_*.csv")))
 
-    @classmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write 3 sessions (train 01_1, val 09_1, test 04_1) at 64×36 px; see :func:`_write_fixture`."""
-        return _write_fixture(Path(out_dir), seed)
-
 
 def _runs(labels: dict[int, str], max_gap: int) -> list[tuple[str, list[int]]]:
     """Group frame → label into runs of one label over frames at most ``max_gap`` apart."""
@@ -346,92 +341,3 @@ def _image_size(path: Path) -> tuple[int, int]:
             return im.size
     except (OSError, UnidentifiedImageError) as e:
         raise InputError(f"cannot read image: {e}", path) from None
-
-
-# ---- fixture -------------------------------------------------------------------------------------
-
-FIXTURE_SIZE = (64, 36)
-# session → (frames 1..n, phase plan [(label, first, last)])
-FIXTURE_SESSIONS: dict[str, tuple[int, list[tuple[str, int, int]]]] = {
-    "01_1": (20, [("disinfection", 1, 4), ("design", 5, 8), ("anesthesia", 9, 10), ("incision", 11, 16),
-                  ("dissection", 17, 20)]),
-    "09_1": (16, [("incision", 1, 5), ("dissection", 6, 10), ("hemostasis", 11, 13), ("closure", 14, 16)]),
-    "04_1": (18, [("dissection", 1, 6), ("irrigation", 7, 10), ("closure", 11, 14), ("dressing", 15, 18)]),
-}
-
-
-def _write_fixture(out: Path, seed: int) -> Path:
-    """The fixture: planted values the tests check.
-
-    - 01_1: Scalpel frames 11–16, its frame-11 box exactly xywh [10, 8, 20, 12]; Forceps frames 5–9
-      and 14–18 plus a second, far Forceps box on frame 15 (→ 3 Forceps tracks); Own hands right on
-      every frame; Other hands left frames 3–6.
-    - 09_1 / 04_1: Forceps and Own hands right on every frame.
-    """
-    import csv
-    import json
-
-    import numpy as np
-
-    from mvbench.video.synth import make_frame_folder
-
-    rng = np.random.default_rng(seed)
-    root = out / "EgoSurgery"
-    width, height = FIXTURE_SIZE
-    tool_ids = {name: i for i, name in enumerate(TOOL_CLASSES)}
-    hand_ids = {name: i + 1 for i, name in enumerate(HAND_CLASSES)}
-    coco: dict[str, dict[str, dict[str, list]]] = {
-        kind: {s: {"images": [], "annotations": [], "categories": cats} for s in ("train", "val", "test")}
-        for kind, cats in (("tool", [{"id": i, "name": n, "supercategory": "tool"} for n, i in tool_ids.items()]),
-                           ("hand", [{"id": i, "name": n, "supercategory": "hand"} for n, i in hand_ids.items()]))}
-    next_image, next_ann = 1, 1
-
-    def jitter(x: float, y: float, w: float, h: float) -> list[float]:
-        dx, dy = (float(v) for v in rng.integers(-1, 2, size=2))
-        return [x + dx, y + dy, w, h]
-
-    for n_session, (session, (n, plan)) in enumerate(FIXTURE_SESSIONS.items()):
-        number = session.split("_")[0]
-        split = OFFICIAL_SPLIT[number]
-        names = [f"{session}_{k:04d}.jpg" for k in range(1, n + 1)]
-        make_frame_folder(root / "images" / number, n, 0.5, FIXTURE_SIZE, names=names, seed=seed + n_session)
-        phase_dir = root / "annotations" / "phase"
-        phase_dir.mkdir(parents=True, exist_ok=True)
-        with open(phase_dir / f"{session}.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["Frame", "Phase"])
-            for label, first, last in plan:
-                for k in range(first, last + 1):
-                    writer.writerow([f"{session}_{k:04d}", label])
-        for k in range(1, n + 1):
-            boxes: list[tuple[str, str, list[float]]] = [("hand", "Own hands right", jitter(40, 14, 18, 16))]
-            if session == "01_1":
-                if 11 <= k <= 16:
-                    boxes.append(("tool", "Scalpel", [10, 8, 20, 12] if k == 11 else jitter(10 + k - 11, 8, 20, 12)))
-                if 5 <= k <= 9 or 14 <= k <= 18:
-                    boxes.append(("tool", "Forceps", jitter(30, 4, 12, 10)))
-                if k == 15:
-                    boxes.append(("tool", "Forceps", [2, 24, 10, 8]))
-                if 3 <= k <= 6:
-                    boxes.append(("hand", "Other hands left", jitter(4, 16, 16, 14)))
-            else:
-                boxes.append(("tool", "Forceps", jitter(20, 10, 14, 10)))
-            for kind in ("tool", "hand"):
-                mine = [b for b in boxes if b[0] == kind]
-                if not mine:
-                    continue
-                doc = coco[kind][split]
-                doc["images"].append({"id": next_image, "file_name": f"{session}_{k:04d}.jpg",
-                                      "width": width, "height": height})
-                ids = tool_ids if kind == "tool" else hand_ids
-                for _, label, bbox in mine:
-                    doc["annotations"].append({"id": next_ann, "image_id": next_image, "category_id": ids[label],
-                                               "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0})
-                    next_ann += 1
-                next_image += 1
-    for kind, sub in (("tool", TOOL_COCO_DIR), ("hand", HAND_COCO_DIR)):
-        folder = root / sub
-        folder.mkdir(parents=True, exist_ok=True)
-        for split, doc in coco[kind].items():
-            (folder / f"{split}.json").write_text(json.dumps(doc))
-    return root

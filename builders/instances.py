@@ -11,14 +11,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from mvbench.builders.base import VideoMeta
+from mvbench.builders.base import SourceBuilder, VideoMeta
 from mvbench.records import Record
 from mvbench.tasks import qa_type_for
 
-# Sources whose published ids read ``video&&start&&end&&fps`` (the others: ``fps$video$start$end``).
-AMPERSAND_ID_SOURCES = ("AVOS", "NurViD")
-# Sources whose metadata gives the clip in seconds (input_video_start_time / end_time).
-TIME_METADATA_SOURCES = ("NurViD",)
 FRAMES_DIR = "frames"
 
 
@@ -86,22 +82,29 @@ def official_names(inst: PlannedInstance, meta: VideoMeta | None = None) -> tupl
     return (str(attrs.get("metadata_video_id") or inst.video_id), str(attrs.get("id_video") or inst.video_id))
 
 
-def official_id(inst: PlannedInstance, meta: VideoMeta | None = None) -> str:
-    """The record ``id`` in the source's published style (not unique, as upstream)."""
+def official_id(inst: PlannedInstance, builder: type[SourceBuilder], meta: VideoMeta | None = None) -> str:
+    """The record ``id`` in the source's published style (not unique, as upstream).
+
+    The style is the builder's ``id_style`` (:attr:`SourceBuilder.id_style`).
+    """
     fps = fps_text(inst.fps)
     first, last = inst.frame_indices[0], inst.frame_indices[-1]
     video = official_names(inst, meta)[1]
-    if inst.data_source in TIME_METADATA_SOURCES:
+    if builder.id_style == "ampersand_seconds":
         return f"{video}&&{inst.clip_start_s:.2f}&&{inst.clip_end_s:.2f}&&{fps}"
-    if inst.data_source in AMPERSAND_ID_SOURCES:
+    if builder.id_style == "ampersand":
         return f"{video}&&{first}&&{last}&&{fps}"
     return f"{fps}${video}${first}${last}"
 
 
-def official_metadata(inst: PlannedInstance, meta: VideoMeta | None = None) -> dict[str, str]:
-    """``metadata`` with string values: video_id, fps, and the clip's start/end frame (or time)."""
+def official_metadata(inst: PlannedInstance, builder: type[SourceBuilder],
+                      meta: VideoMeta | None = None) -> dict[str, str]:
+    """``metadata`` with string values: video_id, fps, and the clip's start/end frame or time.
+
+    Frames or time as the builder's ``clip_metadata`` says (:attr:`SourceBuilder.clip_metadata`).
+    """
     out = {"video_id": official_names(inst, meta)[0], "fps": fps_text(inst.fps)}
-    if inst.data_source in TIME_METADATA_SOURCES:
+    if builder.clip_metadata == "seconds":
         out["input_video_start_time"] = repr(round(inst.clip_start_s, 2))
         out["input_video_end_time"] = repr(round(inst.clip_end_s, 2))
     else:
@@ -110,11 +113,14 @@ def official_metadata(inst: PlannedInstance, meta: VideoMeta | None = None) -> d
     return out
 
 
-def to_record(inst: PlannedInstance, meta: VideoMeta, split: str | None, builder_version: str) -> Record:
+def to_record(inst: PlannedInstance, builder: type[SourceBuilder], meta: VideoMeta, split: str | None,
+              builder_version: str) -> Record:
     """Turn a planned instance into a :class:`Record` (official fields + provenance).
 
     Args:
         inst: the instance.
+        builder: its source's builder class (how the published records spell ``id`` and
+            ``metadata``: ``id_style``, ``clip_metadata``).
         meta: its video (its id names the frame folder; ``attrs`` may rename it in ``metadata`` and
             ``id``, see :func:`official_names`).
         split: ``train`` / ``val`` / ``test``; ``train`` (the official flag) is ``split != "test"``.
@@ -133,11 +139,11 @@ def to_record(inst: PlannedInstance, meta: VideoMeta, split: str | None, builder
         conversations=[{"from": "human", "value": f"<video>\n{inst.question}"},
                        {"from": "gpt", "value": inst.answer}],
         video=video,
-        metadata=official_metadata(inst, meta),
+        metadata=official_metadata(inst, builder, meta),
         qa_type=qa_type_for(inst.task, inst.generator),
         data_source=inst.data_source,
         sampled_video_frames=list(inst.frame_indices),
-        id=official_id(inst, meta),
+        id=official_id(inst, builder, meta),
         train=None if split is None else split != "test",
         dataset_name=inst.data_source,
         struc_info=inst.struc_info,

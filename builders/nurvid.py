@@ -51,7 +51,6 @@ Other decisions:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -241,7 +240,8 @@ def read_split_csv(path: Path) -> dict[str, int]:
     return out
 
 
-def _parse_resolution(value: Any, path: Path, video_id: str) -> tuple[int, int]:
+def parse_resolution(value: Any, path: Path, video_id: str) -> tuple[int, int]:
+    """``(width, height)`` from a ``"WxH"`` resolution; InputError naming the file and video otherwise."""
     m = _RESOLUTION.match(str(value))
     if not m:
         raise InputError(f"resolution {value!r} is not 'WxH'", path, video_id)
@@ -261,6 +261,9 @@ class NurVidBuilder(SourceBuilder):
     name = "nurvid"
     data_source = "NurViD"
     tasks = ("TAG", "DVC", "NAP", "VS")
+    id_style = "ampersand_seconds"  # vR0_BaXYcE4&&19.50&&75.20&&1.0
+    clip_metadata = "seconds"  # input_video_start_time / input_video_end_time
+    dvc_struc = "dc_segments"  # [{"dc_segments": [...]}]
     config_class = NurVidConfig
     config: NurVidConfig
 
@@ -366,7 +369,7 @@ class NurVidBuilder(SourceBuilder):
         json_fps = _number(entry.get("fps"), path, video_id, "fps")
         if json_fps <= 0:
             raise InputError(f"fps must be positive, found {json_fps}", path, video_id)
-        width, height = _parse_resolution(entry.get("resolution"), path, video_id)
+        width, height = parse_resolution(entry.get("resolution"), path, video_id)
         last_end = max((end for _, _, end, _ in segments), default=0.0)
         past = [k for k, _, end, _ in segments if end > json_duration + self.config.end_tolerance_s]
         duration_issue = (f"annotated duration {json_duration:g} s is shorter than the segments (last ends "
@@ -474,100 +477,3 @@ class NurVidBuilder(SourceBuilder):
     def detect(cls, root: str | Path) -> bool:
         """A NurViD root holds ``NurViD_annotations.json``."""
         return (Path(root) / ANNOTATION_FILE).is_file()
-
-    @classmethod
-    def make_fixture(cls, out_dir: str | Path, seed: int = 0) -> Path:
-        """Write a small NurViD root: real entries of 5 short videos, their tables, CSVs, stand-in videos.
-
-        The JSON holds the verbatim entries of 5 real videos (3 train, 2 test; ``-1mH9wYWd5w`` has
-        ``duration`` 9 s but a segment ending at 9.53 s). The TSVs and the xlsx hold
-        the real rows of the procedures and actions these use, with their real ids; the split CSVs
-        their real rows (CRLF). Stand-in videos (64x36 h264, 4 fps; the real rate stays in the JSON)
-        last the JSON ``duration``, portrait where the real video is, so the 9.53 s segment of
-        ``-1mH9wYWd5w`` is clipped to its 9 s stand-in and reported.
-
-        Args:
-            out_dir: parent folder; the root ``<out_dir>/nurvid`` is created.
-            seed: seeds the stand-in video textures.
-
-        Returns:
-            The raw root.
-        """
-        from mvbench.video.synth import make_test_video
-
-        root = Path(out_dir) / "nurvid"
-        root.mkdir(parents=True, exist_ok=True)
-        entries = json.loads(_FIXTURE_ENTRIES)
-        (root / ANNOTATION_FILE).write_text(_FIXTURE_ENTRIES, encoding="utf-8")
-        _write_tsv(root / PROCEDURES_TSV, ["xlsx_id", "json_operationID", "english_name", "abbreviation",
-                                           "chinese_name", "split_bucket"], _FIXTURE_PROCEDURES)
-        _write_tsv(root / ACTIONS_TSV, ["xlsx_id", "json_actionID", "english_name", "chinese_name",
-                                        "split_bucket"], _FIXTURE_ACTIONS)
-        _write_workbook(root / ID_WORKBOOK, _FIXTURE_PROCEDURES, _FIXTURE_ACTIONS)
-        for split, ids in _FIXTURE_SPLITS.items():
-            lines = ["path-label"] + [f"/video_path/{v}.mp4 {entries[v]['operationID']}" for v in ids]
-            (root / f"{split}.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
-        for i, (vid, entry) in enumerate(sorted(entries.items())):
-            w, h = _parse_resolution(entry["resolution"], root / ANNOTATION_FILE, vid)
-            size = (64, 36) if w >= h else (36, 64)
-            make_test_video(root / "videos" / f"{vid}.mp4", entry["duration"], _FIXTURE_FPS, *size,
-                            seed=seed + i)
-        return root
-
-
-# ---- fixture content: verbatim entries and table rows of the real release ----------------------
-_FIXTURE_FPS = 4.0
-_FIXTURE_ENTRIES = """{
-"OdDDaVpHojg": {"operationID": 10, "annotations": [{"actionID": 5, "segment": [6.14, 8.79]}, {"actionID": 2, "segment": [9.11, 11.83]}, {"actionID": 8, "segment": [13.1, 15.79]}, {"actionID": 14, "segment": [16.15, 20.06]}], "duration": 27, "resolution": "720x1280", "fps": 30, "subset": null, "url": "https://www.youtube.com/watch?v=OdDDaVpHojg"},
-"vIAgrwEm2Lk": {"operationID": 10, "annotations": [{"actionID": 2, "segment": [0, 6]}, {"actionID": 8, "segment": [21.3, 27.61]}, {"actionID": 14, "segment": [28.84, 50.33]}], "duration": 56, "resolution": "720x1280", "fps": 30, "subset": null, "url": "https://www.youtube.com/watch?v=vIAgrwEm2Lk"},
-"2M2gPCNunZw": {"operationID": 20, "annotations": [{"actionID": 4, "segment": [7.06, 16.99]}, {"actionID": 2, "segment": [17.04, 20.86]}, {"actionID": 6, "segment": [21.73, 28.66]}], "duration": 29, "resolution": "1280x720", "fps": 30, "subset": null, "url": "https://www.youtube.com/watch?v=2M2gPCNunZw"},
-"uY3DU3N15kc": {"operationID": 20, "annotations": [{"actionID": 2, "segment": [2.29, 7.08]}, {"actionID": 6, "segment": [12.23, 15.18]}, {"actionID": 2, "segment": [21.4, 29.14]}, {"actionID": 6, "segment": [32.49, 50.94]}], "duration": 53, "resolution": "1280x720", "fps": 25, "subset": null, "url": "https://www.youtube.com/watch?v=uY3DU3N15kc"},
-"-1mH9wYWd5w": {"operationID": 25, "annotations": [{"actionID": 49, "segment": [0.33, 9.53]}], "duration": 9, "resolution": "720x1280", "fps": 30, "subset": null, "url": "https://www.youtube.com/watch?v=-1mH9wYWd5w"}
-}
-"""
-_FIXTURE_SPLITS = {"train": ["-1mH9wYWd5w", "OdDDaVpHojg", "2M2gPCNunZw"],
-                   "test": ["vIAgrwEm2Lk", "uY3DU3N15kc"]}
-# (xlsx_id, json_operationID, english_name, abbreviation, chinese_name, split_bucket)
-_FIXTURE_PROCEDURES = [
-    (9, 10, "Intravenous Blood Sampling", "IVBS", "静脉血标本采集", ""),
-    (19, 20, "Intramuscular Injection", "IMInj", "臀部肌内注射法", ""),
-    (24, 25, "Wheelchair Transfer Technique", "WTT", "轮椅转运法", ""),
-]
-# (xlsx_id, json_actionID, english_name, chinese_name, split_bucket)
-_FIXTURE_ACTIONS = [
-    (1, 2, "Disinfect skin", "消毒皮肤", ""),
-    (3, 4, "Position the patient", "安置体位", ""),
-    (4, 5, "Check", "查对", ""),
-    (5, 6, "Inject medication", "注射药液", ""),
-    (7, 8, "Venipuncture", "静脉穿刺", ""),
-    (13, 14, "Blood collection", "采血", ""),
-    (48, 49, "Transport in wheelchair", "轮椅运送", ""),
-]
-
-
-def _write_tsv(path: Path, header: list[str], rows: list[tuple[Any, ...]]) -> None:
-    lines = ["\t".join(header)] + ["\t".join(str(c) for c in row) for row in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _write_workbook(path: Path, procedures: list[tuple[Any, ...]], actions: list[tuple[Any, ...]]) -> None:
-    """The ID workbook layout: group-header row, column-name row, then procedure | action rows."""
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "Sheet1"
-    ws.append(["Procedure", None, None, None, None, None, "Action", None, None, None])
-    ws.append(["ID", "Chinese name", "English name", " Abbreviation", "Split", None,
-               "ID", "Chinese name", "English name", "Split"])
-    for i in range(max(len(procedures), len(actions))):
-        left: list[Any] = [None] * 5
-        if i < len(procedures):
-            x_id, _, name, abbr, zh, bucket = procedures[i]
-            left = [x_id, zh, name, abbr, bucket or None]
-        right: list[Any] = [None] * 4
-        if i < len(actions):
-            x_id, _, name, zh, bucket = actions[i]
-            right = [x_id, zh, name, bucket or None]
-        ws.append(left + [None] + right)
-    wb.save(path)

@@ -271,7 +271,7 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
     if not job.plan_only and frames_needed:
         write_video_frames(meta, frames_needed, out / FRAMES_DIR / cls.name / meta.video_id,
                            quality=job.jpeg_quality, max_side=job.max_side)
-    records = [to_record(inst, meta, None, job.builder_version) for inst in instances]
+    records = [to_record(inst, cls, meta, None, job.builder_version) for inst in instances]
     for r in records:
         r.validate()
     per_task: dict[str, int] = {}
@@ -621,8 +621,9 @@ def detect_sources(root: Path) -> list[tuple[str, Path]]:
     """For ``--source all``: subfolders of ``root`` named after a source whose builder detects them.
 
     A subfolder matches a source by its builder name or data_source (case-insensitive); when
-    ``detect`` rejects it, its own subfolders are tried (``make_fixture`` and some downloads
-    put the tree one level down, e.g. ``cholect50/CholecT50``).
+    ``detect`` rejects it, its own subfolders are tried (the fixture trees of
+    :mod:`mvbench.builders.fixtures` and some downloads put the tree one level down, e.g.
+    ``cholect50/CholecT50``).
     """
     from mvbench.builders import builder_names
 
@@ -642,9 +643,3 @@ def detect_sources(root: Path) -> list[tuple[str, Path]]:
                 found.append((name, hit))
                 break
     return found
-
-
-def load_done_summary(out: Path, source: str, video_id: str) -> dict | None:
-    """The done-marker of one video, or None (for tools and tests)."""
-    _, marker = work_paths(out, source, video_id)
-    return load_json(marker) if marker.is_file() else None

@@ -9,6 +9,7 @@ import pytest
 
 from mvbench.builders import get_builder
 from mvbench.builders.avos import AVOSBuilder, AVOSConfig
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 VID = "kcOqlifSukA"
@@ -16,7 +17,7 @@ VID = "kcOqlifSukA"
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return AVOSBuilder.make_fixture(tmp_path_factory.mktemp("avos"), seed=0)
+    return make_fixture("avos", tmp_path_factory.mktemp("avos"), seed=0)
 
 
 @pytest.fixture()

@@ -11,12 +11,13 @@ import pytest
 
 from mvbench.builders import cholec80_cvs, get_builder
 from mvbench.builders.cholec80_cvs import CRITERIA, Cholec80CvsBuilder, Cholec80CvsConfig
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Cholec80CvsBuilder.make_fixture(tmp_path_factory.mktemp("cvs"))
+    return make_fixture("cholec80_cvs", tmp_path_factory.mktemp("cvs"))
 
 
 @pytest.fixture()

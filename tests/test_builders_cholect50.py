@@ -11,12 +11,13 @@ import pytest
 
 from mvbench.builders import cholect50, get_builder
 from mvbench.builders.cholect50 import PHASES, TRIPLETS, CholecT50Builder, CholecT50Config
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return CholecT50Builder.make_fixture(tmp_path_factory.mktemp("ct50"))
+    return make_fixture("cholect50", tmp_path_factory.mktemp("ct50"))
 
 
 @pytest.fixture()

@@ -11,12 +11,13 @@ import pytest
 
 from mvbench.builders import cholectrack20, get_builder
 from mvbench.builders.cholectrack20 import CholecTrack20Builder, CholecTrack20Config
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return CholecTrack20Builder.make_fixture(tmp_path_factory.mktemp("ct20"))
+    return make_fixture("cholectrack20", tmp_path_factory.mktemp("ct20"))
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import pytest
 
 from mvbench.builders import get_builder
 from mvbench.builders.copesd import LABELS, CoPESDBuilder, CoPESDConfig, map_motion_label
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 TEST_JSON = "annotations/smllm/smllm_test.json"
@@ -18,7 +19,7 @@ TRAIN_JSON = "annotations/smllm/smllm_train.json"
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return CoPESDBuilder.make_fixture(tmp_path_factory.mktemp("copesd"), seed=0)
+    return make_fixture("copesd", tmp_path_factory.mktemp("copesd"), seed=0)
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import pytest
 
 from mvbench.builders import get_builder
 from mvbench.builders.egosurgery import EgoSurgeryBuilder, EgoSurgeryConfig, link_tracks
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 TOOL_TRAIN = "annotations/coco_format/bbox/by_split/tool/train.json"
@@ -17,7 +18,7 @@ TOOL_TRAIN = "annotations/coco_format/bbox/by_split/tool/train.json"
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return EgoSurgeryBuilder.make_fixture(tmp_path_factory.mktemp("ego"), seed=0)
+    return make_fixture("egosurgery", tmp_path_factory.mktemp("ego"), seed=0)
 
 
 @pytest.fixture()

@@ -9,12 +9,13 @@ import pytest
 
 from mvbench.builders import get_builder
 from mvbench.builders.jigsaws import GRS_ASPECTS, JigsawsBuilder, JigsawsConfig, read_meta_file
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory) -> Path:
-    return JigsawsBuilder.make_fixture(tmp_path_factory.mktemp("jigsaws"), seed=0)
+    return make_fixture("jigsaws", tmp_path_factory.mktemp("jigsaws"), seed=0)
 
 
 @pytest.fixture

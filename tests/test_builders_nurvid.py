@@ -11,6 +11,7 @@ import pytest
 
 from mvbench.builders import get_builder
 from mvbench.builders.nurvid import NurVidBuilder, NurVidConfig, read_id_tables
+from mvbench.builders.fixtures import make_fixture
 from mvbench.errors import InputError, VideoError
 
 IVBS_ACTIONS = ["Blood collection", "Check", "Disinfect skin", "Venipuncture"]
@@ -18,7 +19,7 @@ IVBS_ACTIONS = ["Blood collection", "Check", "Disinfect skin", "Venipuncture"]
 
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory) -> Path:
-    return NurVidBuilder.make_fixture(tmp_path_factory.mktemp("nurvid"), seed=0)
+    return make_fixture("nurvid", tmp_path_factory.mktemp("nurvid"), seed=0)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from mvbench.builders import builder_names, get_builder
 from mvbench.builders.base import SourceBuilder
 
 PLUGIN = '''
-from pathlib import Path
 from mvbench.builders.base import Event, SourceBuilder, VideoAnnotation, VideoMeta
 
 
@@ -27,11 +26,6 @@ class ToySource(SourceBuilder):
     def read_video(self, video_id):
         meta = VideoMeta(video_id, native_fps=1.0, num_frames=10, duration_s=10.0, path=self.root / "v1.mp4")
         return VideoAnnotation(self.name, self.data_source, meta, events=[Event("Handwashing", 1.0, 4.0)])
-
-    @classmethod
-    def make_fixture(cls, out_dir, seed=0):
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        return Path(out_dir)
 '''
 
 

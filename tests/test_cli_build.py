@@ -41,15 +41,18 @@ def test_fixtures_make_then_build_export_balance(tmp_path):
 
 
 def test_fixtures_list_names_sources():
+    from mvbench.builders import BUILTIN_SOURCES
+
     result = runner.invoke(app, ["fixtures", "list"])
     assert result.exit_code == 0 and "tinyframes" in result.output
+    assert all(name in result.output for name in BUILTIN_SOURCES)
 
 
 def test_source_all_builds_every_detected_source(tmp_path):
-    from test_pipeline_helpers import TinyFramesBuilder, TinyVideoBuilder
+    from test_pipeline_helpers import write_tinyframes, write_tinyvid
 
-    TinyVideoBuilder.make_fixture(tmp_path / "raw" / "tinyvid", n_videos=2)
-    TinyFramesBuilder.make_fixture(tmp_path / "raw" / "TinyFrames" / "inner")  # case-insensitive; one level down
+    write_tinyvid(tmp_path / "raw" / "tinyvid", n_videos=2)
+    write_tinyframes(tmp_path / "raw" / "TinyFrames" / "inner")  # case-insensitive; one level down
     (tmp_path / "raw" / "unrelated").mkdir()
     result = runner.invoke(app, ["build", "--source", "all", "--root", str(tmp_path / "raw"), "--out",
                                  str(tmp_path / "out"), "--plan-only", "--tasks", "TAG", "--workers", "1"])
@@ -59,9 +62,9 @@ def test_source_all_builds_every_detected_source(tmp_path):
 
 
 def test_bad_input_is_one_error_and_keep_going_lists_failures(tmp_path):
-    from test_pipeline_helpers import ANN, TinyVideoBuilder
+    from test_pipeline_helpers import ANN, write_tinyvid
 
-    root = TinyVideoBuilder.make_fixture(tmp_path / "raw", n_videos=2)
+    root = write_tinyvid(tmp_path / "raw", n_videos=2)
     ann = json.loads((root / ANN).read_text())
     ann["vid01"]["broken"] = True
     (root / ANN).write_text(json.dumps(ann))

@@ -28,8 +28,8 @@ ALL_TASKS = set(helpers.TinyVideoBuilder.tasks)
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("raw")
-    return {"tinyvid": helpers.TinyVideoBuilder.make_fixture(base / "tinyvid"),
-            "tinyframes": helpers.TinyFramesBuilder.make_fixture(base / "tinyframes")}
+    return {"tinyvid": helpers.write_tinyvid(base / "tinyvid"),
+            "tinyframes": helpers.write_tinyframes(base / "tinyframes")}
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_interrupted_build_resumes_to_the_same_hash(raw, built, tmp_path):
 
 def test_bad_video_stops_the_build_or_is_skipped_with_keep_going(raw, tmp_path):
     root = tmp_path / "raw"
-    helpers.TinyVideoBuilder.make_fixture(root, n_videos=3)
+    helpers.write_tinyvid(root, n_videos=3)
     ann = json.loads((root / helpers.ANN).read_text())
     ann["vid01"]["broken"] = True
     (root / helpers.ANN).write_text(json.dumps(ann))
@@ -181,7 +181,7 @@ def test_bad_video_stops_the_build_or_is_skipped_with_keep_going(raw, tmp_path):
 
 
 def test_corrupt_video_raises_video_error_naming_the_file(tmp_path):
-    root = helpers.TinyVideoBuilder.make_fixture(tmp_path / "raw", n_videos=2)
+    root = helpers.write_tinyvid(tmp_path / "raw", n_videos=2)
     (root / "videos" / "vid00.mp4").write_bytes(b"\x00" * 100)
     with pytest.raises(VideoError, match="vid00.mp4"):
         build([("tinyvid", root)], BuildOptions(out=tmp_path / "o", workers=1, tasks=["SA"]))

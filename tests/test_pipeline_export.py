@@ -19,7 +19,7 @@ from mvbench.records import OFFICIAL_KEY_ORDER
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("exp")
-    root = helpers.TinyVideoBuilder.make_fixture(base / "raw")
+    root = helpers.write_tinyvid(base / "raw")
     build([("tinyvid", root)], BuildOptions(out=base / "out", workers=1))
     return base / "out"
 

@@ -11,6 +11,7 @@ import pytest
 
 from mvbench.builders import get_builder
 from mvbench.builders.base import Event, Track, VideoAnnotation, VideoMeta
+from mvbench.builders.fixtures import make_fixture
 from mvbench.builders.generators import GenConfig
 from mvbench.builders.generators.context import GenContext
 from mvbench.builders.generators.spatial import generate_rc, generate_stg
@@ -162,7 +163,7 @@ def test_cholec80_groups_share_one_split_test_first():
 
 def test_building_into_a_folder_of_other_sources_is_refused(tmp_path):
     """Bug 11: the old shards would be read with the new ones; refuse, naming folder and sources."""
-    raw = {n: get_builder(n).make_fixture(tmp_path / "raw" / n) for n in ("jigsaws", "cholec80_cvs")}
+    raw = {n: make_fixture(n, tmp_path / "raw" / n) for n in ("jigsaws", "cholec80_cvs")}
     out = tmp_path / "out"
     build(list(raw.items()), BuildOptions(out=out, workers=1, plan_only=True))
     with pytest.raises(InputError, match=r"cholec80_cvs.*--source all") as e:
@@ -175,8 +176,7 @@ def test_building_into_a_folder_of_other_sources_is_refused(tmp_path):
 @pytest.mark.slow
 def test_avos_ids_use_the_15fps_store_numbering_for_a_30fps_download(tmp_path):
     """Bug 13: a 30-fps mp4 gives the same ids as the 15-fps one; frame n shows file frame 2n."""
-    cls = get_builder("avos")
-    root = cls.make_fixture(tmp_path / "raw15")
+    root = make_fixture("avos", tmp_path / "raw15")
     opts = dict(workers=1, tasks=("STG",))
     build([("avos", root)], BuildOptions(out=tmp_path / "o15", plan_only=True, **opts))
     root30 = tmp_path / "raw30"
@@ -196,7 +196,7 @@ def test_nurvid_fixture_nap_questions_name_a_procedure(tmp_path):
     """Bug 9 on the NurViD fixture: the scorer finds the procedure in every NAP question."""
     from mvbench.tasks.nap import find_procedure
 
-    root = get_builder("nurvid").make_fixture(tmp_path / "raw")
+    root = make_fixture("nurvid", tmp_path / "raw")
     build([("nurvid", root)], BuildOptions(out=tmp_path / "out", workers=1, plan_only=True, tasks=("NAP",)))
     recs = read_parquet(tmp_path / "out")
     assert recs and all(find_procedure(r.conversations[0]["value"]) for r in recs)

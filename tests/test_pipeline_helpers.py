@@ -1,8 +1,10 @@
 """Test-only sources for the pipeline tests, plus unit tests of windows, sampling fit and splits.
 
-``tinyvid`` (data_source AVOS: ``&&`` ids) reads videos files and supports all 8 tasks;
-``tinyframes`` (data_source CholecTrack20: ``$`` ids) is a frame-folder source whose 25-fps
-index only has every 25th frame on disk, like CholecTrack20.
+``tinyvid`` (data_source AVOS, ``id_style = "ampersand"``: ``&&`` ids) reads video files and
+supports all 8 tasks; ``tinyframes`` (data_source CholecTrack20, default ``id_style``: ``$`` ids)
+is a frame-folder source whose 25-fps index only has every 25th frame on disk, like CholecTrack20.
+Their raw trees come from :func:`write_tinyvid` / :func:`write_tinyframes`, also registered as
+fixture writers (``mvbench fixtures make --source tinyvid``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from mvbench.builders import BUILDERS
 from mvbench.builders.base import (BuilderConfig, Event, Scores, SourceBuilder, Track, VideoAnnotation,
                                    VideoMeta, register_builder)
+from mvbench.builders.fixtures import FIXTURES
 from mvbench.builders.splits import assign_splits, load_split_file, split_hash
 from mvbench.builders.windows import FPS_BINS, choose_fps, clip_indices, covering_windows, snap
 from mvbench.errors import InputError
@@ -95,16 +98,8 @@ class TinyVideoBuilder(_JsonBuilder):
     name = "tinyvid"
     data_source = "AVOS"
     tasks = ("TAG", "STG", "DVC", "VS", "RC", "NAP", "SA", "CVS")
+    id_style = "ampersand"
     config_class = BuilderConfig
-
-    @classmethod
-    def make_fixture(cls, out_dir, seed: int = 0, n_videos: int = 4) -> Path:
-        root = Path(out_dir)
-        videos = _fixture_annotations(seed, n_videos, 4.0, [40.0, 56.0, 30.0, 48.0])
-        for vid, a in videos.items():
-            make_test_video(root / "videos" / f"{vid}.mp4", a["duration"], a["fps"], 64, 48, seed=seed)
-        (root / ANN).write_text(json.dumps(videos))
-        return root
 
 
 @register_builder
@@ -114,20 +109,36 @@ class TinyFramesBuilder(_JsonBuilder):
     tasks = ("TAG", "STG", "RC")
     frame_folder = True
 
-    @classmethod
-    def make_fixture(cls, out_dir, seed: int = 0) -> Path:
-        root = Path(out_dir)
-        videos = _fixture_annotations(seed + 1, 3, 1.0, [36.0, 44.0])
-        for vid, a in videos.items():
-            n = int(a["duration"])
-            make_frame_folder(root / "frames" / vid, n, 1.0, (64, 48),
-                              names=[f"{25 * i:06d}.png" for i in range(n)], seed=seed)
-        (root / ANN).write_text(json.dumps(videos))
-        return root
+
+def write_tinyvid(out_dir, seed: int = 0, n_videos: int = 4) -> Path:
+    """A ``tinyvid`` raw tree: ``annotations.json`` + 4-fps mp4 videos; returns the root (``out_dir``)."""
+    root = Path(out_dir)
+    videos = _fixture_annotations(seed, n_videos, 4.0, [40.0, 56.0, 30.0, 48.0])
+    for vid, a in videos.items():
+        make_test_video(root / "videos" / f"{vid}.mp4", a["duration"], a["fps"], 64, 48, seed=seed)
+    (root / ANN).write_text(json.dumps(videos))
+    return root
+
+
+def write_tinyframes(out_dir, seed: int = 0) -> Path:
+    """A ``tinyframes`` raw tree: ``annotations.json`` + 1-in-25 PNG frame folders; returns ``out_dir``."""
+    root = Path(out_dir)
+    videos = _fixture_annotations(seed + 1, 3, 1.0, [36.0, 44.0])
+    for vid, a in videos.items():
+        n = int(a["duration"])
+        make_frame_folder(root / "frames" / vid, n, 1.0, (64, 48),
+                          names=[f"{25 * i:06d}.png" for i in range(n)], seed=seed)
+    (root / ANN).write_text(json.dumps(videos))
+    return root
+
+
+FIXTURES.register("tinyvid", write_tinyvid)  # so that `mvbench fixtures make --source tinyvid` works
+FIXTURES.register("tinyframes", write_tinyframes)
 
 
 def test_test_builders_registered():
     assert {"tinyvid", "tinyframes"} <= set(BUILDERS)
+    assert {"tinyvid", "tinyframes"} <= set(FIXTURES)
 
 
 # ----- windows and sampling -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mvbench.builders import BUILTIN_SOURCES, builder_names, get_builder
+from mvbench.builders.fixtures import make_fixture
 from mvbench.builders.pipeline import BuildOptions, build
 from mvbench.dataset_io import read_parquet
 
@@ -20,7 +21,7 @@ SOURCES = [s for s in BUILTIN_SOURCES if s in builder_names()]
 @pytest.mark.parametrize("name", SOURCES)
 def test_fixture_build_covers_every_task_and_segment(name, tmp_path):
     cls = get_builder(name)
-    root = cls.make_fixture(tmp_path / "raw", seed=0)
+    root = make_fixture(name, tmp_path / "raw", seed=0)
     manifest = build([(name, root)], BuildOptions(out=tmp_path / "out", workers=1))
     assert manifest["failures"] == []
     records = read_parquet(tmp_path / "out")
@@ -71,7 +72,7 @@ def test_real_nurvid_annotations_plan_only_use_every_segment(tmp_path):
 def all_fixtures(tmp_path_factory):
     """Every built-in source's fixture, planned into one dataset (no frames decoded)."""
     base = tmp_path_factory.mktemp("allfx")
-    pairs = [(name, get_builder(name).make_fixture(base / "raw" / name, seed=0)) for name in SOURCES]
+    pairs = [(name, make_fixture(name, base / "raw" / name, seed=0)) for name in SOURCES]
     manifest = build(pairs, BuildOptions(out=base / "out", workers=1, plan_only=True))
     metas = {}
     tracks = {}

@@ -4,8 +4,9 @@
 sources; they read only the canonical form (:class:`mvbench.builders.base.VideoAnnotation`).
 
 Event kinds: TAG uses every event kind; DVC, NAP and VS use the main kind — the builder's
-``primary_kind`` class attribute if it sets one, else the first ``vocab`` key that has events
-(other kinds may overlap, and a dense caption lists non-overlapping segments).
+``primary_kind`` (:attr:`~mvbench.builders.base.SourceBuilder.primary_kind`) when the video has
+events of it, else the first ``vocab`` key that has events (other kinds may overlap, and a dense
+caption lists non-overlapping segments). The builder's ``dvc_struc`` picks the DVC ground-truth shape.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ GENERATORS_VERSION = "2"
 
 def eligible_segments(ann: VideoAnnotation, builder: type[SourceBuilder]) -> dict[str, int]:
     """How many events TAG and DVC must each use (TAG: every event; DVC: the main kind's)."""
-    ctx = GenContext(source=builder.name, data_source=builder.data_source, ann=ann, config=GenConfig(),
-                     primary_kind=getattr(builder, "primary_kind", None))
-    main = ctx.main_kind()
+    main = GenContext.for_builder(builder, ann, GenConfig()).main_kind()
     return {"TAG": len(ann.events), "DVC": sum(e.kind == main for e in ann.events)}
 
 
@@ -41,15 +40,14 @@ def plan_video(ann: VideoAnnotation, builder: type[SourceBuilder], tasks: Sequen
 
     Args:
         ann: the video's canonical annotations (``ann.issues`` may grow: skipped instances).
-        builder: the source's builder class (name, data_source, optional ``primary_kind``).
+        builder: the source's builder class (name, data_source, ``primary_kind``, ``dvc_struc``).
         tasks: tasks to generate (normally ``builder.tasks``, possibly narrowed by ``--tasks``).
         config: generator options.
 
     Returns:
         Instances in task order, then generation order; keys are unique.
     """
-    ctx = GenContext(source=builder.name, data_source=builder.data_source, ann=ann, config=config,
-                     primary_kind=getattr(builder, "primary_kind", None))
+    ctx = GenContext.for_builder(builder, ann, config)
     out: list[PlannedInstance] = []
     for task in tasks:
         out += GENERATORS[task](ctx)

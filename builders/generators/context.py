@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mvbench import prompts
-from mvbench.builders.base import Event, VideoAnnotation
+from mvbench.builders.base import DvcStruc, Event, SourceBuilder, VideoAnnotation
 from mvbench.builders.windows import (align_start, allowed_fps, choose_fps, clip_indices, instance_rng,
                                      max_clip_len)
 from mvbench.tasks import TASKS
@@ -64,7 +64,8 @@ class GenContext:
         source / data_source: builder name and official data_source.
         ann: the video's canonical annotations.
         config: generator options.
-        primary_kind: the event kind for NAP/VS (default: the first ``vocab`` key with events).
+        primary_kind: the event kind for DVC/NAP/VS (default: the first ``vocab`` key with events).
+        dvc_struc: the DVC ``struc_info`` shape (:attr:`SourceBuilder.dvc_struc`).
     """
 
     source: str
@@ -72,6 +73,13 @@ class GenContext:
     ann: VideoAnnotation
     config: GenConfig
     primary_kind: str | None = None
+    dvc_struc: DvcStruc = "list"
+
+    @classmethod
+    def for_builder(cls, builder: type[SourceBuilder], ann: VideoAnnotation, config: GenConfig) -> GenContext:
+        """The context of one video of ``builder``'s source (its name, data_source and quirks)."""
+        return cls(source=builder.name, data_source=builder.data_source, ann=ann, config=config,
+                   primary_kind=builder.primary_kind, dvc_struc=builder.dvc_struc)
 
     @property
     def video_id(self) -> str:
@@ -164,7 +172,7 @@ class GenContext:
         return sorted({e.label for e in self.ann.events if e.kind == kind})
 
     def main_kind(self) -> str | None:
-        """The kind NAP and VS use: ``primary_kind`` if it has events, else the first kind."""
+        """The kind DVC, NAP and VS use: ``primary_kind`` if it has events, else the first kind."""
         kinds = self.kinds()
         if self.primary_kind in kinds:
             return self.primary_kind

@@ -123,7 +123,7 @@ def generate_dvc(ctx: GenContext) -> list[PlannedInstance]:
         for _, e, span in kept:
             sentence = ctx.draft("dvc", "sentences", rng, label=e.label.lower())
             segs.append({**span, "caption": f"{e.label.lower()}: {sentence}", "action": e.label})
-        struc = [{"dc_segments": segs}] if ctx.data_source == "NurViD" else [segs]
+        struc = [{"dc_segments": segs}] if ctx.dvc_struc == "dc_segments" else [segs]
         q = ctx.question("DVC", rng, actions_list=str(vocab), actions=", ".join(vocab))
         covers = [i for i, _, _ in kept if i in w.covers]
         out.append(_instance(ctx, "DVC", key, clip.start_s, clip.end_s, clip.fps, clip.indices, q,

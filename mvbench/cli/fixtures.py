@@ -17,12 +17,13 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_() -> None:
         """List the sources that can generate a fixture tree."""
-        from mvbench.builders import builder_names, get_builder
+        from mvbench.builders import get_builder
+        from mvbench.builders.fixtures import fixture_sources
 
         table = Table(title="fixture sources")
         for col in ("source", "data_source", "tasks"):
             table.add_column(col)
-        for name in builder_names():
+        for name in fixture_sources():
             cls = get_builder(name)
             table.add_row(name, cls.data_source, ", ".join(cls.tasks))
         Console().print(table)
@@ -34,14 +35,14 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed")] = 0,
     ) -> None:
         """Write a fixture raw tree (for --source all: OUT/<source>/ for every source)."""
-        from mvbench.builders import builder_names, get_builder
+        from mvbench.builders.fixtures import fixture_sources, make_fixture
 
         if source == "all":
-            for name in builder_names():
-                root = get_builder(name).make_fixture(out_dir / name, seed=seed)
+            for name in fixture_sources():
+                root = make_fixture(name, out_dir / name, seed=seed)
                 Console().print(f"{name}: {root}")
         else:
-            root = get_builder(source).make_fixture(out_dir, seed=seed)
+            root = make_fixture(source, out_dir, seed=seed)
             Console().print(f"{source}: {root}")
 
     app.add_typer(group, name="fixtures")
