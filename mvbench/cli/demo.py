@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mvbench.builders import builder_names, get_builder
+from mvbench.builders.fixtures import fixture_sources, make_fixture
 from mvbench.builders.pipeline import BuildOptions, build
 from mvbench.eval.harness import EvalConfig, run_eval
 from mvbench.leaderboard import Entry, load_entry, rank
@@ -41,7 +41,7 @@ def make_fixtures(raw: Path, sources: Sequence[str], seed: int = 0) -> list[tupl
         if marker.exists():
             roots.append((name, Path(marker.read_text().strip())))
             continue
-        root = get_builder(name).make_fixture(raw / name, seed=seed)
+        root = make_fixture(name, raw / name, seed=seed)
         marker.write_text(str(root))
         roots.append((name, root))
     return roots
@@ -62,7 +62,7 @@ def run_demo(out: Path, *, sources: Sequence[str] | None = None, models: Sequenc
     from mvbench.leaderboard import render
 
     out = Path(out)
-    sources = list(sources or builder_names())
+    sources = list(sources or fixture_sources())
     say(f"[1/4] generating raw fixture trees for {len(sources)} sources in {out / 'raw'}")
     roots = make_fixtures(out / "raw", sources, seed)
     say(f"[2/4] building MedVidBench records and frames into {out / 'dataset'}")
