@@ -60,6 +60,9 @@ class EvalConfig:
         concurrency: requests in flight.
         seed: sampling seed (kept in the cache key).
         frames_as / max_pixels / min_pixels / max_tokens: override the model's serving defaults.
+        video_timing: temporal positions of a video: ``official`` (default; the leaderboard's runs:
+            2 fps for every video) or ``record`` (each record's own fps); see
+            :func:`mvbench.inference.timing_fps`.
         judge / judge_base_url / no_judge: the caption judge (default ``gpt-4.1`` when an API key is
             set; ``no_judge`` skips it and says so in the results).
         cache_dir: the response cache (shared across runs); None disables caching.
@@ -86,6 +89,7 @@ class EvalConfig:
     concurrency: int = 8
     seed: int = 0
     frames_as: str | None = None
+    video_timing: str = "official"
     max_pixels: int | None = None
     min_pixels: int | None = None
     max_tokens: int | None = None
@@ -113,6 +117,8 @@ class EvalConfig:
             raise ValueError("--judge-base-url needs --judge: name the model that server serves")
         if self.frames_as not in (None, "video", "images"):
             raise ValueError("frames_as must be 'video' or 'images'")
+        if self.video_timing not in ("official", "record"):
+            raise ValueError("video_timing must be 'official' or 'record'")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be >= 1 (samples per task)")
         for name in ("max_pixels", "min_pixels", "max_tokens"):
@@ -142,7 +148,8 @@ def resolve_params(cfg: EvalConfig) -> tuple[ModelSpec, GenerationParams]:
     """
     spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
     params = spec.generation_params(seed=cfg.seed)
-    overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("max_pixels", cfg.max_pixels),
+    overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("video_timing", cfg.video_timing),
+                                   ("max_pixels", cfg.max_pixels),
                                    ("min_pixels", cfg.min_pixels), ("max_tokens", cfg.max_tokens)) if v is not None}
     return spec, replace(params, **overrides)
 

@@ -21,8 +21,11 @@ _VERSIONED_PACKAGES = ("openai", "google-genai", "transformers", "torch", "vllm"
 FRAMES_RULE = ("frames as recorded in the dataset's `video` list (sampled at metadata.fps by "
                "mvbench.video.sampling for built data), resized by smart_resize to the pixel budget; "
                "{how}; the RC box drawn on the start frame in place")
-_HOW = {"video": "sent as one video at fps = metadata.fps, padded to an even count",
-        "images": "sent as an image list (no fps is passed)"}
+_HOW = {("video", "official"): "sent as one video padded to an even count, temporal positions at the "
+                               "leaderboard's 2 fps (second_per_grid_ts 1.0) whatever metadata.fps",
+        ("video", "record"): "sent as one video padded to an even count, temporal positions at fps = metadata.fps",
+        ("images", "official"): "sent as an image list (no fps is passed)",
+        ("images", "record"): "sent as an image list (no fps is passed)"}
 _LLM_KEYS = tuple(m.key for _, m in leaderboard_metrics() if m.judge)
 
 
@@ -105,7 +108,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             "backend": fingerprint,
             "generation_params": params.to_dict(),
             "prompt_mode": cfg.prompt_mode,
-            "frames_rule": FRAMES_RULE.format(how=_HOW[params.frames_as]),
+            "frames_rule": FRAMES_RULE.format(how=_HOW[params.frames_as, params.video_timing]),
             "judge": ({"model": judge.model, "base_url": cfg.judge_base_url,
                        "prompt_version": judge.prompt_version} if judge is not None else None),
             "dataset": {"origin": data.origin, "kind": data.kind, "split": cfg.split, "sha256": data.dataset_hash,

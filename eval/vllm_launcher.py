@@ -34,6 +34,7 @@ from typing import Mapping, Sequence
 import httpx
 
 from mvbench.errors import ServerError
+from mvbench.inference import OFFICIAL_VIDEO_FPS
 from mvbench.models import ModelSpec, resolve_model
 
 MODULE_ENTRYPOINT = "vllm.entrypoints.openai.api_server"
@@ -236,8 +237,9 @@ def build_argv(spec: ModelSpec, port: int, host: str = "127.0.0.1", python: str 
         flags += ["--limit-mm-per-prompt", json.dumps(spec.limit_mm_per_prompt, sort_keys=True)]
     if (spec.limit_mm_per_prompt or {}).get("video"):
         # vLLM's video loader keeps 32 frames of a data-URL frame list by default; MedVidBench sends
-        # every sampled frame (up to ~256), so take them all.
-        flags += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1}})]
+        # every sampled frame (up to ~256), so take them all, and label them with the leaderboard's
+        # video fps (requests restate both; see mvbench.inference.OFFICIAL_VIDEO_FPS).
+        flags += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1, "fps": OFFICIAL_VIDEO_FPS}})]
     return prefix + flags + list(extra_args)
 
 

@@ -21,6 +21,35 @@ OFFICIAL_MAX_MODEL_LEN = 32768
 # A record without metadata.fps is taken to be sampled at 1 frame per second (frame i ↔ i s).
 FALLBACK_FPS = 1.0
 
+VideoTiming = Literal["official", "record"]
+# The video fps behind the temporal positions of the leaderboard's runs. The official inference
+# (MedGRPO-Code vllm_infer.py) gives vLLM a frame list and no fps: it computes ``video_kwargs`` but
+# never passes them. vLLM 0.10/0.11 (the Nov 2025 releases, with transformers 4.5x) drop video
+# metadata (vllm/multimodal/parse.py 0.11.0 l.381-382, 480-487) and pass no fps, so the HF
+# Qwen2.5-VL processor default applied: fps 2.0 (transformers 4.57.1 processing_qwen2_5_vl.py
+# l.154; 4.49.0 l.44, 133), i.e. second_per_grid_ts = temporal_patch_size / fps = 2 / 2 = 1.0 for
+# every video, whatever its sampling rate. Later stacks differ (transformers 5.x falls back to
+# ``fps or 24``, video_utils.py l.109-113; vLLM >= 0.20 labels data-URL frame lists 1 fps,
+# media/video.py l.147; vLLM >= 0.31 requires metadata), so mvbench always states the rate.
+OFFICIAL_VIDEO_FPS = 2.0
+
+
+def timing_fps(timing: VideoTiming, record_fps: float) -> float:
+    """The fps a video's temporal positions are computed with.
+
+    ``official`` (the default) reproduces the leaderboard's runs (:data:`OFFICIAL_VIDEO_FPS` for
+    every video); ``record`` uses the record's own sampling rate (``metadata.fps``), which places
+    frames at their true times but differs from the leaderboard for any record not at 2 fps.
+
+    >>> timing_fps("official", 0.5), timing_fps("record", 0.5)
+    (2.0, 0.5)
+    """
+    if timing == "official":
+        return OFFICIAL_VIDEO_FPS
+    if timing == "record":
+        return float(record_fps)
+    raise ValueError(f"video timing must be 'official' or 'record', not {timing!r}")
+
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -32,6 +61,8 @@ class GenerationParams:
         seed: sampling seed (ignored by greedy decoding, kept in the key).
         max_pixels / min_pixels: per-frame pixel budget, as Qwen's ``smart_resize``.
         frames_as: send frames as one video (Qwen's frame-list data-URL recipe) or as an image list.
+        video_timing: the fps behind a video's temporal positions (:func:`timing_fps`):
+            ``official`` as the leaderboard's runs, or ``record`` (each record's own fps).
     """
 
     temperature: float = 0.0
@@ -40,6 +71,10 @@ class GenerationParams:
     max_pixels: int = OFFICIAL_MAX_PIXELS
     min_pixels: int = OFFICIAL_MIN_PIXELS
     frames_as: FramesAs = "video"
+    video_timing: VideoTiming = "official"
+
+    def __post_init__(self) -> None:
+        timing_fps(self.video_timing, 1.0)  # rejects an unknown timing
 
     def to_dict(self) -> dict:
         """Plain dict, with temperature 0.0 normalised so 0 and 0.0 give one cache key."""

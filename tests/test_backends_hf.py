@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
+from mvbench.eval.backends.hf_backend import HFBackend
 from PIL import Image
 
 from mvbench.errors import InputError, ServerError
-from mvbench.eval.backends.base import Backend, GenerationParams, GenerationRequest
-from mvbench.eval.backends.hf_backend import HFBackend
 from mvbench.testing import build_tiny_qwen2_5_vl
 
 
@@ -57,10 +58,19 @@ def test_video_request_encodes_frames_as_one_video(backend, frames):
     # 5 frames padded to 6 -> 3 temporal patches; 270x480 under 48*28*28 pixels on the official
     # frame grid (56) -> 112x224.
     assert inputs["video_grid_thw"].tolist() == [[3, 8, 16]]
-    assert inputs["second_per_grid_ts"].tolist() == [2.0]
+    # Temporal positions as the leaderboard's runs: 2 fps whatever the record's rate (1 fps here).
+    assert inputs["second_per_grid_ts"].tolist() == [1.0]
     assert "pixel_values" not in inputs
     n_video_tokens = int((inputs["input_ids"] == backend._processor.video_token_id).sum())
     assert n_video_tokens == 3 * 8 * 16 // 4
+
+
+def test_record_video_timing_uses_the_records_own_fps(backend, frames):
+    request = _request(frames)
+    official = backend.encode(request)
+    timed = backend.encode(replace(request, fps=0.5, params=replace(request.params, video_timing="record")))
+    assert timed["second_per_grid_ts"].tolist() == [4.0]  # temporal patch of 2 frames at 0.5 fps
+    assert official["input_ids"].tolist() == timed["input_ids"].tolist()  # same tokens, other positions
 
 
 def test_pixel_budget_follows_the_request(backend, frames):

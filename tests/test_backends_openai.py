@@ -114,7 +114,15 @@ def test_generate_round_trip(tmp_path, frames_as, kinds, has_mm):
         assert media_parts(body) == kinds
         assert (body["temperature"], body["max_tokens"], body["seed"]) == (0.0, 64, 3)
         assert ("mm_processor_kwargs" in body) is has_mm
-        if has_mm:
-            assert body["mm_processor_kwargs"]["fps"] == 0.5
+        if has_mm:  # the leaderboard's video timing (2 fps), not the sample's 0.5 fps, stated twice
+            assert body["mm_processor_kwargs"]["fps"] == 2.0
+            assert body["media_io_kwargs"] == {"video": {"fps": 2.0, "num_frames": -1}}
     fp = backend.fingerprint()
     assert fp["model"] == "qwen" and fp["base_url"] == srv.base_url and fp["backend"] == "openai"
+
+
+def test_record_video_timing_sends_the_samples_fps(tmp_path):
+    params = GenerationParams(frames_as="video", video_timing="record")
+    req = GenerationRequest(uid="c", prompt="q", frames=_frames(tmp_path, 2), fps=0.5, params=params)
+    body = OpenAIBackend("qwen", ClientOptions(base_url="http://127.0.0.1:9/v1")).request_params(req)["extra_body"]
+    assert body["mm_processor_kwargs"]["fps"] == 0.5 and body["media_io_kwargs"]["video"]["fps"] == 0.5

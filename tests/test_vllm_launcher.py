@@ -87,7 +87,7 @@ def test_argv_carries_registry_flags():
         "--host": "127.0.0.1", "--port": "8123", "--served-model-name": "qwen2.5-vl-7b",
         "--max-model-len": "32768", "--dtype": "auto", "--tensor-parallel-size": "1",
         "--data-parallel-size": "2", "--limit-mm-per-prompt": '{"image": 1, "video": 1}',
-        "--media-io-kwargs": '{"video": {"num_frames": -1}}',
+        "--media-io-kwargs": '{"video": {"num_frames": -1, "fps": 2.0}}',
     }
     serve = build_argv(spec, 1, command=["vllm", "serve", "{model}"], extra_args=["--seed", "1"])
     assert serve[:3] == ["vllm", "serve", "Qwen/Qwen2.5-VL-7B-Instruct"]

@@ -6,8 +6,9 @@ real evaluations use the vLLM backend. The model loads once (on the first reques
 requests are answered one at a time.
 
 Inputs follow the official inference (medvidbench-format.md §8): frames are resized with Qwen's
-``smart_resize`` under the request's pixel budget and go in as one video at ``request.fps`` (or as
-an image list); for region captioning the start frame is boxed in place, as the official inference
+``smart_resize`` under the request's pixel budget and go in as one video whose temporal positions
+use :func:`mvbench.inference.timing_fps` of the request's ``video_timing`` (``official``: 2 fps,
+``second_per_grid_ts`` 1.0, as the leaderboard's runs) (or as an image list); for region captioning the start frame is boxed in place, as the official inference
 does (:mod:`mvbench.llm.images`). Decoding is greedy when ``temperature`` is 0; only the new text
 is returned.
 """
@@ -22,8 +23,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mvbench.errors import InputError, ServerError
 from mvbench.eval.backends.base import GenerationRequest
+
+from mvbench.errors import InputError, ServerError
+from mvbench.inference import timing_fps
 from mvbench.llm.images import draw_rc_box, load_frame, rc_position, resize_frame
 
 SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
@@ -75,9 +78,8 @@ class HFBackend:
             if self._model is not None:
                 return
             import torch
-            from transformers import Qwen2_5_VLForConditionalGeneration
-
             from mvbench.eval.backends.hf_processor import load_frames_processor
+            from transformers import Qwen2_5_VLForConditionalGeneration
 
             dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
             try:
@@ -153,7 +155,7 @@ class HFBackend:
         text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         size = {"longest_edge": params.max_pixels, "shortest_edge": params.min_pixels}
         kwargs = {"text": [text], "return_tensors": "pt", "images_kwargs": {"size": size},
-                  "videos_kwargs": {"size": size, "fps": [float(request.fps)]}}
+                  "videos_kwargs": {"size": size, "fps": [timing_fps(params.video_timing, request.fps)]}}
         if images:
             kwargs["images"] = images
         if videos is not None:

@@ -22,7 +22,7 @@ from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 from transformers.processing_utils import ProcessorMixin
 
-from mvbench.inference import FALLBACK_FPS
+from mvbench.inference import OFFICIAL_VIDEO_FPS
 
 IMAGE_TOKEN = "<|image_pad|>"
 VIDEO_TOKEN = "<|video_pad|>"
@@ -47,7 +47,7 @@ class QwenFramesProcessor(Qwen2_5_VLProcessor):
 
     def _process_videos(self, videos, **kwargs):
         """Patchify each video (a list of frames) and build its placeholder text."""
-        fps = kwargs.get("fps") or FALLBACK_FPS
+        fps = kwargs.get("fps") or OFFICIAL_VIDEO_FPS
         fps_list = list(fps) if isinstance(fps, (list, tuple)) else [fps] * len(videos)
         if len(fps_list) != len(videos):
             raise ValueError(f"got {len(fps_list)} fps values for {len(videos)} videos")

@@ -13,12 +13,17 @@ JPEG-encoded here, so the pixels the model sees are decided by us, not by the se
 ``data:video/jpeg;base64,<b64 frame 1>,<b64 frame 2>,...``: vLLM's ``VideoMediaIO.load_base64``
 splits a ``video/jpeg`` payload on commas and decodes each piece as a JPEG frame (base64 never
 contains a comma). As the official inference, an odd frame count is padded to even by repeating
-the last frame (Qwen merges frames in pairs). vLLM labels such videos 2 fps and, in recent
-versions, keeps at most ``num_frames`` (default 32) frames unless the server runs with
-``--media-io-kwargs '{"video": {"num_frames": -1}}'`` (our launcher passes it); by default we also send
-``extra_body={"mm_processor_kwargs": {"fps", "min_pixels", "max_pixels"}}`` with the sample's
-fps and pixel budget (turn off with ``mm_processor_kwargs=False``). ``video_url`` is a vLLM
-extension: use ``frames_as="images"`` (``image_url`` parts) for OpenAI's API.
+the last frame (Qwen merges frames in pairs).
+
+Temporal positions: vLLM's own label for such a video depends on its version (2 fps up to 0.19
+through the HF processor default, 1 fps from 0.20, metadata required from 0.31), and recent
+versions keep at most ``num_frames`` (default 32) frames. So every request states both: by default
+``extra_body={"mm_processor_kwargs": {"fps", "min_pixels", "max_pixels"}, "media_io_kwargs":
+{"video": {"fps", "num_frames": -1}}}`` with ``fps`` = :func:`mvbench.inference.timing_fps` of the
+request's ``video_timing`` (``official``: 2.0, as the leaderboard's runs; ``record``: the sample's
+own rate), and the launcher starts vLLM with the same ``--media-io-kwargs``. Turn the extra body
+off with ``mm_processor_kwargs=False``. ``video_url`` is a vLLM extension: use
+``frames_as="images"`` (``image_url`` parts) for OpenAI's API.
 
 Region captioning (``rc_frame`` + ``rc_box``) puts the boxed start frame
 (:func:`mvbench.llm.images.prepare_rc_frame`) as an image before the video.
@@ -31,8 +36,16 @@ import os
 from functools import lru_cache
 
 from mvbench.eval.backends.base import GenerationRequest
+
+from mvbench.inference import timing_fps
 from mvbench.llm.cache import ResponseCache
-from mvbench.llm.images import b64, jpeg_data_url, prepare_frame, prepare_rc_frame, rc_position
+from mvbench.llm.images import (
+    b64,
+    jpeg_data_url,
+    prepare_frame,
+    prepare_rc_frame,
+    rc_position,
+)
 from mvbench.llm.openai_client import OpenAIChatClient
 from mvbench.llm.retry import ClientOptions
 
@@ -143,8 +156,10 @@ class OpenAIBackend:
         p = request.params
         params: dict = {"temperature": float(p.temperature), "max_tokens": p.max_tokens, "seed": p.seed}
         if p.frames_as == "video" and request.frames and self.mm_processor_kwargs:
-            params["extra_body"] = {"mm_processor_kwargs": {
-                "fps": float(request.fps), "min_pixels": p.min_pixels, "max_pixels": p.max_pixels}}
+            fps = timing_fps(p.video_timing, request.fps)
+            params["extra_body"] = {
+                "mm_processor_kwargs": {"fps": fps, "min_pixels": p.min_pixels, "max_pixels": p.max_pixels},
+                "media_io_kwargs": {"video": {"fps": fps, "num_frames": -1}}}
         return params
 
     async def generate(self, request: GenerationRequest) -> str:
