@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,6 @@ from mvbench.builders.fixtures import make_fixture
 from mvbench.builders.pipeline import BuildOptions, build
 from mvbench.dataset_io import read_parquet
 
-NURVID = Path("/work/shared/data/nurvid")
 SOURCES = [s for s in BUILTIN_SOURCES if s in builder_names()]
 
 
@@ -42,12 +40,11 @@ def test_fixture_build_covers_every_task_and_segment(name, tmp_path):
     assert all(len(s) == 1 for s in splits.values())
 
 
-@pytest.mark.skipif(not (NURVID / "NurViD_annotations.json").is_file(), reason="real NurViD data absent")
-def test_real_nurvid_annotations_plan_only_use_every_segment(tmp_path):
+def test_real_nurvid_annotations_plan_only_use_every_segment(tmp_path, nurvid_dir):
     """A 60-video slice of the real release (all tables and split CSVs kept)."""
     root = tmp_path / "nurvid"
-    shutil.copytree(NURVID, root)
-    data = json.loads((NURVID / "NurViD_annotations.json").read_text())
+    shutil.copytree(nurvid_dir, root)
+    data = json.loads((nurvid_dir / "NurViD_annotations.json").read_text())
     keep = sorted(data)[:50] + ["6Ayxz5p7GBs", "xsqaL7c22q8"]  # duration trap; zero-length segment
     (root / "NurViD_annotations.json").write_text(json.dumps({k: data[k] for k in keep}))
     manifest = build([("nurvid", root)], BuildOptions(out=tmp_path / "out", workers=1, plan_only=True))
