@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task
-from mvbench.tasks.common import np_mean
+from mvbench.tasks.common import answer_int, np_mean
 
 ASPECTS = ("R2", "R3", "R8", "R5", "R4")
 _PATTERNS = {a: tuple(re.compile(p.format(a=a)) for p in (
@@ -46,7 +46,7 @@ def parse(text: str) -> dict[str, int]:
         for pattern in patterns:
             m = pattern.search(text)
             if m:
-                scores[aspect] = int(m.group(1))
+                scores[aspect] = answer_int(m.group(1))
                 break
     return scores
 

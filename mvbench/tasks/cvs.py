@@ -25,7 +25,8 @@ import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, with_answer
-from mvbench.tasks.common import balanced_accuracy, dataset_group, detect_dataset, group_in_order, np_mean
+from mvbench.tasks.common import (answer_int, balanced_accuracy, dataset_group, detect_dataset, group_in_order,
+                                  np_mean)
 
 COMPONENTS = ("two_structures", "cystic_plate", "hepatocystic_triangle")
 CRITERIA = (("two_structures", "Two structures"), ("cystic_plate", "Cystic plate"),
@@ -52,7 +53,7 @@ def parse(text: str) -> dict[str, int]:
             if needle in part:
                 m = pattern.search(part)
                 if m:
-                    found[name] = int(m.group(1))
+                    found[name] = answer_int(m.group(1))
                 break
     return found
 
