@@ -4,13 +4,18 @@ Order of work, each step safe to interrupt:
 
 1. load and filter the records (:mod:`mvbench.eval.data`), build one request per record;
 2. skip samples already answered in ``OUT/predictions.jsonl`` (resume after kill -9 asks only for
-   what is missing; failed samples are retried);
+   what is missing; failed samples and empty answers are retried);
 3. answer the rest concurrently (``concurrency`` in flight), each answer looked up in / stored to
    the content-keyed response cache and appended + fsynced to ``predictions.jsonl`` the moment it
    arrives; a request that fails after the backend's retries is recorded as a failure;
 4. score the answered samples with the leaderboard metrics (failures are counted, never scored as
    wrong answers), optionally with the LLM judge;
 5. write ``results.json`` (metrics + fingerprint), ``samples_<task>.jsonl`` and ``submission.json``.
+
+A run is *complete* only when every sample has a non-empty answer. Failed samples and empty
+answers are scored as empty answers (as the leaderboard scores the submission), listed in
+``results.json`` and make the run incomplete. A run that stops early (the backend kept failing)
+still writes every output, marked incomplete with the reason and the failures, then raises.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mvbench.errors import InputError
-from mvbench.eval.answering import answer_all
+from mvbench.eval.answering import RunAborted, answer_all
 from mvbench.eval.backends.base import GenerationParams
 from mvbench.eval.backends.factory import ServeOptions, open_backend
 from mvbench.eval.data import EvalData, FrameResolver, load_eval_data
@@ -211,7 +216,7 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     cache = ResponseCache(cfg.cache_dir) if cfg.cache_dir else None
     t0 = time.perf_counter()
 
-    async def go() -> tuple[dict[str, int], dict]:
+    async def go() -> tuple[dict[str, int], dict, RunAborted | None]:
         serve = ServeOptions(base_url=cfg.base_url, log_dir=cfg.out_dir, frames_as=params.frames_as,
                              client=ClientOptions(timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
                                                   concurrency=cfg.concurrency),
@@ -219,17 +224,27 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
         async with open_backend(spec, serve) as session:
             fingerprint = session.backend.fingerprint()
             advance = progress_factory(len(work)) if progress_factory and work else None
-            counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
-                                      cfg.abort_after or 0, advance, session.diagnose)
-            return counts, fingerprint
+            try:
+                counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
+                                          cfg.abort_after or 0, advance, session.diagnose)
+            except RunAborted as e:
+                return e.counts, fingerprint, e
+            return counts, fingerprint, None
 
     try:
-        counts, fingerprint = asyncio.run(go())
+        counts, fingerprint, aborted = asyncio.run(go())
     finally:
         store.close()
         if cache is not None:
             cache.close()
     elapsed = time.perf_counter() - t0
+    if aborted is not None:
+        # Every output is written, marked incomplete with the reason and the failures (no judge
+        # calls for a failed run), then the run still fails.
+        write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, None,
+                           aborted=str(aborted))
+        raise RunAborted(f"{aborted}; {cfg.out_dir / 'results.json'} lists the failures (marked incomplete)",
+                         aborted.counts)
     return write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, judge)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from mvbench import __version__, prompts
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
+from mvbench.eval.predictions import is_answer
 from mvbench.eval.score import merged_record, score_records
 from mvbench.tasks import LEADERBOARD_KEYS, leaderboard_metrics
 
@@ -50,18 +51,30 @@ def _oneshot_hash() -> str:
 
 
 def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts: dict[str, int],
-                       elapsed_s: float, judge) -> dict[str, Any]:
-    """Score what was answered and write every output file. Returns the results dict."""
+                       elapsed_s: float, judge, aborted: str | None = None) -> dict[str, Any]:
+    """Score what was answered and write every output file.
+
+    Args:
+        cfg / data / store / spec / params / fingerprint / counts / elapsed_s / judge: the run.
+        aborted: why the run stopped early, if it did (samples never requested are failures).
+
+    Returns:
+        The results dict (also ``results.json``). ``complete`` is true only when every sample
+        has a non-empty answer and the run was not aborted.
+    """
+    unanswered = f"not requested: the run stopped early ({aborted})" if aborted else "no answer recorded"
     answered, failed = [], []
     for r in data.records:
         entry = store.entries.get(r.uid)
         if entry is not None and entry.get("prediction") is not None:
             answered.append((r, entry["prediction"]))
         else:
-            failed.append((r, (entry or {}).get("error") or "no answer recorded"))
+            failed.append((r, (entry or {}).get("error") or unanswered))
+    empty = [(r, p) for r, p in answered if not is_answer(p)]
     # Failed samples are scored as empty answers, exactly as the leaderboard scores the submission
     # (whose prediction for them is ""), so results.json and submission.json always agree; the
-    # failures are counted, listed and make the run incomplete.
+    # failures and the empty answers are counted, listed and make the run incomplete (a rerun
+    # requests both again).
     predictions = {r.uid: p for r, p in answered} | {r.uid: "" for r, _ in failed}
     failed_uids = {r.uid for r, _ in failed}
     with_gt = [r for r in data.records if r.has_struc_info or r.answer is not None]
@@ -87,21 +100,25 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         failures_by_task[r.task] = failures_by_task.get(r.task, 0) + 1
     results: dict[str, Any] = {k: summary.get(k) for k in LEADERBOARD_KEYS}
     subset = bool(cfg.tasks or cfg.sources or cfg.limit)
+    complete = not failed and not empty and aborted is None
     results.update({
-        "complete": not failed,
+        "complete": complete,
+        "aborted": aborted,
         "judge": (summary.get("judge") or None) and {**summary["judge"], "base_url": cfg.judge_base_url},
         "judge_skipped_reason": None if judge is not None else
-        ("--no-judge" if cfg.no_judge else "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
+        ("the run stopped early" if aborted else "--no-judge" if cfg.no_judge else
+         "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
         "semantic_similarity": summary.get("semantic_similarity"),
         "mode": cfg.mode,
         "counts": {"samples": len(data.records), "answered": len(answered), "failed": len(failed),
                    "scored_with_ground_truth": len(merged), "failed_scored_as_empty": sum(
                        1 for r, _ in failed if r.has_struc_info or r.answer is not None),
-                   "empty_answers": sum(1 for _, p in answered if not p.strip()),
+                   "empty_answers": len(empty),
                    "requested_this_run": counts["requested"],
                    "cache_hits_this_run": counts["cached"], "failed_this_run": counts["failed"],
                    "failed_by_task": failures_by_task, "by_task": summary.get("counts")},
         "failures": [{"uid": r.uid, "qa_type": r.qa_type, "error": err} for r, err in failed],
+        "empty_answers": [{"uid": r.uid, "qa_type": r.qa_type} for r, _ in empty],
         "by_task": summary.get("by_task"),
         "by_source": summary.get("by_source"),
         "elapsed_s": elapsed_s,
@@ -122,7 +139,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             "packages": package_versions(),
         },
         "config": cfg.to_dict(),
-        "submission_complete": not subset and not failed,
+        "submission_complete": not subset and complete,
     })
     atomic_write_json(cfg.out_dir / "results.json", results)
 
@@ -144,6 +161,10 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
     if failed:
         log.warning("%d samples failed (listed in results.json) and were scored as empty answers, as the "
                     "leaderboard would score the submission; rerun the same command to retry them", len(failed))
+    if empty:
+        log.warning("%d of %d answers are empty (listed in results.json); they were scored as empty answers "
+                    "and the run is incomplete; rerun the same command to request them again",
+                    len(empty), len(answered))
     if subset:
         log.warning("submission.json covers a subset (--tasks/--sources/--limit): the leaderboard needs "
                     "every test sample")

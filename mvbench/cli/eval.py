@@ -84,9 +84,27 @@ def eval_command(
         print_metrics(results, title=f"{model} on {Path(data).name}")
         err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")
     if not results["complete"]:
-        err.print(f"[bold red]incomplete:[/] {results['counts']['failed']} samples failed (scored as empty "
-                  "answers, listed in results.json); rerun the same command to retry them")
+        err.print(f"[bold red]incomplete:[/] {incomplete_reason(results)} (scored as empty answers, listed in "
+                  "results.json); rerun the same command to retry them", highlight=False)
         raise typer.Exit(1)
+
+
+def incomplete_reason(results: dict) -> str:
+    """Why a run is incomplete, in words: failed samples and empty answers.
+
+    >>> incomplete_reason({"counts": {"failed": 2, "empty_answers": 3, "samples": 9}})
+    '2 samples failed, 3 answers are empty'
+    >>> incomplete_reason({"counts": {"failed": 0, "empty_answers": 9, "samples": 9}})
+    'every answer (9) is empty'
+    """
+    c = results.get("counts", {})
+    failed, empty, total = c.get("failed", 0), c.get("empty_answers", 0), c.get("samples", 0)
+    parts = []
+    if failed:
+        parts.append(f"{failed} samples failed")
+    if empty:
+        parts.append(f"every answer ({empty}) is empty" if empty == total else f"{empty} answers are empty")
+    return ", ".join(parts) or "the run stopped early"
 
 
 def print_metrics(results: dict, title: str) -> None:
@@ -100,7 +118,8 @@ def print_metrics(results: dict, title: str) -> None:
         table.add_row(k, "—" if results.get(k) is None else f"{results[k]:.4f}")
     Console().print(table)
     c = results.get("counts", {})
-    Console().print(f"samples {c.get('samples')}, answered {c.get('answered')}, failed {c.get('failed')}; "
+    Console().print(f"samples {c.get('samples')}, answered {c.get('answered')}, empty {c.get('empty_answers')}, "
+                    f"failed {c.get('failed')}; "
                     f"judge: {(results.get('judge') or {}).get('model') or results.get('judge_skipped_reason')}")
 
 
