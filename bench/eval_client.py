@@ -48,7 +48,7 @@ def _serve(latency_s: float, conn, stop) -> None:
 
 def stdlib_baseline(port: int, n: int, concurrency: int) -> float:
     """Seconds for ``n`` tiny chat requests from ``concurrency`` keep-alive stdlib threads."""
-    body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]})
+    body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}, allow_nan=False)
 
     def worker(count: int) -> None:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

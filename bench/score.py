@@ -222,16 +222,16 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/mvbench-bench-score")
     args = parser.parse_args()
     if args.run:
-        print(json.dumps(run_library(args.run)))
+        print(json.dumps(run_library(args.run), allow_nan=False))
         return
     if args.baseline:
-        print(json.dumps(run_official_style(args.baseline)))
+        print(json.dumps(run_official_style(args.baseline), allow_nan=False))
         return
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     path = work / "merged_6245.json"
-    path.write_text(json.dumps(make_merged()), encoding="utf-8")
+    path.write_text(json.dumps(make_merged(), allow_nan=False), encoding="utf-8")
     n = sum(count for _, count in TASK_MIX)
 
     t_ours, ours = _timed_subprocess("--run", path)
@@ -242,7 +242,7 @@ def main() -> None:
     print(f"official-style baseline:    {t_base:6.2f} s  {n / t_base:8.0f} records/s")
     print(f"speed-up vs baseline:       {t_base / t_ours:6.2f}x")
     print(f"speed-up vs official ~{OFFICIAL_SECONDS:.0f} s: {OFFICIAL_SECONDS / t_ours:6.2f}x")
-    print("metrics:", json.dumps(ours_cmp))
+    print("metrics:", json.dumps(ours_cmp, allow_nan=False))
     assert ours_cmp == base["metrics"], f"results differ:\n ours {ours_cmp}\n base {base['metrics']}"
     print("identical numbers: yes")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -137,8 +138,8 @@ class EvalConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.max_pixels and self.min_pixels and self.min_pixels > self.max_pixels:
             raise ValueError("min_pixels must not exceed max_pixels")
-        if self.timeout_s <= 0 or self.max_retries < 0:
-            raise ValueError("timeout must be > 0 and max_retries >= 0")
+        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0) or self.max_retries < 0:
+            raise ValueError("timeout must be a finite number > 0 and max_retries >= 0")
         if self.abort_after is None:  # a dead server stops the run after this many failures in a row
             self.abort_after = max(16, 2 * self.concurrency)
 

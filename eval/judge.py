@@ -62,7 +62,7 @@ def cache_key(model: str, prompt_version: str, task: str, prediction: str, refer
     """sha256 of the canonical JSON of the judge inputs."""
     payload = {"judge_model": model, "prompt_version": prompt_version, "task": task,
                "prediction": prediction, "reference": reference}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

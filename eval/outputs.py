@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import platform
 from importlib import metadata, resources
@@ -13,6 +12,7 @@ from mvbench import __version__, prompts
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
 from mvbench.eval.predictions import is_answer
 from mvbench.eval.score import merged_record, score_records
+from mvbench.strict_json import dumps
 from mvbench.tasks import LEADERBOARD_KEYS, leaderboard_metrics
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         ("the run stopped early" if aborted else "--no-judge" if cfg.no_judge else
          "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
         "semantic_similarity": summary.get("semantic_similarity"),
+        "non_finite": summary.get("non_finite") or [],
         "mode": cfg.mode,
         "counts": {"samples": len(data.records), "answered": len(answered), "failed": len(failed),
                    "scored_with_ground_truth": len(merged), "failed_scored_as_empty": sum(
@@ -148,7 +149,9 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         line = {"uid": r.uid, "id": r.id, "qa_type": r.qa_type, "data_source": r.data_source,
                 "prediction": predictions[r.uid], "failed": r.uid in failed_uids,
                 "ground_truth": r.answer, "scores": s.get("scores", s)}
-        by_task.setdefault(r.task, []).append(json.dumps(line, ensure_ascii=False))
+        if s.get("non_finite"):
+            line["non_finite"] = s["non_finite"]
+        by_task.setdefault(r.task, []).append(dumps(line))
     for stale in cfg.out_dir.glob("samples_*.jsonl"):
         stale.unlink()
     for task, lines in by_task.items():

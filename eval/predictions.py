@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mvbench.errors import InputError
+from mvbench.strict_json import dumps
 
 _START_OVER = "rerun with --overwrite to discard these predictions and start over"
 
@@ -87,7 +88,7 @@ class PredictionStore:
 
     def append(self, entry: dict[str, Any]) -> None:
         """Persist one result (flush + fsync) and index it."""
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        line = dumps(entry) + "\n"  # strict JSON
         with self._lock:
             self._file.write(line)
             self._file.flush()

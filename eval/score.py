@@ -7,6 +7,10 @@ each task's own rules, as the official leaderboard evaluator (``evaluate_predict
 registry. ``load_score_input`` reads either a merged file (the official evaluator's dict
 ``{"0": record, …}``) or a submission list ``[{id, qa_type, prediction}]`` merged with a
 ground-truth file by position, as the site does.
+
+Non-finite values (a ``nan`` box coordinate makes an STG sample's IoU NaN, and so ``stg_miou``)
+are not JSON: every NaN or infinite score and metric is reported as null, and ``non_finite`` in
+the summary names each affected metric, the reason and the records that caused it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from mvbench import embedding
+from mvbench.dataset_io import atomic_write_bytes
 from mvbench.errors import InputError
+from mvbench.strict_json import dumps, finite_or_none, non_finite_paths
 from mvbench.eval.judge import Judge
 from mvbench.records import Record
 from mvbench.tasks import LEADERBOARD_KEYS, SCORING_MODES, TASKS, Task, leaderboard_metrics
@@ -60,6 +66,54 @@ def _guarded(task: Task, rec: dict, index: int, call):
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise InputError(f"malformed ground truth for {task.key}: {type(e).__name__}: {e}",
                          record=_where(rec, index)) from None
+
+
+def _null_non_finite(recs: list[dict], by_task: dict[str, list[int]], samples: list[dict],
+                     summary: dict[str, Any]) -> list[dict]:
+    """Replace every NaN/infinite score and metric by None; return what was replaced and why.
+
+    A sample keeps ``non_finite``: its score keys whose values were replaced (``"nan"``/``"inf"``).
+    Each returned item names a task's metrics that were not finite, where in the summary, the
+    reason and the records (index, qa_type, data_source, video id, scores) behind it.
+    """
+    bad_samples: dict[int, dict[str, str]] = {}
+    for i, sample in enumerate(samples):
+        scores = sample.get("scores") or {}
+        bad = {k: repr(v) for k, v in scores.items() if finite_or_none(v) is None and v is not None}
+        if bad:
+            bad_samples[i] = bad
+            sample["scores"] = {k: finite_or_none(v) for k, v in scores.items()}
+            sample["non_finite"] = bad
+    report: list[dict] = []
+    for name, task in TASKS.items():
+        where = [spec.key for spec in task.metrics if finite_or_none(summary.get(spec.key)) is None
+                 and summary.get(spec.key) is not None]
+        where += [f"by_task.{task.key}.{p[2:]}" for p in non_finite_paths(summary["by_task"][task.key])]
+        where += [f"by_source.{task.key}.{p[2:]}" for p in non_finite_paths(summary["by_source"][task.key])]
+        metrics = sorted({p.rsplit(".", 1)[-1] for p in where})
+        if not where:
+            continue
+        records = [{"index": i, "qa_type": recs[i].get("qa_type"), "data_source": recs[i].get("data_source"),
+                    "video_id": (recs[i].get("metadata") or {}).get("video_id")
+                    if isinstance(recs[i].get("metadata"), dict) else None, "scores": bad_samples[i]}
+                   for i in by_task[name] if i in bad_samples]
+        reason = (f"{len(records)} record(s) have non-finite per-sample scores (e.g. an answer with a 'nan' or "
+                  "'inf' coordinate, or a number too large for a float)" if records else
+                  "the pooled value overflowed (per-sample scores are finite but too large)")
+        report.append({"task": task.key, "metrics": metrics, "where": where, "reason": reason, "records": records})
+        log.warning("%s not finite: reported as null; %s: records %s", ", ".join(metrics), reason,
+                    ", ".join(str(r["index"]) for r in records[:10]) + (" ..." if len(records) > 10 else ""))
+
+    def scrub(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: scrub(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [scrub(v) for v in obj]
+        return finite_or_none(obj)
+
+    for key in list(summary):
+        summary[key] = scrub(summary[key])
+    return report
 
 
 def _run_judge(judge: Judge, recs: list[dict], by_task: dict[str, list[int]], samples: list[dict]) -> None:
@@ -165,6 +219,9 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     summary["by_task"] = by_task_out
     summary["by_source"] = by_source
     summary["counts"] = counts
+    non_finite = _null_non_finite(recs, by_task, samples, summary)
+    if non_finite:  # (only then: the summary of a clean run keeps its exact layout)
+        summary["non_finite"] = non_finite
     return ScoreResult(summary=summary, samples=samples)
 
 
@@ -309,16 +366,13 @@ def load_score_input(path: str | Path, ground_truth: str | Path | None = None,
 
 
 def write_outputs(result: ScoreResult, output: str | Path) -> Path:
-    """Write the score file and ``<stem>.samples.jsonl`` next to it.
+    """Write the score file and ``<stem>.samples.jsonl`` next to it (strict JSON, atomic writes).
 
     Returns:
         The path of the samples file.
     """
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result.summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     samples_path = output.with_name(f"{output.stem}.samples.jsonl")
-    with open(samples_path, "w", encoding="utf-8") as f:
-        for s in result.samples:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    atomic_write_bytes(samples_path, "".join(dumps(s) + "\n" for s in result.samples).encode("utf-8"))
+    atomic_write_bytes(output, (dumps(result.summary, indent=2, ensure_ascii=True) + "\n").encode("utf-8"))
     return samples_path

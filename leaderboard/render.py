@@ -59,4 +59,4 @@ def to_json(entries: list[Entry]) -> str:
     """Full-precision values, ranks, sources and loading notes (e.g. a NaN read as missing)."""
     return json.dumps([{"rank": i + 1, "name": e.name, "source": e.source, "mean_rank": e.mean_rank,
                         "metrics": e.metrics, "ranks": e.ranks, "notes": e.notes}
-                       for i, e in enumerate(entries)], indent=2) + "\n"
+                       for i, e in enumerate(entries)], indent=2, allow_nan=False) + "\n"

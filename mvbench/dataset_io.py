@@ -1,7 +1,8 @@
 """Read and write records: official MedVidBench JSON and Parquet shards.
 
 Every write is atomic (a temporary file in the same folder, then ``os.replace``), so a killed
-process never leaves a partial file that looks complete.
+process never leaves a partial file that looks complete. Every JSON written is strict (no NaN or
+Infinity, :mod:`mvbench.strict_json`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 
 from mvbench.errors import InputError
 from mvbench.records import ARROW_SCHEMA, Record
+from mvbench.strict_json import NonFiniteError, dumps
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -38,8 +40,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write JSON atomically (UTF-8, non-ASCII kept)."""
-    return atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=indent).encode("utf-8"))
+    """Write strict JSON atomically (UTF-8, non-ASCII kept).
+
+    Raises:
+        InputError: ``obj`` holds NaN or an infinity (naming the file and where), which JSON cannot
+            hold; nothing is written.
+    """
+    try:
+        text = dumps(obj, indent=indent)
+    except NonFiniteError as e:
+        raise InputError(f"refusing to write it: {e}", path) from None
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def load_json(path: str | Path) -> Any:

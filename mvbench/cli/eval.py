@@ -79,7 +79,7 @@ def eval_command(
 
         results = run_eval(cfg, progress_factory=factory)
     if json_out:
-        typer.echo(json.dumps(results, indent=2))
+        typer.echo(json.dumps(results, indent=2, allow_nan=False))
     else:
         print_metrics(results, title=f"{model} on {Path(data).name}")
         err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")

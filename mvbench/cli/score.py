@@ -79,7 +79,7 @@ def score(
     result = score_records(records, judge=the_judge, mode=mode.value)
     out = output or input.with_name(f"{input.stem}.scores.json")
     samples_path = write_outputs(result, out)
-    typer.echo(json.dumps(result.metrics, indent=2))
+    typer.echo(json.dumps(result.metrics, indent=2, allow_nan=False))
     typer.echo(f"wrote {out} and {samples_path}", err=True)
 
 
