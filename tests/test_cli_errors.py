@@ -22,7 +22,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["eval"], "Missing option '--data'"),
+    (["eval"], "Missing option '--model'"),
     (["nosuchcmd"], "No such command 'nosuchcmd'"),
     (["eval", "--data", "d", "--model", "m", "--out", "o", "--limit", "abc"], "Invalid value for '--limit'"),
     (["leaderboard", "--format", "xx"], "Invalid value for '--format'"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from mvbench.eval.harness import EvalConfig, run_eval
+from mvbench.eval.official import LEADERBOARD_URL, OFFICIAL_TEST
 from mvbench.tasks import LEADERBOARD_KEYS
 
 err = Console(stderr=True)
@@ -20,10 +22,22 @@ def _split_list(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def default_out(model: str, data: str) -> Path:
+    """``runs/<model>__<data>``: e.g. ``runs/qwen2.5-vl-7b__official-test``."""
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "run"
+
+    model_name = Path(model).name if Path(model).is_dir() else model
+    return Path("runs") / f"{slug(model_name)}__{slug(Path(data).stem if data != OFFICIAL_TEST else data)}"
+
+
 def eval_command(
-    data: Annotated[str, typer.Option("--data", "-d", help="Built dataset folder, official MedVidBench JSON, or Hub dataset id.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Alias (qwen2.5-vl-7b, gpt-4.1, ...), local checkpoint, Hub id, openai:NAME, gemini:NAME, or baseline:prior.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (predictions.jsonl, results.json, ...).")],
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="official-test (default: the public MedVidBench test set, fetched from the Hub once and cached), a built dataset folder, an official MedVidBench JSON, or a Hub dataset id.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (predictions.jsonl, results.json, submission.json); default runs/MODEL__DATA.")] = None,
+    data_revision: Annotated[Optional[str], typer.Option(help="Branch, tag or commit of official-test or a Hub dataset (default: the pinned revision).")] = None,
+    tp: Annotated[Optional[int], typer.Option("--tp", help="Tensor parallel size of a launched vLLM (GPUs per model replica).")] = None,
+    dp: Annotated[Optional[int], typer.Option("--dp", help="Data parallel size of a launched vLLM (model replicas); needs tp × dp GPUs.")] = None,
     backend: Annotated[Optional[str], typer.Option(help="Override the backend: vllm, openai, gemini, hf.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="Use this running OpenAI-compatible server instead of launching vLLM.")] = None,
     frames_root: Annotated[Optional[Path], typer.Option(help="Folder of the official test frames (for official JSON input).")] = None,
@@ -53,6 +67,8 @@ def eval_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")] = False,
 ) -> None:
     """Evaluate a model on the 8 MedVidBench tasks with leaderboard-identical metrics."""
+    data = data or OFFICIAL_TEST
+    out = out or default_out(model, data)
     kwargs = {}
     if no_cache:
         kwargs["cache_dir"] = None
@@ -67,7 +83,7 @@ def eval_command(
                          max_pixels=max_pixels, min_pixels=min_pixels, max_tokens=max_tokens, judge=judge,
                          judge_base_url=judge_base_url, no_judge=no_judge, timeout_s=timeout,
                          max_retries=max_retries, overwrite=overwrite, vllm_python=vllm_python,
-                         vllm_args=tuple(vllm_arg or ()), **kwargs)
+                         vllm_args=tuple(vllm_arg or ()), data_revision=data_revision, tp=tp, dp=dp, **kwargs)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
@@ -78,15 +94,20 @@ def eval_command(
             return lambda: progress.advance(task_id)
 
         results = run_eval(cfg, progress_factory=factory)
+    scored = bool(results["counts"]["scored_with_ground_truth"])
     if json_out:
         typer.echo(json.dumps(results, indent=2, allow_nan=False))
-    else:
+    elif scored:
         print_metrics(results, title=f"{model} on {Path(data).name}")
         err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")
     if not results["complete"]:
         err.print(f"[bold red]incomplete:[/] {incomplete_reason(results)} (scored as empty answers, listed in "
                   "results.json); rerun the same command to retry them", highlight=False)
         raise typer.Exit(1)
+    if not scored:
+        subset = "" if results.get("submission_complete") else " (a subset: the leaderboard needs every test sample)"
+        typer.echo(f"wrote {out / 'submission.json'}{subset}; this data has no ground truth, so scores come from "
+                   f"the MedVidBench leaderboard: upload that file at {LEADERBOARD_URL}", err=True)
 
 
 def incomplete_reason(results: dict) -> str:
