@@ -82,7 +82,8 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
     summary: dict[str, Any]
     samples: list[dict] = []
     if merged:
-        result = score_records(merged, judge=judge, mode=cfg.mode)
+        # Records the data holds without usable ground truth are left out, warned about and listed.
+        result = score_records(merged, judge=judge, mode=cfg.mode, skip_invalid=True)
         summary, samples = result.summary, result.samples
     else:
         summary = {k: None for k in LEADERBOARD_KEYS} | {"mode": cfg.mode, "judge": None}
@@ -110,6 +111,8 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
          "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
         "semantic_similarity": summary.get("semantic_similarity"),
         "non_finite": summary.get("non_finite") or [],
+        "invalid": [{"uid": with_gt[item["index"]].uid, "qa_type": item["qa_type"], "reason": item["reason"]}
+                    for item in summary.get("invalid") or []],
         "mode": cfg.mode,
         "counts": {"samples": len(data.records), "answered": len(answered), "failed": len(failed),
                    "scored_with_ground_truth": len(merged), "failed_scored_as_empty": sum(
@@ -152,6 +155,8 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
                 "ground_truth": r.answer, "scores": s.get("scores", s)}
         if s.get("non_finite"):
             line["non_finite"] = s["non_finite"]
+        if s.get("invalid"):
+            line["invalid"] = s["invalid"]
         by_task.setdefault(r.task, []).append(dumps(line))
     for stale in cfg.out_dir.glob("samples_*.jsonl"):
         stale.unlink()

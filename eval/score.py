@@ -8,6 +8,11 @@ registry. ``load_score_input`` reads either a merged file (the official evaluato
 ``{"0": record, …}``) or a submission list ``[{id, qa_type, prediction}]`` merged with a
 ground-truth file by position, as the site does.
 
+Records that cannot be scored are an error naming the record: no usable ``qa_type``, or ground
+truth a task cannot use (:meth:`mvbench.tasks.base.Task.ground_truth_problem`: no spans, no boxes,
+no segments, no skill level, ...). With ``skip_invalid`` they are left out instead, counted, listed
+under ``invalid`` in the summary and warned about; they are never scored as zeros silently.
+
 Non-finite values (a ``nan`` box coordinate makes an STG sample's IoU NaN, and so ``stg_miou``)
 are not JSON: every NaN or infinite score and metric is reported as null, and ``non_finite`` in
 the summary names each affected metric, the reason and the records that caused it.
@@ -27,7 +32,7 @@ from mvbench.errors import InputError
 from mvbench.strict_json import dumps, finite_or_none, non_finite_paths
 from mvbench.eval.judge import Judge
 from mvbench.records import Record
-from mvbench.tasks import LEADERBOARD_KEYS, SCORING_MODES, TASKS, Task, leaderboard_metrics
+from mvbench.tasks import LEADERBOARD_KEYS, OFFICIAL_QA_TYPES, SCORING_MODES, TASKS, Task, leaderboard_metrics
 from mvbench.tasks.base import owner_of
 
 log = logging.getLogger(__name__)
@@ -139,8 +144,25 @@ def _run_semantic(recs: list[dict], by_task: dict[str, list[int]], samples: list
     return len(owners)
 
 
+def _invalid_records(recs: list[dict]) -> list[dict]:
+    """The records that cannot be scored, each ``{index, qa_type, data_source, reason}``."""
+    invalid = []
+    for i, rec in enumerate(recs):
+        name = owner_of(rec.get("qa_type"))
+        if name is None:
+            reason = (f"no usable qa_type ({rec.get('qa_type')!r}); known: "
+                      f"{', '.join(OFFICIAL_QA_TYPES)}")
+        else:
+            task = TASKS.get(name)
+            reason = _guarded(task, rec, i, lambda: task.ground_truth_problem(rec))
+        if reason is not None:
+            invalid.append({"index": i, "qa_type": rec.get("qa_type"), "data_source": rec.get("data_source"),
+                            "reason": reason})
+    return invalid
+
+
 def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "leaderboard",
-                  semantic: bool | None = None) -> ScoreResult:
+                  semantic: bool | None = None, skip_invalid: bool = False) -> ScoreResult:
     """Score merged records as the official leaderboard evaluator does.
 
     Args:
@@ -150,23 +172,39 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
         mode: "leaderboard" (the only mode).
         semantic: also report MiniLM answer–reference similarity for DVC/VS/RC (loads the
             model); default: only when a judge is given.
+        skip_invalid: leave out records without a usable qa_type or ground truth (counted,
+            listed under ``invalid`` and warned about) instead of raising.
 
     Returns:
         A ``ScoreResult``.
 
     Raises:
-        InputError: an unknown mode, or a record whose ground truth is malformed.
+        InputError: an unknown mode, or (unless ``skip_invalid``) a record without a usable
+            qa_type or ground truth, naming the first and counting all.
     """
     if mode not in SCORING_MODES:
         raise InputError(f"unknown scoring mode {mode!r}; known: {', '.join(SCORING_MODES)}")
     if semantic is None:
         semantic = judge is not None
+    invalid = _invalid_records(recs)
+    if invalid and not skip_invalid:
+        first = invalid[0]
+        raise InputError(f"{first['reason']}; {len(invalid)} of {len(recs)} records cannot be scored; fix them, "
+                         "or pass --skip-invalid to score the rest (they are then listed in the score file)",
+                         record=_where(recs[first["index"]], first["index"]))
+    if invalid:
+        by_reason: dict[str, int] = {}
+        for item in invalid:
+            by_reason[item["reason"]] = by_reason.get(item["reason"], 0) + 1
+        log.warning("skipped %d of %d records that cannot be scored (listed under 'invalid'): %s", len(invalid),
+                    len(recs), "; ".join(f"{n} x {reason}" for reason, n in by_reason.items()))
+    skipped = {item["index"]: item["reason"] for item in invalid}
     by_task: dict[str, list[int]] = {name: [] for name in TASKS}
     routed: list[str | None] = []
     for i, rec in enumerate(recs):
         name = owner_of(rec.get("qa_type"))
-        routed.append(name)
-        if name is not None:
+        routed.append(None if i in skipped else name)
+        if name is not None and i not in skipped:
             by_task[name].append(i)
     contexts: dict[str, object] = {}
     prepared: dict[str, int] = {}
@@ -180,7 +218,10 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
         name = routed[i]
         entry = {"index": i, "task": name.lower() if name else None, "qa_type": rec.get("qa_type"),
                  "data_source": rec.get("data_source")}
-        if name is None:
+        if i in skipped:
+            entry["scores"] = {}
+            entry["invalid"] = skipped[i]
+        elif name is None:
             entry["scores"] = {}
         else:
             task = TASKS.get(name)
@@ -193,8 +234,10 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
 
     by_task_out: dict[str, dict] = {}
     by_source: dict[str, dict] = {}
-    counts: dict[str, Any] = {"records": len(recs), "unrouted": sum(1 for n in routed if n is None),
+    counts: dict[str, Any] = {"records": len(recs), "unrouted": sum(1 for r in recs if owner_of(r.get("qa_type")) is None),
                               "nap_needing_minilm": prepared.get("NAP", 0)}
+    if invalid:
+        counts["invalid"] = len(invalid)
     for name, task in TASKS.items():
         idx = by_task[name]
         task_recs = [recs[i] for i in idx]
@@ -222,6 +265,8 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     non_finite = _null_non_finite(recs, by_task, samples, summary)
     if non_finite:  # (only then: the summary of a clean run keeps its exact layout)
         summary["non_finite"] = non_finite
+    if invalid:
+        summary["invalid"] = invalid
     return ScoreResult(summary=summary, samples=samples)
 
 

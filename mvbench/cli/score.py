@@ -69,14 +69,23 @@ def score(
         "--strict-ids", help="Fail when submission ids differ from the ground truth's (default: warn; "
                              "the leaderboard merges by position).")] = False,
     mode: Annotated[ScoreMode, typer.Option("--mode", help="Scoring mode.")] = ScoreMode.leaderboard,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Leave out records without a usable qa_type or ground truth (counted, listed in the "
+                               "score file, warned about) instead of failing.")] = False,
 ) -> None:
     """Score INPUT; write the score file and <output stem>.samples.jsonl; print the ten metrics."""
+    from mvbench.errors import InputError
     from mvbench.eval.score import load_score_input, score_records, write_outputs
 
     judge_model = _judge_model(no_judge, judge, judge_base_url)
     records = load_score_input(input, ground_truth, strict_ids=strict_ids)
     the_judge = None if judge_model is None else _make_judge(judge_model, judge_base_url)
-    result = score_records(records, judge=the_judge, mode=mode.value)
+    try:
+        result = score_records(records, judge=the_judge, mode=mode.value, skip_invalid=skip_invalid)
+    except InputError as e:
+        if e.path is not None:
+            raise
+        raise InputError(e.reason, path=ground_truth or input, record=e.record) from None
     out = output or input.with_name(f"{input.stem}.scores.json")
     samples_path = write_outputs(result, out)
     typer.echo(json.dumps(result.metrics, indent=2, allow_nan=False))

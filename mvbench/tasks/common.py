@@ -58,6 +58,15 @@ def answer_int(digits: str) -> int | float:
         return math.inf
 
 
+def is_number(value: object) -> bool:
+    """A real int or float (not a bool, not a numeric string).
+
+    >>> is_number(1), is_number(2.5), is_number(True), is_number("3")
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def video_id_of(rec: dict) -> str:
     """``metadata.video_id`` as a string ('' if absent); the official SA/CVS grouping reads only this."""
     metadata = rec.get("metadata") or {}

@@ -144,6 +144,15 @@ class CVS(Task):
     def parse(self, text: str) -> dict[str, int]:
         return parse(text)
 
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No component score in ``struc_info[0].cvs_scores`` nor in the reference answer."""
+        struc = record.get("struc_info")
+        if struc not in (None, []) and not (isinstance(struc, list) and isinstance(struc[0], dict)):
+            return f"struc_info must be a list of {{cvs_scores}} objects, not {struc!r:.60}"
+        if not gt_components(record):
+            return "no ground-truth CVS scores (struc_info[0].cvs_scores, or the reference answer)"
+        return None
+
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, fmt_time, with_answer
 from mvbench.tasks.captions import ASPECTS, pair
-from mvbench.tasks.common import fps_of, group_in_order, np_mean, temporal_dataset_key
+from mvbench.tasks.common import fps_of, group_in_order, is_number, np_mean, temporal_dataset_key
 
 F1_THRESHOLDS = (0.3, 0.5, 0.7)
 LLM_THRESHOLDS = (0.3, 0.5, 0.7)
@@ -326,6 +326,15 @@ class DVC(Task):
 
     def parse(self, text: str) -> list[Segment]:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No segment with start, end and caption, or a non-numeric start/end."""
+        segments = gt_segments(record)
+        if not segments:
+            return "struc_info holds no ground-truth segments with start, end and caption"
+        if not all(is_number(s["start"]) and is_number(s["end"]) for s in segments):
+            return "struc_info segment start/end must be numbers"
+        return None
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

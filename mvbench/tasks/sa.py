@@ -201,6 +201,15 @@ class SA(Task):
     def parse(self, text: str) -> SkillAnswer:
         return parse(text)
 
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No skill level: neither ``struc_info[0].skill_level`` nor ``k/5`` scores in ``gnd``."""
+        struc = record.get("struc_info")
+        if struc not in (None, []) and not (isinstance(struc, list) and isinstance(struc[0], dict)):
+            return f"struc_info must be a list of {{skill_level, skill_scores}} objects, not {struc!r:.60}"
+        if _first_struc(record).get("skill_level") or _level(str(record.get("gnd", "") or "")) is not None:
+            return None
+        return "no ground-truth skill level (struc_info[0].skill_level, or k/5 scores in the reference answer)"
+
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)
 

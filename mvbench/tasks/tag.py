@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, fmt_time, with_answer
-from mvbench.tasks.common import (answer_int, fps_of, group_in_order, np_mean, pooled_group_mean,
+from mvbench.tasks.common import (answer_int, fps_of, group_in_order, is_number, np_mean, pooled_group_mean,
                                   temporal_dataset_key)
 
 THRESHOLDS = (0.3, 0.5)
@@ -212,6 +212,21 @@ class TAG(Task):
 
     def parse(self, text: str) -> list[tuple[float, float]]:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No list of ``{action, spans}`` items, no span, or a span without numeric start/end."""
+        struc = record.get("struc_info")
+        if not isinstance(struc, list):
+            return f"struc_info must be a list of {{action, spans}} items, not {type(struc).__name__}"
+        try:
+            spans = gt_spans(record)
+        except (KeyError, TypeError):
+            return "a struc_info span is not an object with start and end"
+        if not spans:
+            return "struc_info holds no ground-truth spans"
+        if not all(is_number(v) for span in spans for v in span):
+            return "struc_info span start/end must be numbers"
+        return None
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)
