@@ -124,6 +124,13 @@ def main() -> None:
         # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup.
         err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(1)
+    except OSError as e:  # a path that is a folder, a file, missing or not writable, met deep inside
+        if os.environ.get("MVBENCH_DEBUG"):
+            raise
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        err_console.print(f"[bold red]error:[/] {escape(where + ': ' if where else '')}"
+                          f"{escape(e.strerror or str(e))}", highlight=False)
+        sys.exit(1)
     except KeyError as e:  # registry lookups: unknown source/task/model names
         if os.environ.get("MVBENCH_DEBUG"):
             raise

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mvbench.builders.fixtures import fixture_sources, make_fixture
+from mvbench.cli.checks import output_dir
 from mvbench.builders.pipeline import BuildOptions, build
 from mvbench.eval.harness import EvalConfig, run_eval
 from mvbench.leaderboard import Entry, load_entry, rank
@@ -110,15 +111,20 @@ err = Console(stderr=True)
 def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Working folder.")] = Path("demo-out"),
     sources: Annotated[Optional[str], typer.Option(help="Comma-separated sources (default: all).")] = None,
-    limit: Annotated[int, typer.Option(help="Test samples per task per model.")] = 4,
-    workers: Annotated[Optional[int], typer.Option(help="Build processes (default: all cores).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Test samples per task per model.")] = 4,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Build processes (default: all cores).")] = None,
     skip_tiny_model: Annotated[bool, typer.Option("--skip-tiny-model", help="Evaluate only the prior baseline.")] = False,
 ) -> None:
     """Generate raw trees for every source, build them, evaluate reference models, print the leaderboard."""
     from mvbench.leaderboard import render
 
     models = (PRIOR_BASELINE,) if skip_tiny_model else (PRIOR_BASELINE, TINY_QWEN)
-    ranked = run_demo(out, sources=[s.strip() for s in sources.split(",")] if sources else None, models=models,
+    output_dir(out, "--out")
+    chosen = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    unknown = sorted(set(chosen or ()) - set(fixture_sources()))
+    if unknown:
+        raise typer.BadParameter(f"--sources: no fixture for {', '.join(unknown)}; known: {', '.join(fixture_sources())}")
+    ranked = run_demo(out, sources=chosen, models=models,
                       limit=limit, workers=workers, say=err.print)
     table = Table(title="mvbench demo leaderboard (fixture data: not comparable with the paper)")
     for h in render.header():

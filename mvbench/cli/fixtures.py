@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mvbench.cli.checks import output_dir
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``fixtures`` group (``make``, ``list``)."""
@@ -37,6 +39,7 @@ def register(app: typer.Typer) -> None:
         """Write a fixture raw tree (for --source all: OUT/<source>/ for every source)."""
         from mvbench.builders.fixtures import fixture_sources, make_fixture
 
+        output_dir(out_dir, "OUT_DIR")
         if source == "all":
             for name in fixture_sources():
                 root = make_fixture(name, out_dir / name, seed=seed)

@@ -77,8 +77,11 @@ def score(
     from mvbench.errors import InputError
     from mvbench.eval.score import load_score_input, score_records, write_outputs
 
+    from mvbench.cli.checks import output_file
+
+    out = output_file(output or input.with_name(f"{input.stem}.scores.json"), "--output")
+    records = load_score_input(input, ground_truth, strict_ids=strict_ids)  # bad input fails before any warning
     judge_model = _judge_model(no_judge, judge, judge_base_url)
-    records = load_score_input(input, ground_truth, strict_ids=strict_ids)
     the_judge = None if judge_model is None else _make_judge(judge_model, judge_base_url)
     try:
         result = score_records(records, judge=the_judge, mode=mode.value, skip_invalid=skip_invalid)
@@ -86,7 +89,6 @@ def score(
         if e.path is not None:
             raise
         raise InputError(e.reason, path=ground_truth or input, record=e.record) from None
-    out = output or input.with_name(f"{input.stem}.scores.json")
     samples_path = write_outputs(result, out)
     typer.echo(json.dumps(result.metrics, indent=2, allow_nan=False))
     typer.echo(f"wrote {out} and {samples_path}", err=True)
