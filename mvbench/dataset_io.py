@@ -1,15 +1,15 @@
 """Read and write records: official MedVidBench JSON and Parquet shards.
 
 Every write is atomic (a temporary file in the same folder, then ``os.replace``), so a killed
-process never leaves a partial file that looks complete. Every JSON written is strict (no NaN or
-Infinity, :mod:`mvbench.strict_json`).
+process never leaves a partial file that looks complete. Files get the mode ``open()`` would give
+them (0666 minus the umask, :mod:`mvbench.tempfiles`), not ``mkstemp``'s private 0600. Every JSON
+written is strict (no NaN or Infinity, :mod:`mvbench.strict_json`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,14 @@ import pyarrow.parquet as pq
 from mvbench.errors import InputError
 from mvbench.records import ARROW_SCHEMA, Record
 from mvbench.strict_json import NonFiniteError, dumps
+from mvbench.tempfiles import make_temp
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = make_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -104,10 +105,10 @@ def write_parquet(records: Iterable[Record], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = records_to_table(records)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    fd, tmp = make_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
