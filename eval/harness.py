@@ -203,10 +203,12 @@ def make_judge(cfg: EvalConfig):
 
     model = cfg.judge or "gpt-4.1"
     # The judge retries a pair 5 times itself (as the official script); the client must not multiply that.
-    client = OpenAIChatClient(model, ClientOptions(base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s,
-                                                   max_retries=0, concurrency=cfg.concurrency))
+    options = ClientOptions(base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s, max_retries=0,
+                            concurrency=cfg.concurrency)
+    OpenAIChatClient(model, options)  # a missing key fails here, before any generation (opens nothing)
     cache = ResponseCache(cfg.cache_dir.parent / "judge") if cfg.cache_dir else None
-    return Judge(client.complete, model=model, cache=cache)
+    # one client per judging batch, closed in the batch's own event loop
+    return Judge(model=model, cache=cache, connect=lambda: OpenAIChatClient(model, options))
 
 
 
@@ -225,34 +227,45 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     data = load_eval_data(cfg.data, frames_root=cfg.frames_root, split=cfg.split, tasks=cfg.tasks,
                           sources=cfg.sources, limit=cfg.limit, revision=cfg.data_revision)
     judge = make_judge(cfg)
+    try:
+        return _run(cfg, data, spec, params, judge, progress_factory)
+    finally:
+        if judge is not None:
+            judge.close()  # its reply cache
+
+
+def _run(cfg: EvalConfig, data: EvalData, spec: ModelSpec, params: Any, judge: Any,
+         progress_factory: Any) -> dict[str, Any]:
+    """Answer, persist and score (``run_eval`` after the judge is made); every file is closed on the way out."""
     resolver = FrameResolver(data.base_dir, data.frames_root)
     claim_out_dir(cfg.out_dir, run_identity(cfg, spec, params, (data.provenance or {}).get("commit")),
                   cfg.overwrite)
     store = PredictionStore(cfg.out_dir / "predictions.jsonl")
-    pending = [r for r in data.records if not store.done(r.uid)]
-    work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))
-            for r in pending]
-    log.info("%d samples, %d already answered, %d to request", len(data.records),
-             len(data.records) - len(pending), len(pending))
-    cache = ResponseCache(cfg.cache_dir) if cfg.cache_dir else None
-    t0 = time.perf_counter()
-
-    async def go() -> tuple[dict[str, int], dict, RunAborted | None]:
-        serve = ServeOptions(base_url=cfg.base_url, log_dir=cfg.out_dir, frames_as=params.frames_as,
-                             client=ClientOptions(timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
-                                                  concurrency=cfg.concurrency),
-                             vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args))
-        async with open_backend(spec, serve) as session:
-            fingerprint = session.backend.fingerprint()
-            advance = progress_factory(len(work)) if progress_factory and work else None
-            try:
-                counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
-                                          cfg.abort_after or 0, advance, session.diagnose)
-            except RunAborted as e:
-                return e.counts, fingerprint, e
-            return counts, fingerprint, None
-
+    cache = None
     try:
+        pending = [r for r in data.records if not store.done(r.uid)]
+        work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))
+                for r in pending]
+        log.info("%d samples, %d already answered, %d to request", len(data.records),
+                 len(data.records) - len(pending), len(pending))
+        cache = ResponseCache(cfg.cache_dir) if cfg.cache_dir else None
+        t0 = time.perf_counter()
+
+        async def go() -> tuple[dict[str, int], dict, RunAborted | None]:
+            serve = ServeOptions(base_url=cfg.base_url, log_dir=cfg.out_dir, frames_as=params.frames_as,
+                                 client=ClientOptions(timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
+                                                      concurrency=cfg.concurrency),
+                                 vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args))
+            async with open_backend(spec, serve) as session:
+                fingerprint = session.backend.fingerprint()
+                advance = progress_factory(len(work)) if progress_factory and work else None
+                try:
+                    counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
+                                              cfg.abort_after or 0, advance, session.diagnose)
+                except RunAborted as e:
+                    return e.counts, fingerprint, e
+                return counts, fingerprint, None
+
         counts, fingerprint, aborted = asyncio.run(go())
     finally:
         store.close()

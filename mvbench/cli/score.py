@@ -28,8 +28,9 @@ def _make_judge(model: str, base_url: str | None):
     from mvbench.llm.retry import ClientOptions
 
     # the judge retries each pair itself (5 attempts, as the official script); no client retries on top
-    client = OpenAIChatClient(model, ClientOptions(base_url=base_url, max_retries=0))
-    return Judge(client.complete, model=model)
+    options = ClientOptions(base_url=base_url, max_retries=0)
+    OpenAIChatClient(model, options)  # a missing key fails here (opens nothing)
+    return Judge(model=model, connect=lambda: OpenAIChatClient(model, options))
 
 
 def _judge_model(no_judge: bool, judge: str | None, judge_base_url: str | None) -> str | None:
