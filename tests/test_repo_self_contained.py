@@ -47,3 +47,9 @@ def test_shipped_data_sets_carry_their_licence_and_attribution() -> None:
         text = (folder / "LICENSE.md").read_text(encoding="utf-8")
         assert "creativecommons.org/licenses/" in text, folder
         assert "Authors / citation" in text or "Benchmark:" in text, folder  # the attribution
+
+
+def test_the_suite_fails_on_resource_warnings(request) -> None:
+    filters = request.config.getini("filterwarnings")
+    assert "error::ResourceWarning" in filters
+    assert "error::pytest.PytestUnraisableExceptionWarning" in filters  # those raised in __del__
