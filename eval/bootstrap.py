@@ -8,8 +8,11 @@ intervals that are too narrow. The unit resampled here is the **video**:
   without a video id is its own group.
 - Resampling is **stratified by data_source**: each draw takes, within every source, as many videos
   as the source has, with replacement. The benchmark's mix of sources is fixed by design (and the
-  SA/CVS metrics are unweighted means over sources); what is random is which videos it holds. A
-  source with one video contributes no resampling variance.
+  SA/CVS metrics are unweighted means over sources); what is random is which videos it holds.
+  A source with a single video cannot show its own variance, so such sources are resampled
+  together as one stratum (the survey statistician's "collapsed strata"; merged into the smallest
+  other source when it is the only one). A metric whose task has fewer than two videos gets no
+  interval.
 - Each draw recomputes the metric through the task's own :meth:`Task.aggregate` on the drawn
   records (a video drawn twice counts twice). The judge metrics are recomputed from the stored
   per-sample judge scores: no judge call is made.
@@ -23,6 +26,7 @@ excludes 0 is one the data supports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +72,8 @@ class BootstrapConfig:
 
     def describe(self) -> dict[str, Any]:
         """The settings as recorded beside the intervals."""
-        return {"method": "percentile bootstrap", "unit": self.unit, "strata": "data_source within task",
+        return {"method": "percentile bootstrap", "unit": self.unit,
+                "strata": "data_source within task (single-video sources resampled together)",
                 "resamples": self.resamples, "seed": self.seed, "confidence": self.confidence}
 
 
@@ -137,8 +142,12 @@ class _Draws:
                 video = metadata.get("video_id") or rec.get("video_id")
                 key = (video if unit == "video" and video not in (None, "") else ("#", i))
                 strata.setdefault(source, {}).setdefault(key, []).append(i)
-            self.tasks[name] = [list(clusters.values()) for _, clusters in sorted(strata.items())]
+            self.tasks[name] = _collapse([list(clusters.values()) for _, clusters in sorted(strata.items())])
             self.clusters += sum(len(c) for c in self.tasks[name])
+
+    def too_few(self, name: str) -> bool:
+        """Whether a task has fewer than two videos (no interval can be drawn)."""
+        return sum(len(s) for s in self.tasks.get(name, [])) < 2
 
     def draw(self, rng: np.random.Generator) -> dict[str, list[int]]:
         """One bootstrap draw: per task, the record indices of the drawn videos."""
@@ -152,16 +161,34 @@ class _Draws:
         return out
 
 
+def _collapse(strata: list[list[list[int]]]) -> list[list[list[int]]]:
+    """Resample single-video strata together (into the smallest other stratum if only one)."""
+    singles = [s for s in strata if len(s) == 1]
+    multi = [s for s in strata if len(s) > 1]
+    if len(singles) >= 2:
+        return [*multi, [c for s in singles for c in s]]
+    if singles and multi:
+        smallest = min(range(len(multi)), key=lambda i: len(multi[i]))
+        multi[smallest] = multi[smallest] + singles[0]
+        return multi
+    return strata
+
+
 def _pool(task: Task, records: Sequence[dict], samples: Sequence[dict], idx: list[int]) -> dict:
     return task.aggregate([records[i] for i in idx], [samples[i] for i in idx])
 
 
 def _percentiles(values: list[float], confidence: float) -> dict[str, float] | None:
+    values = [v for v in values if math.isfinite(v)]
     if len(values) < 2:
         return None
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
     return {"low": float(low), "high": float(high)}
+
+
+def _single_video_keys(draws: _Draws) -> set[str]:
+    return {k for name in draws.tasks if draws.too_few(name) for k in _task_metrics(TASKS.get(name))}
 
 
 def _keys_to_do(point: dict[str, float | None] | None, computed: dict[str, float | None]) -> set[str]:
@@ -183,13 +210,14 @@ def bootstrap_intervals(records: Sequence[dict], samples: Sequence[dict], config
 
     Returns:
         ``config.describe()`` plus ``clusters`` (the videos resampled, counted per task) and
-        ``metrics``: ``{key: {"low", "high"} or None}`` for every leaderboard key.
+        ``metrics``: ``{key: {"low", "high"} or None}`` for every leaderboard key (None: no
+        value, or fewer than two videos).
     """
     if len(records) != len(samples):
         raise ValueError(f"{len(records)} records but {len(samples)} sample score dicts")
     computed = metric_values(records, samples)
-    wanted = _keys_to_do(point, computed)
     draws = _Draws(records, config.unit)
+    wanted = _keys_to_do(point, computed) - _single_video_keys(draws)
     rng = np.random.default_rng(config.seed)
     values: dict[str, list[float]] = {k: [] for k in wanted}
     for _ in range(config.resamples):
@@ -225,8 +253,9 @@ def paired_intervals(records: Sequence[dict], samples_a: Sequence[dict], samples
     if not len(records) == len(samples_a) == len(samples_b):
         raise ValueError("records and both runs' samples must be aligned")
     point_a, point_b = metric_values(records, samples_a), metric_values(records, samples_b)
-    wanted = {k for k in LEADERBOARD_KEYS if point_a[k] is not None and point_b[k] is not None}
     draws = _Draws(records, config.unit)
+    wanted = {k for k in LEADERBOARD_KEYS if point_a[k] is not None and point_b[k] is not None}
+    wanted -= _single_video_keys(draws)
     rng = np.random.default_rng(config.seed)
     diffs: dict[str, list[float]] = {k: [] for k in wanted}
     for _ in range(config.resamples):

@@ -115,3 +115,15 @@ def test_config_rejects_nonsense() -> None:
     for kwargs in ({"resamples": 5}, {"confidence": 1.0}, {"unit": "frame"}):
         with pytest.raises(ValueError):
             BootstrapConfig(**kwargs)
+
+
+def test_single_video_sources_are_resampled_together_and_one_video_gets_no_interval() -> None:
+    records, samples = [], []
+    for source, correct in (("AVOS", [0, 0, 0, 0]), ("CoPESD", [1, 0, 1, 0]), ("NurViD", [1, 1, 1, 1])):
+        for c in correct:
+            records.append({"qa_type": "next_action", "data_source": source, "metadata": {"video_id": source + "_v"}})
+            samples.append({"correct": float(c)})
+    ci = bootstrap_intervals(records, samples, BootstrapConfig(resamples=200))["metrics"]["nap_acc"]
+    assert ci["low"] < 0.5 < ci["high"]  # one video per source: resampled as one stratum, not frozen
+    one = bootstrap_intervals(records[:4], samples[:4], BootstrapConfig(resamples=200))
+    assert one["metrics"]["nap_acc"] is None and metric_values(records[:4], samples[:4])["nap_acc"] == 0.0
