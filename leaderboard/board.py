@@ -80,7 +80,8 @@ class Board:
         level = settings[0][3] or 0.95
         missing = [e.name for e in self.runs if not e.interval_info]
         text = (f"Intervals: {round(level * 100)}% percentile bootstrap ({described}), stratified by data source; "
-                "each draw recomputes the metric with the task's own pooling; 'n/a' = fewer than two videos.")
+                "each draw recomputes the metric with the task's own pooling; a task with a single video gets no "
+                "interval (n/a).")
         if missing:
             text += f" No intervals in the results of: {', '.join(missing)}."
         return text

@@ -11,12 +11,15 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
+from mvbench.dataset_io import atomic_write_bytes
 from mvbench.leaderboard.board import Board
 from mvbench.leaderboard.ranking import Entry, displayed
 from mvbench.tasks import LEADERBOARD_KEYS, METRICS, TASKS
 
 HEADERS = {k: METRICS[k].title for k in LEADERBOARD_KEYS}
+OUT_FILES = {"html": "leaderboard.html", "md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leaderboard.json"}
 TASK_KEYS = tuple(task.key for _, task in TASKS.items())
 
 
@@ -198,3 +201,17 @@ def to_json(board: Board | list[Entry]) -> str:
            "comparisons": [{"better": c.better, "worse": c.worse, "metrics": c.metrics, **c.info}
                            for c in board.comparisons]}
     return json.dumps(out, indent=2, allow_nan=False) + "\n"
+
+
+def write_all(board: Board | list[Entry], out_dir: str | Path) -> Path:
+    """Write the page and the tables into ``out_dir`` (:data:`OUT_FILES`, atomically).
+
+    Returns:
+        The page's path (``out_dir/leaderboard.html``).
+    """
+    board = as_board(board)
+    out_dir = Path(out_dir)
+    writers = {"html": to_html, "md": to_markdown, "csv": to_csv, "json": to_json}
+    for fmt, name in OUT_FILES.items():
+        atomic_write_bytes(out_dir / name, writers[fmt](board).encode("utf-8"))
+    return out_dir / OUT_FILES["html"]

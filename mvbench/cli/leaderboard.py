@@ -19,7 +19,6 @@ from mvbench.leaderboard import render
 _stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 PAPER_WARNING = ("warning: the paper rows are official MedVidBench test-set numbers; compare them only with runs "
                  "on the official test file")
-OUT_FILES = {"html": "leaderboard.html", "md": "leaderboard.md", "csv": "leaderboard.csv", "json": "leaderboard.json"}
 
 
 class Format(str, Enum):
@@ -28,14 +27,6 @@ class Format(str, Enum):
     csv = "csv"
     html = "html"
     json = "json"
-
-
-def write_board(board: Board, out_dir: Path) -> Path:
-    """Write the page and the tables (``leaderboard.html``, ``.md``, ``.csv``, ``.json``); return the page's path."""
-    writers = {"html": render.to_html, "md": render.to_markdown, "csv": render.to_csv, "json": render.to_json}
-    for fmt, name in OUT_FILES.items():
-        atomic_write_bytes(out_dir / name, writers[fmt](board).encode("utf-8"))
-    return out_dir / OUT_FILES["html"]
 
 
 def print_board(board: Board, console: Console | None = None) -> None:
@@ -110,8 +101,8 @@ def leaderboard_command(
     for note in notes:
         _stderr.print(note if note.startswith("warning:") else f"note: {note}", markup=False)
     if out_dir is not None:
-        page = write_board(board, out_dir)
-        Console(stderr=True).print(f"wrote {', '.join(OUT_FILES.values())} to {out_dir}")
+        page = render.write_all(board, out_dir)
+        Console(stderr=True).print(f"wrote {', '.join(render.OUT_FILES.values())} to {out_dir}")
         typer.echo(str(page))
         if fmt is Format.table and output is None:
             return
