@@ -167,7 +167,10 @@ def test_page_is_one_self_contained_file(runs: dict[str, Path], tmp_path: Path) 
 
 @pytest.mark.slow
 def test_page_in_a_real_browser(runs: dict[str, Path], tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]'")
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} not found: apt-get install chromium (make system-deps)")
     page_path = _page(runs, tmp_path / "board")

@@ -69,9 +69,10 @@ def leaderboard_command(
     with_paper: Annotated[bool, typer.Option("--with-paper", help="Add the published MedGRPO rows (ranked "
                                                                   "separately, marked reported, not reproduced).")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format (stdout or --output).")] = Format.table,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE",
+                                                   help="Write to this file instead of stdout.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", help="Write the self-contained page and the tables into this folder (leaderboard.html, .md, "
+        "--out", metavar="DIR", help="Write the self-contained page and the tables into this folder (leaderboard.html, .md, "
                       ".csv, .json); prints the page's path.")] = None,
     paired: Annotated[bool, typer.Option("--paired", help="Paired differences between every two runs (same "
                                                           "records), with 95% intervals, from their per-sample files.")] = False,
