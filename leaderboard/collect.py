@@ -161,9 +161,12 @@ def _flag_entry(entry: Entry, data: dict) -> None:
     d = entry.dataset or {}
     if d.get("fixture"):
         entry.flag("fixture", "fixture data: generated test trees, not real videos; says nothing about a model")
+    judge_keys = [m.key for m in METRICS.values() if m.judge and m.leaderboard]
     if entry.judge_skipped:
         reason = data.get("judge_skipped_reason") or "no judge"
         entry.flag("judge", f"judge skipped ({reason}): DVC/VS/RC llm missing, ranked as 0")
+    elif all(entry.metrics[k] is None for k in judge_keys):
+        entry.flag("judge", "the judge gave no scores (every call failed): DVC/VS/RC llm missing, ranked as 0")
     subset = _subset(entry.dataset)
     if subset:
         entry.flag("subset", f"subset ({subset}): not the whole split")
