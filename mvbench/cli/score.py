@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from mvbench.eval.bootstrap import DEFAULT_RESAMPLES
 
 log = logging.getLogger(__name__)
 DEFAULT_JUDGE = "gpt-4.1"
@@ -69,14 +70,26 @@ def score(
         "--strict-ids", help="Fail when submission ids differ from the ground truth's (default: warn; "
                              "the leaderboard merges by position).")] = False,
     mode: Annotated[ScoreMode, typer.Option("--mode", help="Scoring mode.")] = ScoreMode.leaderboard,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", metavar="N", help="Bootstrap draws for the 95% intervals (whole videos resampled; "
+                                         "0: no intervals).")] = DEFAULT_RESAMPLES,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap draws.")] = 0,
 ) -> None:
     """Score INPUT; write the score file and <output stem>.samples.jsonl; print the ten metrics."""
+    from mvbench.eval.bootstrap import BootstrapConfig, bootstrap_intervals
     from mvbench.eval.score import load_score_input, score_records, write_outputs
 
+    try:
+        config = BootstrapConfig(resamples=bootstrap, seed=seed) if bootstrap else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     judge_model = _judge_model(no_judge, judge, judge_base_url)
     records = load_score_input(input, ground_truth, strict_ids=strict_ids)
     the_judge = None if judge_model is None else _make_judge(judge_model, judge_base_url)
     result = score_records(records, judge=the_judge, mode=mode.value)
+    if config is not None:
+        result.summary["intervals"] = bootstrap_intervals(records, [s["scores"] for s in result.samples], config,
+                                                          point=result.metrics)
     out = output or input.with_name(f"{input.stem}.scores.json")
     samples_path = write_outputs(result, out)
     typer.echo(json.dumps(result.metrics, indent=2))
