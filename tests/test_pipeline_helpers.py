@@ -22,7 +22,7 @@ from mvbench.builders.fixtures import FIXTURES
 from mvbench.builders.splits import assign_splits, load_split_file, split_hash
 from mvbench.builders.windows import FPS_BINS, choose_fps, clip_indices, covering_windows, snap
 from mvbench.errors import InputError
-from mvbench.tasks.sa import SA_ASPECTS
+from mvbench.tasks.sa import ASPECTS as SA_ASPECTS
 from mvbench.video.synth import make_frame_folder, make_test_video
 
 ANN = "annotations.json"
