@@ -366,7 +366,7 @@ class CholecT50Builder(SourceBuilder):
     @classmethod
     def detect(cls, root: str | Path) -> bool:
         root = Path(root)
-        return (root / "videos").is_dir() and any((root / "labels").glob("VID*.json"))
+        return any((root / "labels").glob("VID*.json"))  # videos/ is optional: --plan-only
 
     # ------------------------------------------------------------ reading
     def read_video(self, video_id: str) -> VideoAnnotation:
@@ -382,7 +382,8 @@ class CholecT50Builder(SourceBuilder):
         keys = self._keys(data["annotations"], path)
         spacing = key_spacing(keys, self._max_step(fps), cfg.merge_gap_keys)
         frames = self._frame_files(video_id, keys)
-        size = cfg.frame_size or (image_size(frames[min(frames)]) if frames[min(frames)].is_file() else None)
+        media = "present" if frames[min(frames)].is_file() else "absent"
+        size = cfg.frame_size or (image_size(frames[min(frames)]) if media == "present" else None)
         if size is None and self._has_boxes(data["annotations"]):
             raise InputError(f"{video_id} has boxes but no frame to read the frame size from; give it with "
                              f"--option frame_size=WxH", self.root / cfg.videos_dir / video_id)
@@ -401,7 +402,9 @@ class CholecT50Builder(SourceBuilder):
                          width=width, height=height, frame_files=frames, split=self._split(video_id),
                          attrs={"procedure": PROCEDURE, "label_fps": fps,
                                 "split_group": cholec80_group(video_number(video_id)),
-                                "label_keys": spacing.as_attrs(fps)})
+                                "label_keys": spacing.as_attrs(fps), "media": media})
+        if media == "absent":
+            issues.append("no frame folder: planned from the labels alone (the labelled frames stand for the frames)")
 
         phase_of, triplets_at, boxes_at = self._parse_annotations(data["annotations"], path, vocab, meta, issues)
         runs = _Runs(spacing, keys, meta)

@@ -223,6 +223,9 @@ def write_video_frames(meta: VideoMeta, indices: Sequence[int], out_dir: Path, *
     wanted = sorted(set(int(i) for i in indices))
     if not wanted:
         return 0
+    if meta.path is not None and not meta.path.is_file():
+        raise VideoError(f"video file of {meta.video_id} not found; --plan-only plans it from its annotations "
+                         f"alone (no frames), --keep-going skips it", path=meta.path)
     if meta.path is not None:
         decode_fps = meta.attrs.get("decode_fps")
         if decode_fps and abs(float(decode_fps) - meta.native_fps) > 1e-6:
