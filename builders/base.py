@@ -68,6 +68,10 @@ class VideoMeta:
               downloaded mp4 may run at 30 fps): the file's frame rate. Native frame ``n`` is then
               decoded as file frame ``round(n / native_fps * decode_fps)``; records and frame
               files keep the native numbering.
+            - ``label_keys``: how far apart the labelled frames are
+              (:meth:`mvbench.builders.common.KeySpacing.as_attrs`), reported in the manifest.
+            - ``media``: ``"absent"`` when a plan (``plan_only``) was made from the annotations
+              alone: ``path`` / ``frame_files`` then name files that do not exist.
     """
 
     video_id: str

@@ -469,10 +469,10 @@ def carried_runs(out: Path, names: Sequence[str], options: BuildOptions) -> list
         stale = [job.video_id for job in _jobs(run, options)]
         run.summaries.clear()
         if stale and not run.root.is_dir():
-            raise InputError(f"source {name!r} in this folder was built with other options (seed, tasks, "
-                             f"generator options or code version) and its raw root {run.root} is gone: "
-                             f"{len(stale)} video(s) cannot be rebuilt. Name it with its root in this build, or use "
-                             f"another --out", out)
+            raise InputError(f"source {name!r} in this folder has {len(stale)} video(s) without records for this "
+                             f"build's options (another seed, generator options or code version, or a video that "
+                             f"failed) and its raw root {run.root} is gone, so they cannot be built. Name it with "
+                             f"its root in this build, or use another --out", out)
         runs.append(run)
     return runs
 

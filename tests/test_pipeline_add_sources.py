@@ -100,7 +100,7 @@ def test_a_carried_source_whose_records_are_stale_needs_its_root(raw, tmp_path):
     same = build([("cholec80_cvs", raw["cholec80_cvs"])], BuildOptions(out=out, workers=1, plan_only=True))
     assert set(same["sources"]) == {"jigsaws", "cholec80_cvs"}
     # another seed makes its records stale, and its tree is gone
-    with pytest.raises(InputError, match=r"'jigsaws'.*raw root .* is gone"):
+    with pytest.raises(InputError, match=r"'jigsaws'.*another seed.*raw root .* is gone"):
         build([("cholec80_cvs", raw["cholec80_cvs"])], BuildOptions(out=out, workers=1, plan_only=True, seed=3))
 
 
@@ -125,6 +125,10 @@ def test_build_accepts_the_folder_fixtures_make_writes(tmp_path):
                                  str(tmp_path / "o3"), "--plan-only", "-j", "1"])
     assert result.exit_code == 0, result.output
     assert "no STG instance" in result.output and "--stg-keyframes" in result.output
+    result = runner.invoke(app, ["build", "--source", "avos", "--root", str(tmp_path / "v"), "--out",
+                                 str(tmp_path / "o4"), "--plan-only", "-j", "1", "--stg-keyframes"])
+    assert result.exit_code == 0 and "no STG instance" not in result.output, result.output
+    assert json.loads((tmp_path / "o4" / "manifest.json").read_text())["counts"]["avos"]["STG"]
 
 
 def test_resolve_root_refuses_two_trees(tmp_path):
