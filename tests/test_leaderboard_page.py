@@ -18,13 +18,15 @@ import zlib
 from pathlib import Path
 
 import pytest
-
-from mvbench.builders.fixtures import fixture_sources, make_fixture
+# BUILTIN_SOURCES, not fixture_sources(): other test modules register test sources in the same process
+from mvbench.builders import BUILTIN_SOURCES
+from mvbench.builders.fixtures import make_fixture
 from mvbench.builders.pipeline import BuildOptions, build
-from mvbench.dataset_io import read_parquet
 from mvbench.eval.harness import EvalConfig, run_eval
 from mvbench.leaderboard import build_board, load_entry
 from mvbench.leaderboard.render import csv_header, to_csv, to_html, to_json, to_markdown
+
+from mvbench.dataset_io import read_parquet
 from mvbench.tasks import LEADERBOARD_KEYS
 from tests.servers.fake_openai import FakeOpenAIServer, last_user_text
 
@@ -48,7 +50,7 @@ def _partial_oracle(dataset: Path):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("board")
-    roots = [(name, make_fixture(name, root / "raw" / name)) for name in fixture_sources()]
+    roots = [(name, make_fixture(name, root / "raw" / name)) for name in BUILTIN_SOURCES]
     build(roots, BuildOptions(out=root / "dataset", workers=1))
     out = {}
     run_eval(EvalConfig(data=str(root / "dataset"), model="baseline:prior", out_dir=root / "baseline",

@@ -17,16 +17,26 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from mvbench.builders.fixtures import fixture_sources, make_fixture
+# BUILTIN_SOURCES, not fixture_sources(): other test modules register test sources in the same process
+from mvbench.builders import BUILTIN_SOURCES
+from mvbench.builders.fixtures import make_fixture
 from mvbench.builders.manifest import content_hash
 from mvbench.builders.pipeline import BuildOptions, build
-from mvbench.builders.publish import (FileInfo, check_hub_limits, file_info, load_record, plan, publish,
-                                      record_path, stage)
+from mvbench.builders.publish import (
+    FileInfo,
+    check_hub_limits,
+    file_info,
+    load_record,
+    plan,
+    publish,
+    record_path,
+    stage,
+)
+from mvbench.eval.harness import EvalConfig, run_eval
+
 from mvbench.dataset_io import read_parquet
 from mvbench.errors import InputError
 from mvbench.records import Record
-from mvbench.eval.harness import EvalConfig, run_eval
 from mvbench.tasks import LEADERBOARD_KEYS
 
 TOKEN = "hf_TESTtokenDoNotPrint0123456789abcdef"
@@ -74,7 +84,7 @@ def _fixture(name: str, root: Path) -> Path:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pub")
-    return _build(root, root / "dataset", fixture_sources())
+    return _build(root, root / "dataset", BUILTIN_SOURCES)
 
 
 def _cli(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -179,7 +189,7 @@ def test_unchanged_republish_plans_zero_uploads(dataset: Path, tmp_path: Path) -
     assert plan(stage(work, tmp_path / "dry", REPO_ID).files, load_record(work, REPO_ID)).empty
 
     # one source fewer: only the card, licence and manifest change; that source's files are deleted
-    smaller = _build(tmp_path, tmp_path / "smaller", [s for s in fixture_sources() if s != "nurvid"])
+    smaller = _build(tmp_path, tmp_path / "smaller", [s for s in BUILTIN_SOURCES if s != "nurvid"])
     record_path(smaller, REPO_ID).parent.mkdir(parents=True)
     shutil.copyfile(record_path(work, REPO_ID), record_path(smaller, REPO_ID))
     change = publish(smaller, REPO_ID, client=hub)
