@@ -27,7 +27,7 @@ def test_version() -> None:
 
 
 def test_pending_command_says_so_and_fails() -> None:
-    proc = subprocess.run([sys.executable, "-c", "from mvbench.cli import main; main()", "train", "--x"],
+    proc = subprocess.run([sys.executable, "-c", "from mvbench.cli import main; main()", "publish", "--x"],
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "is not available in mvbench" in proc.stderr and "issue" not in proc.stderr

@@ -10,8 +10,6 @@ from mvbench.errors import NotLandedError
 # command -> what it will do (commands not available in this version)
 PENDING = {
     "publish": "publish a built dataset to the Hugging Face Hub",
-    "train": "SFT and MedGRPO training",
-    "reward-stats": "per-(source, task) reward percentiles for MedGRPO normalisation",
 }
 
 
