@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,16 +98,33 @@ class JudgeScorer:
                       concurrency=config.concurrency, backoff=0.5)
         return cls(judge)
 
+    def submit(self, items: list[tuple[str, str, str]]) -> Future:
+        """Start judging pairs concurrently in the judge's thread; the future gives :meth:`score`'s list.
+
+        The caller can compute other rewards meanwhile (the judge's latency then hides behind them).
+        """
+        future: Future = Future()
+        if not items:
+            future.set_result([])
+            return future
+        inner = asyncio.run_coroutine_threadsafe(self.judge.ajudge_many(items), self._event_loop())
+
+        def done(f) -> None:
+            try:
+                future.set_result([judge_score01(r) for r in f.result()])
+            except BaseException as e:  # surfaced by future.result()
+                future.set_exception(e)
+
+        inner.add_done_callback(done)
+        return future
+
     def score(self, items: list[tuple[str, str, str]]) -> list[float | None]:
         """Judge pairs concurrently; results in input order, None where every attempt failed.
 
         Args:
             items: (prediction, reference, task key ``vs``/``rc``/``dvc``).
         """
-        if not items:
-            return []
-        future = asyncio.run_coroutine_threadsafe(self.judge.ajudge_many(items), self._event_loop())
-        return [judge_score01(r) for r in future.result()]
+        return self.submit(items).result()
 
     def info(self) -> dict:
         """The judge's model, prompt version and counters."""

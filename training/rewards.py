@@ -183,10 +183,11 @@ class RewardSuite:
     def raw_components(self, completions: Sequence[str], gts: Sequence[str | Mapping]) -> list[SampleReward | None]:
         """Raw components of each completion (no normalisation, no penalty); None for unrewarded tasks.
 
-        Judged captions get their ``judge`` component from one concurrent judge batch; a failed
+        Judged captions get their ``judge`` component from one concurrent judge batch, started
+        before the other rewards are computed so that its latency overlaps them; a failed
         judgement leaves it out and sets ``judge_failed``.
         """
-        out: list[SampleReward | None] = []
+        routed: list[tuple[Any, dict, str] | None] = []
         judge_items: list[tuple[str, str, str]] = []
         judge_owner: list[int] = []
         for i, (completion, value) in enumerate(zip(completions, gts, strict=True)):
@@ -195,10 +196,23 @@ class RewardSuite:
                 task = task_for_qa_type(gt["qa_type"])
             except KeyError as e:
                 raise InputError(str(e.args[0]), record=i) from None
-            source = normalise_data_source(str(gt.get("data_source", "")))
             if task.name not in self.config.tasks:
+                routed.append(None)
+                continue
+            routed.append((task, gt, normalise_data_source(str(gt.get("data_source", "")))))
+            if task.name in JUDGED_TASKS and self.judge is not None:
+                texts = pair({**gt, "answer": completion.strip() if isinstance(completion, str) else ""})
+                if texts is not None:
+                    judge_items.append((texts[0], texts[1], task.key))
+                    judge_owner.append(i)
+        pending = self.judge.submit(judge_items) if judge_items else None
+        self.judge_calls += len(judge_items)
+        out: list[SampleReward | None] = []
+        for i, (completion, route) in enumerate(zip(completions, routed)):
+            if route is None:
                 out.append(None)
                 continue
+            task, gt, source = route
             try:
                 base = task.reward(gt, completion, self.contexts.get(task.name))
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -211,19 +225,16 @@ class RewardSuite:
                                   if task.name in FORMAT_TASKS else None)
             if task.name in JUDGED_TASKS:
                 sample.components[f"{task.name}.{SIMILARITY}"] = float(base)
-                texts = pair({**gt, "answer": completion.strip() if isinstance(completion, str) else ""})
-                if texts is None:  # an empty answer: the judge's minimum, no call needed
-                    sample.components[f"{task.name}.{JUDGE}"] = 0.0
-                elif self.judge is not None:
-                    judge_items.append((texts[0], texts[1], task.key))
-                    judge_owner.append(i)
+                if not (isinstance(completion, str) and completion.strip()):
+                    sample.components[f"{task.name}.{JUDGE}"] = 0.0  # an empty answer: the judge's minimum, no call
             else:
                 sample.components[task.name] = float(base)
             out.append(sample)
-        if judge_items:
-            self.judge_calls += len(judge_items)
-            for i, score in zip(judge_owner, self.judge.score(judge_items)):
+        if pending is not None:
+            for i, score in zip(judge_owner, pending.result()):
                 sample = out[i]
+                if sample is None or not sample.components:
+                    continue
                 if score is None:
                     sample.judge_failed = True
                 else:
