@@ -230,6 +230,8 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     log.info("%s on %d records (%s) from %s", stage.upper(), len(data.records),
              ", ".join(f"{k} {v}" for k, v in data.counts.items()), data_path)
     processor = qwen_inputs.load_processor(model_dir)
+    # The trainer arguments come first: under DeepSpeed ZeRO-3 they make from_pretrained partition the weights.
+    args = trainer_args(stage, cfg, out, cuda)
     last = _last_checkpoint(out) if resume else None
     # A full fine-tune resumes from the checkpoint's weights through from_pretrained (see training/resume.py).
     weights_from = last if last and cfg.lora is None else None
@@ -241,7 +243,6 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     from mvbench.training.progress import ProgressCallback
 
     callbacks = [ProgressCallback(out, config_yaml, stage)]
-    args = trainer_args(stage, cfg, out, cuda)
     if stage == "sft":
         from mvbench.training.sft import sft_trainer
 

@@ -54,10 +54,15 @@ class VideoSFTCollator:
             record_fps=[self.inputs.fps(u) for u in uids], padding=True, padding_side="right")
         labels = batch["input_ids"].clone()
         labels[batch["attention_mask"] == 0] = IGNORE_INDEX
-        merge = proc.image_processor.merge_size ** 2
-        video_tokens = (batch["video_grid_thw"].prod(-1) // merge).tolist()
-        for i, (prompt, full) in enumerate(zip(prompts, fulls)):
-            n_prompt = expanded_prompt_length(proc, prompt, full, video_tokens[i])
+        if qwen_inputs.is_frames_processor(proc):
+            merge = proc.image_processor.merge_size ** 2
+            video_tokens = (batch["video_grid_thw"].prod(-1) // merge).tolist()
+            prompt_lengths = [expanded_prompt_length(proc, p, f, n) for p, f, n in zip(prompts, fulls, video_tokens)]
+        else:  # stock processors (Qwen3-VL) add per-frame timestamp text: expand the prompts themselves
+            prompt_lengths = [len(ids) for ids in qwen_inputs.processor_inputs(
+                proc, prompts, params=self.params, videos=[frames[u] for u in uids],
+                record_fps=[self.inputs.fps(u) for u in uids], return_tensors=None)["input_ids"]]
+        for i, n_prompt in enumerate(prompt_lengths):
             labels[i, :n_prompt] = IGNORE_INDEX
             if self.max_length is not None and int(batch["attention_mask"][i].sum()) > self.max_length:
                 raise InputError(f"example has {int(batch['attention_mask'][i].sum())} tokens > sft.max_length "
