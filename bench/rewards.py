@@ -122,7 +122,7 @@ def main() -> None:
     rule_qa = ("tal", "stg", "dense_captioning_gpt", "skill_assessment", "cvs_assessment")
     suite = _suite(rule_tasks, JudgeConfig(enabled=False))
     rates = {}
-    for name, tasks, kinds in (("TAG+STG", paper[:2], paper_qa[:2]), ("TAG+STG+DVC+SA+CVS", rule_tasks, rule_qa)):
+    for name, kinds in (("TAG+STG", paper_qa[:2]), ("TAG+STG+DVC+SA+CVS", rule_qa)):
         best = 0.0
         for r in range(args.repeat):
             completions, gts = make_batch(kinds, args.batch, seed=r)

