@@ -14,6 +14,7 @@ connection pool stays on one loop for the life of the run.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ from typing import Any
 
 from mvbench.tasks.captions import ASPECTS
 
-DEFAULT_JUDGE_CACHE = Path("~/.cache/mvbench/judge")  # the directory `mvbench eval` uses for judge replies
+AUTO_CACHE = "auto"
+
+
+def default_judge_cache() -> Path:
+    """The judge-reply cache ``mvbench eval`` uses: ``$MVBENCH_CACHE/judge`` or ``~/.cache/mvbench/judge``."""
+    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "judge"
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,8 @@ class JudgeConfig:
         concurrency: judge calls in flight.
         timeout_s: seconds per call attempt.
         max_attempts: attempts per pair until all five scores parse.
-        cache_dir: reply cache (shared with ``mvbench eval``); None disables it.
+        cache_dir: reply cache; ``auto`` is the one ``mvbench eval`` uses (:func:`default_judge_cache`);
+            None disables it.
     """
 
     enabled: bool = True
@@ -45,7 +52,7 @@ class JudgeConfig:
     concurrency: int = 32
     timeout_s: float = 60.0
     max_attempts: int = 3
-    cache_dir: str | None = str(DEFAULT_JUDGE_CACHE)
+    cache_dir: str | None = AUTO_CACHE
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_attempts < 1:
@@ -93,7 +100,8 @@ class JudgeScorer:
         # The judge retries a pair itself (as the official scorer); the client must not multiply that.
         client = OpenAIChatClient(config.model, ClientOptions(base_url=config.base_url, timeout_s=config.timeout_s,
                                                               max_retries=0, concurrency=config.concurrency))
-        cache = ResponseCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
+        directory = default_judge_cache() if config.cache_dir == AUTO_CACHE else config.cache_dir
+        cache = ResponseCache(Path(directory).expanduser()) if directory else None
         judge = Judge(client.complete, model=config.model, cache=cache, max_attempts=config.max_attempts,
                       concurrency=config.concurrency, backoff=0.5)
         return cls(judge)
