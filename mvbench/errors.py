@@ -34,9 +34,5 @@ class VideoError(InputError):
     """A video that is missing, empty, zero-length or cannot be decoded."""
 
 
-class NotLandedError(MvbenchError):
-    """A command whose implementation has not landed yet. It must say so, never pretend."""
-
-
 class ServerError(MvbenchError):
     """A model or judge server failed (after retries) for one request."""

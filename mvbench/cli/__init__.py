@@ -29,10 +29,8 @@ err_console = Console(stderr=True, soft_wrap=True)  # one error, one line (no ha
 app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False, cls=MvbenchGroup,
                   help="Build, evaluate and train on MedVidBench (medical video understanding).")
 
-# Command modules, in --help order. A module that is absent (its issue not landed) is skipped
-# and its commands are answered by cli/not_landed.py instead.
-COMMAND_MODULES = ("build", "eval", "score", "export", "publish", "leaderboard", "train",
-                   "fixtures", "demo", "not_landed")
+# Command modules, in --help order; each defines register(app).
+COMMAND_MODULES = ("build", "eval", "score", "export", "publish", "leaderboard", "train", "fixtures", "demo")
 
 # Libraries that log every HTTP request at INFO; shown only with -v.
 QUIET_LOGGERS = ("httpx", "httpcore", "google_genai", "openai", "urllib3")
@@ -67,13 +65,7 @@ def _root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mvbench.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"mvbench.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"mvbench.cli.{name}").register(app)
 
 
 _register_all()
