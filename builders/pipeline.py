@@ -12,7 +12,9 @@ interrupted build resumes where it stopped.
 Splits are assigned after every video is read (official splits are only known then; see
 :mod:`mvbench.builders.splits`), records are validated, sorted by uid and written as
 ``OUT/<source>/<split>-NNNNN.parquet`` shards (atomic; stale shards removed), and
-``OUT/manifest.json`` is written last. A build refuses an ``OUT`` whose manifest lists sources it
+``OUT/manifest.json`` is written last. Videos with caption instances (DVC, VS, RC) also get their
+annotations written to ``OUT/annotations/<source>/<video>.json`` (:mod:`mvbench.builders.annotations`),
+for the enrichment step of ``mvbench generate``. A build refuses an ``OUT`` whose manifest lists sources it
 does not include (:func:`check_out_sources`): their shards would outlive the new manifest.
 
 ``plan_only`` writes the records without decoding anything: frame paths are deterministic, so a
@@ -36,6 +38,7 @@ from typing import Any
 
 from mvbench import __version__, prompts
 from mvbench.builders import get_builder
+from mvbench.builders.annotations import CAPTION_TASKS, write_annotation
 from mvbench.builders.base import SourceBuilder, VideoMeta
 from mvbench.builders.generators import GENERATORS_VERSION, GenConfig, eligible_segments, plan_video
 from mvbench.builders.instances import to_record
@@ -125,8 +128,13 @@ class VideoJob:
 
 
 def builder_version(cls: type[SourceBuilder]) -> str:
-    """The ``builder_version`` of records: package + builder + generators + prompt-file hash."""
-    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash()}"
+    """The ``builder_version`` of records: package + builder + generators + prompt-file hash.
+
+    The generation prompts (``prompts/generation/``) are left out: the build never reads them, and
+    ``mvbench generate`` records their versions in its own manifest section and cache keys.
+    """
+    names = prompts.prompt_names(exclude=("generation/",))
+    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash(*names)}"
 
 
 def fingerprint(cls: type[SourceBuilder], root: Path, tasks: Sequence[str], gen: GenConfig,
@@ -274,6 +282,8 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
     records = [to_record(inst, cls, meta, None, job.builder_version) for inst in instances]
     for r in records:
         r.validate()
+    if any(inst.task in CAPTION_TASKS for inst in instances):
+        write_annotation(out, ann)  # what `mvbench generate` enriches the caption prompts with
     per_task: dict[str, int] = {}
     covered: dict[str, set[int]] = {"TAG": set(), "DVC": set()}
     for inst in instances:
