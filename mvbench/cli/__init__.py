@@ -32,7 +32,7 @@ app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False, cl
 
 # Command modules, in --help order. A module that is absent (its issue not landed) is skipped
 # and its commands are answered by cli/not_landed.py instead.
-COMMAND_MODULES = ("build", "eval", "score", "export", "publish", "leaderboard", "train",
+COMMAND_MODULES = ("build", "generate", "eval", "score", "export", "publish", "leaderboard", "train",
                    "fixtures", "demo", "not_landed")
 
 # Libraries that log every HTTP request at INFO; shown only with -v. openai and google-genai send

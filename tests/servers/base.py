@@ -111,6 +111,8 @@ class FakeServer:
         max_lifetime_s: the server shuts itself down after this long.
         keep_requests: how many recent request bodies to keep in ``requests``.
         fault_headers: extra headers on every injected 429/503 reply (e.g. ``{"Retry-After": "7"}``).
+        action_for: picks the action of a call from its body (None: the script / fail_rate rule),
+            e.g. to fail one particular request every time.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class FakeServer:
         max_lifetime_s: float = 600.0,
         keep_requests: int = 100,
         fault_headers: dict[str, str] | None = None,
+        action_for: Callable[[dict], str | None] | None = None,
     ):
         bad = [a for a in script if a not in ACTIONS]
         if bad:
@@ -139,6 +142,7 @@ class FakeServer:
         self.hang_s = hang_s
         self.max_lifetime_s = max_lifetime_s
         self.fault_headers = dict(fault_headers or {})
+        self.action_for = action_for
         self.stats = ServerStats()
         self.requests: deque[dict] = deque(maxlen=keep_requests)
         self._rng = random.Random(seed)
@@ -147,6 +151,7 @@ class FakeServer:
         self._open = threading.Event()  # cleared by hold(): new calls wait, then are dropped
         self._open.set()
         self._drop = False
+        self.inflight = 0  # generation calls past the hold gate and not yet answered
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._timer: threading.Timer | None = None
@@ -198,28 +203,37 @@ class FakeServer:
 
     # --- holding calls (for kill -9 tests) ------------------------------------------------
     def hold(self) -> None:
-        """From now on, generation calls wait (unanswered) until :meth:`release`."""
-        self._drop = False
-        self._open.clear()
+        """From now on, generation calls wait (unanswered) until :meth:`release`.
+
+        Calls that passed the gate before are counted in ``inflight`` until answered, so once
+        ``inflight`` is 0 after a hold, no answer is on its way.
+        """
+        with self._lock:
+            self._drop = False
+            self._open.clear()
 
     def release(self, drop: bool = False) -> None:
         """Let held calls go on; with ``drop`` they are closed unanswered (not counted as ok)."""
-        self._drop = drop
-        self._open.set()
+        with self._lock:
+            self._drop = drop
+            self._open.set()
 
-    def _wait_if_held(self, handler: _Handler) -> bool:
-        """Block while held; True if the call must be dropped (connection closed, no answer)."""
-        if self._open.is_set():
-            return False
+    def _enter(self, handler: _Handler) -> bool:
+        """Pass the hold gate (counted in ``inflight``); False if the call was dropped unanswered."""
+        with self._lock:
+            if self._open.is_set():
+                self.inflight += 1
+                return True
         while not self._open.wait(0.05):
             if self._stopping.is_set():
                 break
-        if self._drop:
-            with self._lock:
+        with self._lock:
+            if self._drop:
                 self.stats.dropped += 1
-            handler.close_connection = True
+                handler.close_connection = True
+                return False
+            self.inflight += 1
             return True
-        return False
 
     # --- request handling --------------------------------------------------------------------
     def next_action(self) -> str:
@@ -245,9 +259,19 @@ class FakeServer:
         """
         with self._lock:
             self.requests.append(body)
-        if self._wait_if_held(handler):
+        if not self._enter(handler):
             return
+        try:
+            self._run_action(handler, body, answer, error)
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    def _run_action(self, handler: _Handler, body: dict, answer: Callable[[str], object],
+                    error: Callable[[int, str], object]) -> None:
         action = self.next_action()
+        forced = self.action_for(body) if self.action_for is not None else None
+        action = forced or action
         if self.latency_s:
             self._stopping.wait(self.latency_s)
         if action == "hang":
