@@ -131,11 +131,11 @@ async def _submit(engine: Engine, state: BatchState, todo: list[tuple[Instance, 
             try:
                 req = await asyncio.to_thread(engine.builder.build, inst, call)
             except MvbenchError as e:  # an unreadable frame: this call fails, the others go on
-                engine.failed(call, f"{type(e).__name__}: {e}")
+                await engine.failed(call, f"{type(e).__name__}: {e}")
                 continue
             hit = client.cache.get(req.cache_key) if req.cache_key is not None else None
             if hit is not None:
-                engine.succeeded(call, Completion(hit, Usage(), cached=True, attempts=0), "cache")
+                await engine.succeeded(call, Completion(hit, Usage(), cached=True, attempts=0), "cache")
                 continue
             cost = upper_bound_cost(engine.prices, writer, call.est_input_tokens, cfg.max_tokens, batch=True)
             if not engine.budget.reserve(cost):
@@ -171,7 +171,7 @@ async def _create_job(engine: Engine, state: BatchState, variant: str, chunk: li
         state.save()
         engine.budget.settle(reserved, 0.0)
         for call, _ in chunk:
-            engine.failed(call, f"batch submission failed: {e}")
+            await engine.failed(call, f"batch submission failed: {e}")
         return
     job["job_id"], job["status"] = job_id, "submitted"
     state.save()
@@ -203,13 +203,14 @@ async def _collect(engine: Engine, state: BatchState, jobs: list[dict[str, Any]]
                 if call is None:
                     continue
                 if item.ok:
-                    spent += engine.succeeded(call, item.completion, "batch", job["keys"].get(item.custom_id)) or 0.0
+                    cost = await engine.succeeded(call, item.completion, "batch", job["keys"].get(item.custom_id))
+                    spent += cost or 0.0
                 else:
-                    engine.failed(call, f"batch {job['job_id']}: {item.error}")
+                    await engine.failed(call, f"batch {job['job_id']}: {item.error}")
             for cid in job["call_ids"]:
                 if cid not in seen and cid in by_id and not engine.journal.done(cid):
                     why = status.error or f"no result (job {status.state})"
-                    engine.failed(by_id[cid][1], f"batch {job['job_id']}: {why}")
+                    await engine.failed(by_id[cid][1], f"batch {job['job_id']}: {why}")
             job["status"], job["final_state"] = "collected", status.state
             engine.budget.settle(float(job.get("reserved_usd") or 0.0), spent)
             state.save()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,13 +64,13 @@ class Engine:
         """Consecutive failures of one writer that stop the run (a dead or misconfigured server)."""
         return max(16, 2 * self.cfg.concurrency)
 
-    def succeeded(self, call: Call, done: Completion, via: str, cache_key: str | None = None) -> float | None:
+    async def succeeded(self, call: Call, done: Completion, via: str, cache_key: str | None = None) -> float | None:
         """Journal a finished call (and cache a batch answer); return its cost."""
         if via == "batch" and cache_key is not None:
             client = self.clients[call.writer.variant]
-            client.store(cache_key, done, call.uid, None, via="batch")
+            await asyncio.to_thread(client.store, cache_key, done, call.uid, None, via="batch")
         cost = call_cost(self.prices, call.writer, done.usage, via)
-        self.journal.record_success({
+        await self.journal.record_success({
             "call_id": call.call_id, "uid": call.uid, "variant": call.writer.variant,
             "provider": call.writer.provider, "model": call.writer.model, "via": via, "text": done.text,
             "usage": done.usage.to_dict(), "cost_usd": None if cost is None else round(cost, 8),
@@ -80,9 +81,9 @@ class Engine:
             self.progress(1, cost or 0.0)
         return cost
 
-    def failed(self, call: Call, error: str) -> None:
+    async def failed(self, call: Call, error: str) -> None:
         """Log a failed call (retried on the next run); stop the run after too many in a row."""
-        self.journal.record_failure(call.call_id, call.uid, call.writer.variant, error)
+        await self.journal.record_failure(call.call_id, call.uid, call.writer.variant, error)
         self.failed_now[call.call_id] = error
         log.warning("%s answer for %s failed (retried on the next run): %s", call.writer.variant, call.uid, error)
         n = self.streak.get(call.writer.variant, 0) + 1

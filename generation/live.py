@@ -37,7 +37,10 @@ async def run_live(engine: Engine, pending: list[tuple[Instance, Call]]) -> None
                 return
             client = engine.clients[call.writer.variant]
             try:
-                req = await asyncio.to_thread(engine.builder.build, inst, call)
+                if engine.builder.has_frames(inst):  # the instance's other call rendered them
+                    req = engine.builder.build(inst, call)
+                else:
+                    req = await asyncio.to_thread(engine.builder.build, inst, call)
                 sample = 0 if cfg.temperature > 0 else None
                 if isinstance(client, OpenAIChatClient):
                     done = await client.call(req.messages, uid=call.uid, sample_index=sample, retry_empty=True,
@@ -47,9 +50,9 @@ async def run_live(engine: Engine, pending: list[tuple[Instance, Call]]) -> None
                                              retry_empty=True, **req.params)
             except MvbenchError as e:  # ServerError after retries, or an unreadable frame
                 engine.budget.settle(reserve, 0.0)
-                engine.failed(call, f"{type(e).__name__}: {e}")
+                await engine.failed(call, f"{type(e).__name__}: {e}")
                 return
-        cost = engine.succeeded(call, done, "cache" if done.cached else "live")
+        cost = await engine.succeeded(call, done, "cache" if done.cached else "live")
         engine.budget.settle(reserve, cost)
 
     await asyncio.gather(*(one(inst, call) for inst, call in pending))

@@ -64,8 +64,13 @@ class RequestBuilder:
                 self._frames.popitem(last=False)
         return out
 
+    def has_frames(self, inst: Instance) -> bool:
+        """Whether the instance's frames are rendered already (then :meth:`build` is cheap)."""
+        with self._lock:
+            return inst.template.uid in self._frames
+
     def build(self, inst: Instance, call: Call) -> Request:
-        """The request of one call (renders frames on first use; CPU work, run it in a thread)."""
+        """The request of one call (renders frames on first use: then CPU work, run it in a thread)."""
         cfg = self.cfg
         system, user = render(inst.enrichment, call.writer.variant)
         frames = self.frames(inst)

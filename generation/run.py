@@ -105,9 +105,9 @@ async def _validate_pairs(engine: Engine, cache: ResponseCache | None) -> None:
             done = await client.call([{"role": "system", "content": system}, {"role": "user", "content": user}],
                                      uid=inst.template.uid, retry_empty=True, temperature=0.0, max_tokens=16)
         except MvbenchError as e:
-            engine.failed(call, f"{type(e).__name__}: {e}")
+            await engine.failed(call, f"{type(e).__name__}: {e}")
             return
-        engine.succeeded(call, done, "cache" if done.cached else "live")
+        await engine.succeeded(call, done, "cache" if done.cached else "live")
 
     try:
         await asyncio.gather(*(one(inst) for inst in engine.plan.instances))

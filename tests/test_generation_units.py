@@ -151,15 +151,23 @@ def test_budget_reservations_never_pass_the_cap():
 
 def test_journal_drops_a_torn_last_line_and_masks_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-journal-secret-0000")
+    import asyncio
+
     j = Journal(tmp_path)
-    j.record_success({"call_id": "a", "uid": "u", "variant": "gpt", "model": "m", "via": "live",
-                      "text": "echo sk-journal-secret-0000", "usage": {}, "cost_usd": 0.5, "attempts": 1})
-    j.record_failure("b", "u", "gemini", "500: key sk-journal-secret-0000")
+
+    async def write() -> None:
+        await asyncio.gather(*(j.record_success({"call_id": f"a{i}", "uid": "u", "variant": "gpt", "model": "m",
+                                                 "via": "live", "text": "echo sk-journal-secret-0000",
+                                                 "usage": {}, "cost_usd": 0.5, "attempts": 1}) for i in range(20)))
+        await j.record_failure("b", "u", "gemini", "500: key sk-journal-secret-0000")
+
+    asyncio.run(write())
     j.close()
+    assert len((tmp_path / "calls.jsonl").read_text().splitlines()) == 20  # group commit loses nothing
     with open(tmp_path / "calls.jsonl", "a") as f:
         f.write('{"call_id": "c", "text": "tor')
     j2 = Journal(tmp_path)
-    assert set(j2.calls.entries) == {"a"} and j2.spent_usd() == 0.5
+    assert set(j2.calls.entries) == {f"a{i}" for i in range(20)} and j2.spent_usd() == 10.0
     assert "sk-journal-secret" not in (tmp_path / "calls.jsonl").read_text() + (tmp_path / "failures.jsonl").read_text()
     j2.close()
 

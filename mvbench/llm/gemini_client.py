@@ -1,10 +1,17 @@
-"""An async Gemini client on ``google-genai`` (``client.aio.models.generate_content``).
+"""An async Gemini client on ``google-genai``.
 
 Same semantics as :mod:`mvbench.llm.openai_client`: the SDK's retries are off
 (``HttpRetryOptions(attempts=1)``) and :mod:`mvbench.llm.retry` retries 408/429/5xx, timeouts,
 transport errors and malformed JSON, boundedly, then raises :class:`~mvbench.errors.ServerError`
-naming the request and sample. Images travel as inline-bytes parts. ``base_url`` (or the SDK's
+naming the request and sample. Images travel as inline-data parts. ``base_url`` (or the SDK's
 ``GOOGLE_GEMINI_BASE_URL``) points the client at another server, e.g. a local fake.
+
+A live call posts the REST ``GenerateContentRequest`` JSON (:meth:`GeminiClient.rest_request`)
+through the SDK's own API client (``client._api_client.async_request``: the SDK's URL, API
+version, headers and ``APIError`` exceptions) and reads the reply JSON itself, as the OpenAI client
+does with ``client.post``: ``models.generate_content`` turns every request and reply into pydantic
+models, several ms of CPU per frame-laden request, which capped throughput. The wire format is the
+one ``generate_content`` sends.
 
 Thinking is off by default (``thinking_budget=0``): Gemini 2.5 models think unless told not to,
 and thinking tokens count against ``max_output_tokens``, so with the benchmark's fixed 256-token
@@ -59,6 +66,15 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 
 PROVIDER = "gemini"
 log = logging.getLogger(__name__)
+
+
+def _limits(concurrency: int):
+    """Connection-pool limits for the SDK's async httpx2 client (None when it is not httpx2)."""
+    try:
+        import httpx2
+    except ImportError:  # pragma: no cover - depends on the installed SDK
+        return None
+    return httpx2.Limits(max_connections=max(100, 2 * concurrency), max_keepalive_connections=max(20, concurrency))
 
 
 @dataclass(frozen=True)
@@ -130,6 +146,15 @@ def usage_of(meta: Any) -> Usage:
     return Usage(int(prompt or 0), int(out or 0) + int(thoughts or 0))
 
 
+def _rest_finish_reason(response: dict) -> str:
+    """The first candidate's ``finishReason`` of a response JSON, or why there is no candidate."""
+    candidates = response.get("candidates") or []
+    if not candidates:
+        blocked = (response.get("promptFeedback") or {}).get("blockReason")
+        return f"no candidates; block_reason {blocked}"
+    return str(candidates[0].get("finishReason"))
+
+
 def rest_answer_text(response: dict) -> str:
     """The text of a ``GenerateContentResponse`` JSON (first candidate, thought parts skipped)."""
     try:
@@ -177,9 +202,13 @@ class GeminiClient(RetryingClient):
         if api_key is None:
             raise InputError("no API key: set GEMINI_API_KEY or pass base_url for a local server")
         register_secret(api_key)
+        # httpx keeps 20 idle connections by default: with more requests in flight every extra one
+        # was closed and reopened per request. Keep as many as we send at once (as the OpenAI SDK does).
+        limits = _limits(options.concurrency)
         http_options = types.HttpOptions(
             base_url=base_url, timeout=int(timeout_s * 950),  # ms, a bit under our own bound
-            retry_options=types.HttpRetryOptions(attempts=1))
+            retry_options=types.HttpRetryOptions(attempts=1),
+            async_client_args={"limits": limits} if limits is not None else None)
         self._client = genai.Client(api_key=api_key, http_options=http_options)
         self.thinking_budget = thinking_budget
 
@@ -254,19 +283,22 @@ class GeminiClient(RetryingClient):
         """
         params = self.params(temperature, max_tokens, seed)
         key = self.cache_key(turns, system, params, sample_index, cache_extra) if self.cache is not None else None
-        contents = self._contents(turns)
-        config = self._config(system, temperature, max_tokens, seed)
+        request = self.rest_request(turns, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed)
+        path = f"{self.model if '/' in self.model else 'models/' + self.model}:generateContent"
 
         async def attempt() -> Completion:
-            resp = await self._client.aio.models.generate_content(
-                model=self.model, contents=contents, config=config)
-            text = resp.text or ""
+            # The SDK's own transport (URL, version, headers, errors as genai APIError) with our
+            # REST JSON: generate_content's pydantic conversions cost ~5 ms of CPU per frame-laden
+            # request, which capped a client's throughput (bench/generate.py).
+            resp = await self._client._api_client.async_request("post", path, dict(request))
+            data = json.loads(resp.body) if resp.body else {}
+            text = rest_answer_text(data)
+            reason = _rest_finish_reason(data)
             if not text:
-                log.warning("empty answer from %s for %s (finish_reason %s)", self.model, uid or "<no uid>",
-                            _finish_reason(resp))
+                log.warning("empty answer from %s for %s (finish_reason %s)", self.model, uid or "<no uid>", reason)
                 if retry_empty:
-                    raise EmptyAnswerError(f"empty answer (finish_reason {_finish_reason(resp)})")
-            return Completion(text, usage_of(resp.usage_metadata), finish_reason=_finish_reason(resp))
+                    raise EmptyAnswerError(f"empty answer (finish_reason {reason})")
+            return Completion(text, usage_of(data.get("usageMetadata")), finish_reason=reason)
 
         return await self._cached_call(key, attempt, is_retryable_gemini, uid, sample_index)
 
@@ -279,11 +311,9 @@ class GeminiClient(RetryingClient):
         return done.text
 
     # ----- batch mode ----------------------------------------------------------------------
-    def batch_request(self, key: str, turns: list[Turn], *, system: str | None = None, temperature: float = 0.0,
-                      max_tokens: int | None = None, seed: int | None = None) -> GeminiBatchRequest:
-        """One request of a batch job: what a live :meth:`call` with these arguments sends."""
-        contents = self._contents(turns)
-        config = self._config(system, temperature, max_tokens, seed)
+    def rest_request(self, turns: list[Turn], *, system: str | None = None, temperature: float = 0.0,
+                     max_tokens: int | None = None, seed: int | None = None) -> dict[str, Any]:
+        """The REST ``GenerateContentRequest`` JSON of one call (images as base64 inline data)."""
         generation: dict[str, Any] = {"temperature": float(temperature)}
         if max_tokens is not None:
             generation["maxOutputTokens"] = max_tokens
@@ -299,6 +329,14 @@ class GeminiClient(RetryingClient):
             "generationConfig": generation}
         if system:
             rest["systemInstruction"] = {"parts": [{"text": system}]}
+        return rest
+
+    def batch_request(self, key: str, turns: list[Turn], *, system: str | None = None, temperature: float = 0.0,
+                      max_tokens: int | None = None, seed: int | None = None) -> GeminiBatchRequest:
+        """One request of a batch job: what a live :meth:`call` with these arguments sends."""
+        contents = self._contents(turns)
+        config = self._config(system, temperature, max_tokens, seed)
+        rest = self.rest_request(turns, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed)
         size = sum(len(p.data) * 4 // 3 + 64 if isinstance(p, InlineData) else len(p.encode("utf-8"))
                    for t in turns for p in t.parts) + len((system or "").encode("utf-8"))
         return GeminiBatchRequest(key, contents, config, rest, size)

@@ -379,8 +379,8 @@ class RetryingClient:
             self.counters.retries += max(0, stats.attempts - 1)
         done.attempts = stats.attempts
         self.counters.usage = self.counters.usage + done.usage
-        if key is not None:
-            self.store(key, done, uid, sample_index, latency_s=time.monotonic() - started)
+        if key is not None:  # the cache fsyncs: off the event loop, awaited before the answer is used
+            await asyncio.to_thread(self.store, key, done, uid, sample_index, time.monotonic() - started)
         return done
 
     def store(self, key: str, completion: Completion, uid: str | None, sample_index: int | None,
