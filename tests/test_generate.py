@@ -228,6 +228,22 @@ def test_limit_and_tasks_scope_a_run_and_a_wider_run_keeps_earlier_answers(datas
     assert wider["counts"]["cholect50"]["DVC"]["accepted"] == 3
 
 
+def test_a_dataset_without_annotation_files_is_enriched_from_the_raw_tree(dataset, raw_root, tmp_path):
+    import shutil
+
+    from mvbench.generation.plan import make_plan
+
+    bare = tmp_path / "bare"
+    shutil.copytree(dataset, bare, ignore=shutil.ignore_patterns("annotations", "frames"))
+    with pytest.raises(Exception, match="no annotation file"):
+        make_plan(GenerateConfig(dataset=bare, cache_dir=None, raw_roots={"cholect50": tmp_path / "missing"}))
+    plan, _ = make_plan(GenerateConfig(dataset=bare, cache_dir=None, raw_roots={"cholect50": raw_root}))
+    reference, _ = make_plan(GenerateConfig(dataset=dataset, cache_dir=None))
+    assert [c.call_id for c in plan.calls] == [c.call_id for c in reference.calls]
+    assert [i.enrichment.annotation_lines for i in plan.instances] == \
+        [i.enrichment.annotation_lines for i in reference.instances]
+
+
 def test_a_prompt_change_changes_the_call_identity(dataset, monkeypatch):
     from mvbench import prompts
     from mvbench.generation.plan import make_plan
@@ -415,6 +431,11 @@ def test_build_generate_yields_records_that_score_like_official_ones(raw_root, t
                                           str(out), "--workers", "1", "--generate"])
         assert result.exit_code == 0, result.output
         assert o.stats.ok == N_DRAFTS and g.stats.ok == N_DRAFTS
+        first_hash = json.loads((out / "manifest.json").read_text())["content_hash"]
+        again = CliRunner().invoke(app, ["generate", str(out)])  # in place again: drafts come from the snapshot
+        assert again.exit_code == 0, again.output
+        assert o.stats.calls == N_DRAFTS and g.stats.calls == N_DRAFTS  # nothing asked twice
+        assert json.loads((out / "manifest.json").read_text())["content_hash"] == first_hash
     qa_types = {r.qa_type for r in read_parquet(out)}
     assert {f"{b}_{v}" for b in CAPTION_QA.values() for v in ("gpt", "gemini")} <= qa_types
     gt = export_medvidbench(out, tmp_path / "export", split="all", with_answers=True, frames=False)

@@ -22,6 +22,7 @@ Shared options (see :class:`tests.servers.base.FakeServer`):
   text) or ``"echo_auth"`` (HTTP 500 whose body repeats the request's credentials).
 - ``fault_headers``: headers on injected 429/503 replies (``{"Retry-After": "7"}``); the Gemini
   server's ``retry_delay="7s"`` puts a ``google.rpc.RetryInfo`` in the error body.
+- ``action_for(body) -> action | None``: the action of one particular request (fail it every time).
 - ``hold()`` / ``release(drop=True)``: park new calls unanswered, then drop them (kill -9 tests).
 - Batch endpoints (OpenAI files + batches; Gemini batch mode + resumable upload): jobs advance
   per poll and finish as scripted (``batch_polls``, ``batch_gate``, ``batch_outcomes``:
