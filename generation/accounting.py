@@ -9,7 +9,7 @@ unpriced), which ``--budget-usd`` refuses up front.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mvbench.errors import InputError
@@ -133,10 +133,3 @@ def check_budget_prices(prices: PriceTable, writers: list[Writer], budget: float
     if missing:
         raise InputError(f"--budget-usd needs a price for {missing}: add them to a price table and pass "
                          f"--prices FILE (see {prices.path})")
-
-
-@dataclass
-class RunCounters:
-    """This run's counters per writer (from the clients)."""
-
-    by_writer: dict[str, dict[str, int]] = field(default_factory=dict)

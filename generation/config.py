@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CAPTION_TASKS = ("DVC", "VS", "RC")
@@ -155,12 +155,3 @@ class GenerateConfig:
                 "dvc_min_iou": self.dvc_min_iou,
                 "validator": {"model": self.validator_model, "min_score": self.validator_min_score}
                 if self.validator_model else None}
-
-    def to_dict(self) -> dict:
-        """The config as JSON-able values (no secrets: keys never live here)."""
-        d = asdict(self)
-        for k, v in list(d.items()):
-            if isinstance(v, Path):
-                d[k] = str(v)
-        d["raw_roots"] = {k: str(v) for k, v in self.raw_roots.items()}
-        return d

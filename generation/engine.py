@@ -56,7 +56,6 @@ class Engine:
     builder: RequestBuilder
     progress: Progress | None = None
     aborted: str | None = None
-    failed_now: dict[str, str] = field(default_factory=dict)
     streak: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -75,7 +74,6 @@ class Engine:
             "provider": call.writer.provider, "model": call.writer.model, "via": via, "text": done.text,
             "usage": done.usage.to_dict(), "cost_usd": None if cost is None else round(cost, 8),
             "attempts": done.attempts})
-        self.failed_now.pop(call.call_id, None)
         self.streak[call.writer.variant] = 0
         if self.progress is not None:
             self.progress(1, cost or 0.0)
@@ -84,7 +82,6 @@ class Engine:
     async def failed(self, call: Call, error: str) -> None:
         """Log a failed call (retried on the next run); stop the run after too many in a row."""
         await self.journal.record_failure(call.call_id, call.uid, call.writer.variant, error)
-        self.failed_now[call.call_id] = error
         log.warning("%s answer for %s failed (retried on the next run): %s", call.writer.variant, call.uid, error)
         n = self.streak.get(call.writer.variant, 0) + 1
         self.streak[call.writer.variant] = n

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mvbench.builders.annotations import ANNOTATIONS_DIR, load_annotation
+from mvbench.builders.annotations import load_annotation
 from mvbench.builders.base import VideoAnnotation
 from mvbench.builders.manifest import MANIFEST_NAME
 from mvbench.dataset_io import load_json, read_parquet
@@ -218,8 +218,3 @@ def make_plan(cfg: GenerateConfig) -> tuple[Plan, Planner]:
     instances = [planner.instance(record) for record, _ in _select(templates, source_of, cfg)]
     plan = Plan(cfg.dataset, manifest, base, templates, instances, planner.versions, source_of)
     return plan, planner
-
-
-def annotations_dir(dataset: Path) -> Path:
-    """Where a dataset keeps its annotation files."""
-    return dataset / ANNOTATIONS_DIR

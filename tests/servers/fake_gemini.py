@@ -17,7 +17,6 @@ JSONL file), ``GET /{v}/batches/{id}`` (advances the job, :mod:`tests.servers.ba
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import json
