@@ -291,7 +291,7 @@ def test_kill9_mid_live_run_then_rerun_repeats_no_paid_call(dataset, tmp_path, r
     o, g = _servers(o={"latency_s": 0.3}, g={"latency_s": 0.3})
     with o, g:
         proc = subprocess.Popen(_generate_cmd(dataset, out, cache), env=_env(o, g), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.DEVNULL)
         try:
             _wait(lambda: o.stats.ok + g.stats.ok >= 4 or proc.poll() is not None, what="first answers")
             o.hold(), g.hold()
@@ -328,7 +328,7 @@ def test_kill9_while_batch_jobs_run_then_rerun_collects_the_same_jobs(dataset, t
 
     with o, g:
         proc = subprocess.Popen(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
-                                env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait(lambda: submitted() or proc.poll() is not None, what="both batch jobs")
             assert proc.poll() is None
