@@ -14,6 +14,7 @@ PACKAGE_DIRS = {
     "mvbench.eval": "eval",
     "mvbench.training": "training",
     "mvbench.leaderboard": "leaderboard",
+    "mvbench.generation": "generation",
 }
 
 packages = []
@@ -26,6 +27,7 @@ setup(
     package_dir=PACKAGE_DIRS,
     package_data={"mvbench": ["tasks/data/*.json"],
                   "mvbench.prompts": ["**/*.toml", "**/*.txt", "**/*.md", "**/*.json"],
-                  "mvbench.training": ["configs/**/*"]},
+                  "mvbench.training": ["configs/**/*"],
+                  "mvbench.generation": ["*.toml"]},
     include_package_data=True,
 )

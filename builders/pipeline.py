@@ -12,7 +12,9 @@ interrupted build resumes where it stopped.
 Splits are assigned after every video is read (official splits are only known then; see
 :mod:`mvbench.builders.splits`), records are validated, sorted by uid and written as
 ``OUT/<source>/<split>-NNNNN.parquet`` shards (atomic; stale shards removed), and
-``OUT/manifest.json`` is written last.
+``OUT/manifest.json`` is written last. Videos with caption instances (DVC, VS, RC) also get their
+annotations written to ``OUT/annotations/<source>/<video>.json`` (:mod:`mvbench.builders.annotations`),
+for the enrichment step of ``mvbench generate``.
 
 Adding sources one at a time: each source's run (root, tasks, options, listed videos) is kept in
 ``OUT/.work/<source>/source.json``. A build into an ``OUT`` that already holds other sources
@@ -52,6 +54,7 @@ from typing import Any
 
 from mvbench import __version__, prompts
 from mvbench.builders import builder_names, get_builder
+from mvbench.builders.annotations import CAPTION_TASKS, write_annotation
 from mvbench.builders.base import SourceBuilder, VideoMeta
 from mvbench.builders.fixtures import is_fixture_root
 from mvbench.builders.generators import (EMPTY_REASONS, GENERATORS_VERSION, GenConfig, eligible_segments,
@@ -156,8 +159,13 @@ EMPTY_TASK_OPTIONS: dict[str, str] = {
 
 
 def builder_version(cls: type[SourceBuilder]) -> str:
-    """The ``builder_version`` of records: package + builder + generators + prompt-file hash."""
-    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash()}"
+    """The ``builder_version`` of records: package + builder + generators + prompt-file hash.
+
+    The generation prompts (``prompts/generation/``) are left out: the build never reads them, and
+    ``mvbench generate`` records their versions in its own manifest section and cache keys.
+    """
+    names = prompts.prompt_names(exclude=("generation/",))
+    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash(*names)}"
 
 
 def fingerprint(cls: type[SourceBuilder], root: Path, tasks: Sequence[str], gen: GenConfig,
@@ -308,6 +316,8 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
     records = [to_record(inst, cls, meta, None, job.builder_version) for inst in instances]
     for r in records:
         r.validate()
+    if any(inst.task in CAPTION_TASKS for inst in instances):
+        write_annotation(out, ann)  # what `mvbench generate` enriches the caption prompts with
     per_task: dict[str, int] = {}
     covered: dict[str, set[int]] = {"TAG": set(), "DVC": set()}
     for inst in instances:

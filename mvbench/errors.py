@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mvbench.redact import redact
+
 
 class MvbenchError(Exception):
     """Base class for every error mvbench reports to a user (printed without a traceback)."""
@@ -35,4 +37,11 @@ class VideoError(InputError):
 
 
 class ServerError(MvbenchError):
-    """A model or judge server failed (after retries) for one request."""
+    """A model or judge server failed (after retries) for one request.
+
+    The message is masked with :func:`mvbench.redact.redact` (a server's error body may echo the
+    API key), so neither logs nor files that record the error can carry a key.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))

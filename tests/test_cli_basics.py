@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from mvbench import __version__
 from mvbench.cli import app
 
-COMMANDS = ["build", "eval", "score", "export", "publish", "materialise", "leaderboard", "train", "reward-stats",
+COMMANDS = ["build", "generate", "eval", "score", "export", "publish", "materialise", "leaderboard", "train", "reward-stats",
             "fixtures", "demo"]
 
 

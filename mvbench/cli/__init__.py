@@ -24,16 +24,19 @@ from rich.markup import escape
 from mvbench import __version__
 from mvbench.cli.help_format import MvbenchGroup
 from mvbench.errors import MvbenchError
+from mvbench.redact import RedactingFilter, redact
 
 err_console = Console(stderr=True, soft_wrap=True)  # one error, one line (no hard wrapping)
 app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False, cls=MvbenchGroup,
                   help="Build, evaluate and train on MedVidBench (medical video understanding).")
 
 # Command modules, in --help order; each defines register(app).
-COMMAND_MODULES = ("build", "eval", "score", "export", "publish", "leaderboard", "train", "fixtures", "demo")
+COMMAND_MODULES = ("build", "generate", "eval", "score", "export", "publish", "leaderboard", "train", "fixtures",
+                   "demo")
 
-# Libraries that log every HTTP request at INFO; shown only with -v.
-QUIET_LOGGERS = ("httpx", "httpcore", "google_genai", "openai", "urllib3")
+# Libraries that log every HTTP request at INFO; shown only with -v. openai and google-genai send
+# through httpx2 (a fork of httpx with its own "httpx2" logger).
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "google_genai", "openai", "urllib3")
 
 INTERRUPTED = "interrupted: answers so far are saved; rerun the same command to resume"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -57,6 +60,7 @@ def _root(
                                 else logging.StreamHandler(sys.stderr))
     if not err_console.is_terminal:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(RedactingFilter())  # no API key reaches stderr, whatever logs it
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[handler], force=True)
     for name in QUIET_LOGGERS:
@@ -114,7 +118,7 @@ def main() -> None:
         if os.environ.get("MVBENCH_DEBUG"):
             raise
         # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup.
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(redact(e))}", highlight=False)
         sys.exit(1)
     except KeyError as e:  # registry lookups: unknown source/task/model names
         if os.environ.get("MVBENCH_DEBUG"):

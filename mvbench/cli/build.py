@@ -124,6 +124,7 @@ def register(app: typer.Typer) -> None:
         option: Annotated[Optional[list[str]], typer.Option("--option", help="Builder config override key=value (repeatable).")] = None,
         stg_keyframes: Annotated[bool, typer.Option("--stg-keyframes", help="STG also asks, one by one, about boxes too far apart to form tracks (sparse keyframe labels).")] = False,
         list_: Annotated[bool, typer.Option("--list", help="List sources and their tasks, then exit.")] = False,
+        generate: Annotated[bool, typer.Option("--generate", help="Then run `mvbench generate OUT` (paid: GPT and Gemini answers for DVC, VS and RC; endpoints from $OPENAI_BASE_URL / $GOOGLE_GEMINI_BASE_URL, keys from the environment or .env).")] = False,
     ) -> None:
         """Build MedVidBench instances (Parquet + frames + manifest) from raw source trees."""
         from mvbench.builders import get_builder
@@ -193,6 +194,10 @@ def register(app: typer.Typer) -> None:
                           highlight=False)
         if manifest["failures"]:
             raise typer.Exit(1)
+        if generate:
+            from mvbench.cli.generate import run_generate_command
+
+            run_generate_command(out)
 
     @app.command("balance")
     def balance(
