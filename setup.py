@@ -18,6 +18,7 @@ PACKAGE_DIRS = {
     "mvbench.eval": "eval",
     "mvbench.training": "training",
     "mvbench.leaderboard": "leaderboard",
+    "mvbench.generation": "generation",
 }
 # Data files shipped from any package folder (prompt TOML, class lists, one-shot examples, configs).
 DATA_FILES = ["*.toml", "*.json", "*.txt", "*.md", "*.yaml", "*.yml"]

@@ -11,7 +11,9 @@
 - ``actions/segments.csv`` ⚠ (our documented format): header ``video_id,start_s,end_s,label``,
   seconds from the video start, labels ``cutting`` / ``tying`` / ``suturing``.
 - ``videos/<youtube_id>.mp4``; or, when no video file exists, the MedVidBench frame store
-  ``frames_15fps/<youtube_id>/<frame>.jpg``.
+  ``frames_15fps/<youtube_id>/<frame>.jpg``. Neither is needed for a plan (``--plan-only``): a
+  video without media is then planned from its annotations alone, its length taken as the end of
+  its last segment or labelled frame (reported; ``attrs["media"] = "absent"``).
 
 Time base ⚠: detection frame numbers are taken as numbers in MedVidBench's 15-fps store, so
 ``t = frame / 15`` s (``store_fps``); they are also assumed to be on the video's own pixel grid
@@ -23,19 +25,24 @@ decode native frame ``n`` as file frame ``round(n / 15 * decode_fps)``.
 Tracks: boxes of one class are linked over detection frames at most ``max_gap_s`` apart with
 :func:`mvbench.builders.common.link_tracks` (greedy IoU; several hands in one frame give several
 tracks). Actions become ``action`` events sorted by start (NAP's "next" is the next segment).
+The third-party CSVs label frames tens of seconds apart (median about 28 s), so with the default
+gap every track holds one box and STG gets no instance: the build reports it with the options
+that change it (a larger ``max_gap_s``, or ``--stg-keyframes``: one question per labelled box).
+Each video's spacing of labelled frames goes to ``attrs["label_keys"]``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mvbench.builders.base import (Box, BuilderConfig, Event, SourceBuilder, Track, VideoAnnotation, VideoMeta,
                                    register_builder)
-from mvbench.builders.common import link_tracks, clip_box, read_csv
+from mvbench.builders.common import clip_box, key_spacing, link_tracks, read_csv
 from mvbench.errors import InputError
 
 CLASSES: tuple[str, ...] = ("bovie", "forceps", "needledriver", "hand")
@@ -117,6 +124,11 @@ class AVOSBuilder(SourceBuilder):
     tasks = ("TAG", "STG", "NAP", "DVC", "VS")
     id_style = "ampersand"  # kcOqlifSukA&&22425&&25124&&1.0
     config_class = AVOSConfig
+    empty_task_options: ClassVar[dict[str, str]] = {
+        "STG:single_box_tracks": "--stg-keyframes (one STG question per labelled box), or --option "
+                                 "max_gap_s=<seconds> (link boxes of a class further apart into tracks)",
+        "no_events": "--option segments_csv=<file> (the action segments: video_id,start_s,end_s,label)",
+    }
     config: AVOSConfig
 
     def __init__(self, root: str | Path, config: BuilderConfig | None = None, **overrides: Any):
@@ -222,9 +234,12 @@ class AVOSBuilder(SourceBuilder):
         segments = self._segment_index().get(video_id, [])
         if not detections and not segments:
             raise InputError(f"unknown video id {video_id!r}", self.root)
-        meta = self._video_meta(video_id)
+        meta = self._video_meta(video_id, detections, segments)
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta,
                               vocab={"action": list(cfg.action_labels)})
+        if meta.attrs.get("media") == "absent":
+            ann.issues.append(f"no video file or frame store: planned from the annotations alone, the video "
+                              f"taken to end at its last annotation ({meta.duration_s:.2f} s)")
         splits = sorted({d.split for d in detections})
         if len(splits) > 1:
             ann.issues.append(f"video appears in several detection splits {splits}: no official split")
@@ -235,15 +250,29 @@ class AVOSBuilder(SourceBuilder):
         ann.validate()
         return ann
 
-    def _video_meta(self, video_id: str) -> VideoMeta:
+    def _video_meta(self, video_id: str, detections: list[_Detection],
+                    segments: list[tuple[float, float, str, str]]) -> VideoMeta:
         from mvbench.video.readers import probe
 
+        cfg = self.config
         source = self._video_source(video_id)
-        attrs = {"youtube_id": video_id, "setting": "open surgery", "source_url": f"https://youtu.be/{video_id}"}
+        attrs: dict[str, Any] = {"youtube_id": video_id, "setting": "open surgery",
+                                 "source_url": f"https://youtu.be/{video_id}"}
+        boxed = sorted({d.frame for d in detections if d.label is not None})
+        if boxed:
+            attrs["label_keys"] = key_spacing(boxed, round(cfg.max_gap_s * cfg.store_fps), 0.0).as_attrs(cfg.store_fps)
         if source is None:
-            raise InputError(f"video {video_id} is annotated but neither {self.config.videos_dir}/{video_id}"
-                             f"{self.config.video_ext} nor {self.config.frame_store_dir}/{video_id}/ exists",
-                             self.root, video_id)
+            where = (f"{cfg.videos_dir}/{video_id}{cfg.video_ext} nor {cfg.frame_store_dir}/{video_id}/")
+            if not self.plan_only:
+                raise InputError(f"video {video_id} is annotated but neither {where} exists: --option "
+                                 f"missing_video=skip leaves such videos out, --plan-only plans them from the "
+                                 f"annotations alone", self.root, video_id)
+            # Plan from the annotations: the video lasts until its last segment or labelled frame.
+            last = max([e for _, e, _, _ in segments] + [(d.frame + 1) / cfg.store_fps for d in detections])
+            num_frames = max(1, math.ceil(last * cfg.store_fps - 1e-9))
+            return VideoMeta(video_id=video_id, native_fps=cfg.store_fps, num_frames=num_frames,
+                             duration_s=num_frames / cfg.store_fps, path=self.root / cfg.videos_dir /
+                             f"{video_id}{cfg.video_ext}", attrs={**attrs, "media": "absent"})
         if source.is_file():
             # Index the file by the 15-fps store numbering MedVidBench's ids use, whatever rate the
             # download runs at; frames are converted to file frames only when decoding.
@@ -302,7 +331,6 @@ class AVOSBuilder(SourceBuilder):
 
     @classmethod
     def detect(cls, root: str | Path) -> bool:
-        """A tree with AVOS detection CSVs or a segment CSV next to ``videos/`` or ``frames_15fps/``."""
+        """A tree with AVOS detection CSVs or a segment CSV (media is optional: ``--plan-only``)."""
         root = Path(root)
-        has_ann = any((root / "detections").glob("*.csv")) or (root / "actions" / "segments.csv").is_file()
-        return has_ann and ((root / "videos").is_dir() or (root / "frames_15fps").is_dir())
+        return any((root / "detections").glob("*.csv")) or (root / "actions" / "segments.csv").is_file()

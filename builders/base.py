@@ -68,6 +68,10 @@ class VideoMeta:
               downloaded mp4 may run at 30 fps): the file's frame rate. Native frame ``n`` is then
               decoded as file frame ``round(n / native_fps * decode_fps)``; records and frame
               files keep the native numbering.
+            - ``label_keys``: how far apart the labelled frames are
+              (:meth:`mvbench.builders.common.KeySpacing.as_attrs`), reported in the manifest.
+            - ``media``: ``"absent"`` when a plan (``plan_only``) was made from the annotations
+              alone: ``path`` / ``frame_files`` then name files that do not exist.
     """
 
     video_id: str
@@ -218,6 +222,12 @@ class SourceBuilder(ABC):
     absent from a video): the first ``vocab`` key that has events. TAG uses every kind.
     """
 
+    empty_task_options: ClassVar[dict[str, str]] = {}
+    """The option that gets a task instances when a build yields none, by reason code
+    (:data:`mvbench.builders.generators.EMPTY_REASONS`; ``"STG:single_box_tracks"`` for one task
+    only), reported in the manifest's ``empty_tasks``. Overrides the pipeline's generic advice.
+    """
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Reject a misspelt quirk when the class is defined, not as silently default output."""
         super().__init_subclass__(**kwargs)
@@ -228,8 +238,19 @@ class SourceBuilder(ABC):
                 raise TypeError(f"{cls.__name__}.{attr} is {value!r}; use one of "
                                 f"{', '.join(map(repr, choices))}")
 
-    def __init__(self, root: str | Path, config: BuilderConfig | None = None, **overrides: Any):
+    def __init__(self, root: str | Path, config: BuilderConfig | None = None, *, plan_only: bool = False,
+                 **overrides: Any):
+        """Args:
+            root: the source's raw tree.
+            config: the reader's options (default: ``config_class()``); ``overrides`` replace fields.
+            plan_only: the build decodes nothing (``mvbench build --plan-only``). A reader may then
+                plan a video from its annotations alone when its media (video file, frames) is
+                absent: frame numbers, duration and frame size from the annotations or from options
+                (``--option frame_size=WxH``). Where it cannot, it raises an InputError naming the
+                option that gets past it.
+        """
         self.root = Path(root)
+        self.plan_only = plan_only
         base = config if config is not None else self.config_class()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         if not self.root.is_dir():

@@ -27,6 +27,7 @@ go to ``VideoMeta.split``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,16 +225,25 @@ class Cholec80CvsBuilder(SourceBuilder):
         if rows is None:
             raise InputError(f"{video_id} has no rows in the workbook", self._path(cfg.annotations_file), video_id)
         mp4 = self._path(cfg.videos_dir) / f"{video_id}.mp4"
-        if not mp4.is_file():
-            raise InputError(f"Cholec80 video of {video_id} not found (the workbook scores it)", mp4)
-        info = probe(mp4)
         issues: list[str] = []
-        if abs(info.fps - cfg.video_fps) > 0.01:
-            issues.append(f"{mp4.name} runs at {info.fps:g} fps, not {cfg.video_fps:g}")
-        meta = VideoMeta(video_id=video_id, native_fps=info.fps, num_frames=info.num_frames,
-                         duration_s=info.duration_s, width=info.width, height=info.height, path=mp4,
-                         split=official_split(number),
-                         attrs={"procedure": PROCEDURE, "split_group": cholec80_group(number)})
+        attrs: dict[str, Any] = {"procedure": PROCEDURE, "split_group": cholec80_group(number)}
+        if mp4.is_file():
+            info = probe(mp4)
+            if abs(info.fps - cfg.video_fps) > 0.01:
+                issues.append(f"{mp4.name} runs at {info.fps:g} fps, not {cfg.video_fps:g}")
+            meta = VideoMeta(video_id=video_id, native_fps=info.fps, num_frames=info.num_frames,
+                             duration_s=info.duration_s, width=info.width, height=info.height, path=mp4,
+                             split=official_split(number), attrs=attrs)
+        elif self.plan_only:
+            num_frames = self._annotated_frames(video_id, rows)
+            meta = VideoMeta(video_id=video_id, native_fps=cfg.video_fps, num_frames=num_frames,
+                             duration_s=num_frames / cfg.video_fps, path=mp4, split=official_split(number),
+                             attrs={**attrs, "media": "absent"})
+            issues.append(f"no video file: planned from the annotations alone, the video taken to end at its last "
+                          f"annotation ({meta.duration_s:.2f} s)")
+        else:
+            raise InputError(f"Cholec80 video of {video_id} not found (the workbook scores it); --plan-only plans "
+                             f"it from the annotations alone", mp4)
 
         events: list[Event] = []
         clip_s: float | None = None
@@ -250,6 +260,18 @@ class Cholec80CvsBuilder(SourceBuilder):
                               issues=issues)
         ann.validate()
         return ann
+
+    def _annotated_frames(self, video_id: str, rows: list[CvsRow]) -> int:
+        """The video length in frames as the annotations give it (no video file): the phase file's
+        last frame, else the latest interval end."""
+        cfg = self.config
+        path = self._path(cfg.phases_dir) / f"{video_id}-phase.txt"
+        last = max(r.end_s for r in rows) * cfg.video_fps
+        if path.is_file():
+            frames = [int(row["Frame"]) for row in read_csv(path, delimiter="\t", expected=["Frame", "Phase"])
+                      if str(row.get("Frame", "")).strip().isdigit()]
+            last = max(frames, default=last - 1) + 1
+        return max(1, math.ceil(last - 1e-9))
 
     def _scores(self, r: CvsRow, meta: VideoMeta, clip_s: float | None, issues: list[str]) -> Scores | None:
         """One row → Scores, or None when it is dropped (reported in ``issues``)."""

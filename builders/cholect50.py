@@ -16,11 +16,24 @@ An instance is a 15-item vector: ``[0]`` triplet, ``[1]`` instrument, ``[2]`` it
 ``[14]`` phase; ``-1`` means absent (never a class id).
 
 Time base: frame id ``N`` is ``videos/VIDxx/{N:06d}.png`` and ``t = N / fps`` seconds (fps = 1).
-A labelled frame stands for one frame period, so a run of frames ``a..b`` is the event
-``[a / fps, (b + 1) / fps]`` (clipped to the video end).
+
+Label keys: the full release labels every frame; the challenge-validation release labels a few
+hundred frames per video (VID68: 243 keys between frame 16 and 1951, its ``num_frames`` being the
+count of labelled frames, not the video length) and its frame folders hold only those frames.
+Phases and other states persist between keys, so runs of one label are joined across gaps of up
+to ``merge_gap_keys`` median key steps (at least ``merge_gap_s``; see
+:class:`mvbench.builders.common.KeySpacing`), and a run ``a..b`` is the event ``[a, end) / fps``
+where ``end`` is the next key when it lies within that tolerance, else ``b`` plus one key step
+(clipped to the video end; ``b + 1`` for dense labels). Each video's spacing goes to
+``attrs["label_keys"]`` (reported in the manifest). The video length is the last frame or key,
+never ``num_frames``.
 
 Boxes: normalised top-left ``x, y, w, h`` (by frame width/height) → pixel xyxy on the frame, whose
-size is read from the first PNG. Boxes exist for a few videos only (mostly ``-1``).
+size is read from each video's first PNG (sizes differ between videos of the challenge set), or
+given with ``frame_size``. Boxes exist for a few videos only (mostly ``-1``).
+
+Planning without frames (``--plan-only``, frame folders absent): the labelled frames are taken as
+the frame store and the size must be given (``--option frame_size=WxH``) for a video with boxes.
 
 Canonical output:
 - phase events (``kind="phase"``), labelled with the official strings including the ``carlot`` typo
@@ -57,7 +70,8 @@ from mvbench.builders.base import (
     VideoMeta,
     register_builder,
 )
-from mvbench.builders.common import cholec80_group, clip_box, load_json, read_csv, require_file, xywh_norm_to_xyxy
+from mvbench.builders.common import (KeySpacing, cholec80_group, clip_box, key_spacing, load_json, read_csv,
+                                     require_file, xywh_norm_to_xyxy)
 from mvbench.errors import InputError
 
 PROCEDURE = "laparoscopic cholecystectomy"
@@ -261,6 +275,20 @@ def check_box(box: Box, width: int, height: int, tolerance: float, path: Path, r
     return clipped, clipped != box
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """Turns ``(frame, label)`` items of one video into ``(label, start_s, end_s)`` runs by its key spacing."""
+
+    spacing: KeySpacing
+    keys: list[int]
+    meta: VideoMeta
+
+    def __call__(self, items: Iterable[tuple[int, L]]) -> list[tuple[L, float, float]]:
+        fps = self.meta.native_fps
+        return [(label, first / fps, min(self.spacing.run_end(last, self.keys) / fps, self.meta.duration_s))
+                for label, first, last in sequence_runs(items, self.spacing.tolerance)]
+
+
 # ---------------------------------------------------------------- the builder
 @dataclass
 class CholecT50Config(BuilderConfig):
@@ -273,7 +301,9 @@ class CholecT50Config(BuilderConfig):
             ``cholect50-challenge``), or None for no official split.
         fps: label rate; None reads the label file's ``fps`` (1 in the release).
         merge_gap_s: runs of one phase / triplet / tool separated by at most this many seconds of
-            unlabelled frames are joined.
+            unlabelled frames are joined (the tolerance for dense labels).
+        merge_gap_keys: ... and by at most this many median key steps (sparse labels; see the
+            module docstring), whichever is larger.
         end_tolerance_s: annotations this far past the last frame are clipped and reported;
             further ones are an error.
         box_tolerance: boxes overhanging the frame by at most this fraction of its size are clipped.
@@ -286,12 +316,17 @@ class CholecT50Config(BuilderConfig):
     split_variant: str | None = "cholect50"
     fps: float | None = None
     merge_gap_s: float = 1.0
+    merge_gap_keys: float = 2.0
     end_tolerance_s: float = 2.0
     box_tolerance: float = 0.02
     frame_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.frame_size is not None and (len(self.frame_size) != 2 or min(self.frame_size) <= 0):
+            raise ValueError(f"frame_size must be two positive integers (WxH), not {self.frame_size!r}")
+        if self.merge_gap_keys < 1:
+            raise ValueError("merge_gap_keys must be >= 1 (a run spans at least one key step)")
         if self.split_variant is not None and self.split_variant not in SPLITS:
             raise ValueError(f"split_variant must be one of {sorted(SPLITS)} or None, not {self.split_variant!r}")
         if self.fps is not None and self.fps <= 0:
@@ -331,7 +366,7 @@ class CholecT50Builder(SourceBuilder):
     @classmethod
     def detect(cls, root: str | Path) -> bool:
         root = Path(root)
-        return (root / "videos").is_dir() and any((root / "labels").glob("VID*.json"))
+        return any((root / "labels").glob("VID*.json"))  # videos/ is optional: --plan-only
 
     # ------------------------------------------------------------ reading
     def read_video(self, video_id: str) -> VideoAnnotation:
@@ -344,20 +379,37 @@ class CholecT50Builder(SourceBuilder):
         vocab = self._vocabularies(data, path, issues)
         fps = cfg.fps or self._label_fps(data, path)
 
-        frames = self._frame_files(video_id)
-        width, height = cfg.frame_size or image_size(frames[min(frames)])
+        keys = self._keys(data["annotations"], path)
+        spacing = key_spacing(keys, self._max_step(fps), cfg.merge_gap_keys)
+        frames = self._frame_files(video_id, keys)
+        media = "present" if frames[min(frames)].is_file() else "absent"
+        size = cfg.frame_size or (image_size(frames[min(frames)]) if media == "present" else None)
+        if size is None and self._has_boxes(data["annotations"]):
+            raise InputError(f"{video_id} has boxes but no frame to read the frame size from; give it with "
+                             f"--option frame_size=WxH", self.root / cfg.videos_dir / video_id)
+        width, height = size if size else (None, None)
         num_frames = max(frames) + 1
         declared = data.get("num_frames")
-        if isinstance(declared, int) and declared != len(frames):
-            issues.append(f"label file says num_frames={declared}, the folder holds {len(frames)} frames")
+        if isinstance(declared, int) and declared != num_frames:
+            what = ("the number of labelled frames" if declared == len(keys)
+                    else f"neither the video length nor the {len(keys)} labelled frames")
+            issues.append(f"label file says num_frames={declared}: {what}; the video is taken to be {num_frames} "
+                          f"frames long (its last frame)")
+        if spacing.tolerance > self._max_step(fps):
+            issues.append(f"sparse label keys: {len(keys)} keys, median step {spacing.step / fps:g} s; runs of one "
+                          f"label joined across gaps up to {spacing.tolerance / fps:g} s")
         meta = VideoMeta(video_id=video_id, native_fps=fps, num_frames=num_frames, duration_s=num_frames / fps,
                          width=width, height=height, frame_files=frames, split=self._split(video_id),
                          attrs={"procedure": PROCEDURE, "label_fps": fps,
-                                "split_group": cholec80_group(video_number(video_id))})
+                                "split_group": cholec80_group(video_number(video_id)),
+                                "label_keys": spacing.as_attrs(fps), "media": media})
+        if media == "absent":
+            issues.append("no frame folder: planned from the labels alone (the labelled frames stand for the frames)")
 
         phase_of, triplets_at, boxes_at = self._parse_annotations(data["annotations"], path, vocab, meta, issues)
-        events = self._phase_events(phase_of, vocab["phase"], meta) + self._triplet_events(triplets_at, vocab, meta)
-        tracks = self._tracks(boxes_at, vocab["instrument"], meta, issues)
+        runs = _Runs(spacing, keys, meta)
+        events = self._phase_events(phase_of, vocab["phase"], runs) + self._triplet_events(triplets_at, vocab, runs)
+        tracks = self._tracks(boxes_at, vocab["instrument"], meta, spacing, issues)
         meta.attrs["boxed"] = bool(tracks)
         present = sorted({e.label for e in events if e.kind == "triplet"})
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta, events=events,
@@ -383,14 +435,37 @@ class CholecT50Builder(SourceBuilder):
                 return split
         return None
 
-    def _frame_files(self, video_id: str) -> dict[int, Path]:
+    def _frame_files(self, video_id: str, keys: list[int]) -> dict[int, Path]:
+        """The frames on disk; when planning without frames (``plan_only``), the labelled frames' paths."""
         folder = self.root / self.config.videos_dir / video_id
-        if not folder.is_dir():
-            raise InputError(f"frame folder of {video_id} not found (the label file lists this video)", folder)
-        frames = {int(p.stem): p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit()}
-        if not frames:
-            raise InputError("frame folder holds no NNNNNN.png frames", folder)
-        return frames
+        frames = ({int(p.stem): p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit()}
+                  if folder.is_dir() else {})
+        if frames:
+            return frames
+        if self.plan_only:
+            return {k: folder / f"{k:06d}.png" for k in keys}
+        what = "not found" if not folder.is_dir() else "holds no NNNNNN.png frames"
+        raise InputError(f"frame folder of {video_id} {what} (the label file lists this video); --plan-only "
+                         f"plans from the labels alone", folder)
+
+    @staticmethod
+    def _keys(annotations: dict[str, Any], path: Path) -> list[int]:
+        """The labelled frame numbers, sorted."""
+        keys = []
+        for key in annotations:
+            try:
+                keys.append(int(key))
+            except ValueError:
+                raise InputError("frame id is not an integer", path, f"annotations[{key!r}]") from None
+        if not keys:
+            raise InputError("'annotations' holds no labelled frame", path, "annotations")
+        return sorted(keys)
+
+    @staticmethod
+    def _has_boxes(annotations: dict[str, Any]) -> bool:
+        return any(isinstance(vec, list) and len(vec) >= 7 and all(isinstance(x, (int, float)) and x >= 0
+                                                                    for x in vec[3:7])
+                   for instances in annotations.values() if isinstance(instances, list) for vec in instances)
 
     def _vocabularies(self, data: dict[str, Any], path: Path, issues: list[str]) -> dict[str, dict[int, str]]:
         """id → name per category, from the file's ``categories``, else label_mapping.txt / documented lists."""
@@ -511,15 +586,12 @@ class CholecT50Builder(SourceBuilder):
     def _max_step(self, fps: float) -> int:
         return 1 + int(round(self.config.merge_gap_s * fps))
 
-    def _phase_events(self, phase_of: dict[int, int], names: dict[int, str], meta: VideoMeta) -> list[Event]:
-        fps = meta.native_fps
-        return [Event(label=names[pid], start_s=first / fps, end_s=min((last + 1) / fps, meta.duration_s),
-                      kind="phase", attrs={"phase_id": pid})
-                for pid, first, last in sequence_runs(phase_of.items(), self._max_step(fps))]
+    def _phase_events(self, phase_of: dict[int, int], names: dict[int, str], runs: _Runs) -> list[Event]:
+        return [Event(label=names[pid], start_s=start, end_s=end, kind="phase", attrs={"phase_id": pid})
+                for pid, start, end in runs(phase_of.items())]
 
     def _triplet_events(self, triplets_at: dict[int, set[int]], vocab: dict[str, dict[int, str]],
-                        meta: VideoMeta) -> list[Event]:
-        fps = meta.native_fps
+                        runs: _Runs) -> list[Event]:
         frames_of: dict[int, list[int]] = defaultdict(list)
         for frame, ids in triplets_at.items():
             for tid in ids:
@@ -527,14 +599,13 @@ class CholecT50Builder(SourceBuilder):
         events = []
         for tid, frames in frames_of.items():
             raw = vocab["triplet"][tid]
-            for _, first, last in sequence_runs(((f, tid) for f in frames), self._max_step(fps)):
-                events.append(Event(label=triplet_label(raw), start_s=first / fps,
-                                    end_s=min((last + 1) / fps, meta.duration_s), kind="triplet",
+            for _, start, end in runs((f, tid) for f in frames):
+                events.append(Event(label=triplet_label(raw), start_s=start, end_s=end, kind="triplet",
                                     attrs={"triplet_id": tid, "triplet": raw}))
         return sorted(events, key=lambda e: (e.start_s, e.end_s, e.label))
 
     def _tracks(self, boxes_at: dict[tuple[int, int], list[Box]], instruments: dict[int, str], meta: VideoMeta,
-                issues: list[str]) -> list[Track]:
+                spacing: KeySpacing, issues: list[str]) -> list[Track]:
         """One track per run of frames where exactly one box of an instrument is drawn."""
         fps = meta.native_fps
         single: dict[int, list[tuple[int, Box]]] = defaultdict(list)
@@ -550,7 +621,7 @@ class CholecT50Builder(SourceBuilder):
         tracks = []
         for instrument in sorted(single):
             by_frame = dict(single[instrument])
-            runs = sequence_runs(((f, instrument) for f in by_frame), self._max_step(fps))
+            runs = sequence_runs(((f, instrument) for f in by_frame), spacing.tolerance)
             name = instruments[instrument]
             for n, (_, first, last) in enumerate(runs, start=1):
                 boxes = {f / fps: by_frame[f] for f in sorted(by_frame) if first <= f <= last}

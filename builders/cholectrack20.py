@@ -59,7 +59,8 @@ from mvbench.builders.cholect50 import (
     sequence_runs,
     video_number,
 )
-from mvbench.builders.common import cholec80_group, load_json, require_file, xywh_norm_to_xyxy, xywh_to_xyxy
+from mvbench.builders.common import (KeySpacing, cholec80_group, key_spacing, load_json, require_file,
+                                     xywh_norm_to_xyxy, xywh_to_xyxy)
 from mvbench.errors import InputError
 
 TOOLS: tuple[str, ...] = ("grasper", "bipolar", "hook", "scissors", "clipper", "irrigator", "specimen bag")
@@ -101,6 +102,10 @@ class CholecTrack20Config(BuilderConfig):
         label_step: frame numbers between consecutive labelled frames (25 for 1-fps labels).
         prefer_frames: read the PNG folder when both it and ``VIDxx.mp4`` exist.
         merge_gap_s: phase runs separated by at most this many seconds of unlabelled frames are joined.
+        merge_gap_keys: ... and by at most this many median key steps, whichever is larger (see
+            :class:`mvbench.builders.common.KeySpacing`; the same as ``merge_gap_s`` for 1-fps labels).
+        frame_size: (width, height) when neither the label file nor a frame gives it (planning
+            without frames: ``--plan-only --option frame_size=WxH``).
         end_tolerance_s: labels this far past the last frame are dropped and reported; further ones raise.
         box_tolerance: boxes overhanging the frame by at most this fraction of its size are clipped.
         id_regex: video folder names to read.
@@ -112,9 +117,11 @@ class CholecTrack20Config(BuilderConfig):
     label_step: int = 25
     prefer_frames: bool = True
     merge_gap_s: float = 1.0
+    merge_gap_keys: float = 2.0
     end_tolerance_s: float = 2.0
     box_tolerance: float = 0.02
     id_regex: str = r"VID\d{2,}"
+    frame_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -191,7 +198,13 @@ class CholecTrack20Builder(SourceBuilder):
                                 track_operators, phase_votes, issues)
 
         tracks = self._tracks(by_track, track_operators, tools, meta, issues)
-        events = self._phase_events(phase_votes, phases, meta)
+        keys = sorted(int(k) for k in data["annotations"])  # integers: checked by _parse_annotations
+        cfg = self.config
+        spacing = key_spacing(keys or [0], cfg.label_step + int(round(cfg.merge_gap_s * cfg.native_fps)),
+                              cfg.merge_gap_keys)
+        if keys:
+            meta.attrs["label_keys"] = spacing.as_attrs(meta.native_fps)
+        events = self._phase_events(phase_votes, phases, meta, spacing, keys)
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta, events=events,
                               tracks=tracks,
                               vocab={"phase": [readable_phase(phases[k]) for k in sorted(phases)],
@@ -232,7 +245,7 @@ class CholecTrack20Builder(SourceBuilder):
         mp4 = vdir / f"{video_id}.mp4"
         attrs = {"procedure": PROCEDURE, "label_fps": cfg.native_fps / cfg.label_step, "split_folder": vdir.parent.name,
                  "split_group": _split_group(video_id)}
-        size = self._declared_size(info, path)
+        size = self._declared_size(info, path) or cfg.frame_size
         if frames and (cfg.prefer_frames or not mp4.is_file()):
             width, height = size or image_size(frames[min(frames)])
             num_frames = max(frames) + 1
@@ -252,7 +265,21 @@ class CholecTrack20Builder(SourceBuilder):
                              duration_s=vinfo.num_frames / cfg.native_fps, width=width, height=height, path=mp4,
                              split=split, attrs=attrs)
         wanted = " or ".join(f"{d}/" for d in cfg.frame_dirs)
-        raise InputError(f"no frames for {video_id}: neither a {wanted} folder of NNNNNN.png nor {mp4.name}", vdir)
+        if not self.plan_only:
+            raise InputError(f"no frames for {video_id}: neither a {wanted} folder of NNNNNN.png nor {mp4.name}; "
+                             f"--plan-only plans it from the labels alone", vdir)
+        if size is None:
+            raise InputError(f"no frames for {video_id} and no video.width/height in its label file: give the frame "
+                             f"size with --option frame_size=WxH", path)
+        # Plan from the labels: the labelled frames stand for the frame store.
+        keys = [int(k) for k in data.get("annotations", {}) if str(k).lstrip("-").isdigit()]
+        if not keys:
+            raise InputError("no labelled frame to plan from", path, "annotations")
+        frames = {k: vdir / cfg.frame_dirs[0] / f"{k:06d}.png" for k in keys}
+        issues.append("no frames or video file: planned from the labels alone (the labelled frames stand for them)")
+        return VideoMeta(video_id=video_id, native_fps=cfg.native_fps, num_frames=max(frames) + 1,
+                         duration_s=(max(frames) + 1) / cfg.native_fps, width=size[0], height=size[1],
+                         frame_files=frames, split=split, attrs={**attrs, "media": "absent"})
 
     @staticmethod
     def _declared_size(info: dict[str, Any], path: Path) -> tuple[int, int] | None:
@@ -385,13 +412,12 @@ class CholecTrack20Builder(SourceBuilder):
         return tracks
 
     def _phase_events(self, phase_votes: dict[int, Counter[int]], phases: dict[int, str],
-                      meta: VideoMeta) -> list[Event]:
-        """Runs of the per-frame phase (majority of the frame's records); tool-less frames are bridged."""
-        cfg = self.config
+                      meta: VideoMeta, spacing: KeySpacing, keys: list[int]) -> list[Event]:
+        """Runs of the per-frame phase (majority of the frame's records), joined across gaps up to the
+        key spacing's tolerance; a run lasts until the next labelled frame (see :class:`KeySpacing`)."""
         per_frame = [(frame, votes.most_common(1)[0][0]) for frame, votes in phase_votes.items()]
-        max_step = cfg.label_step + int(round(cfg.merge_gap_s * cfg.native_fps))
         fps = meta.native_fps
         return [Event(label=readable_phase(phases[pid]), start_s=first / fps,
-                      end_s=min((last + cfg.label_step) / fps, meta.duration_s), kind="phase",
+                      end_s=min(spacing.run_end(last, keys) / fps, meta.duration_s), kind="phase",
                       attrs={"phase_id": pid, "phase": phases[pid]})
-                for pid, first, last in sequence_runs(per_frame, max_step)]
+                for pid, first, last in sequence_runs(per_frame, spacing.tolerance)]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from mvbench.builders.base import Box
@@ -13,7 +18,7 @@ from mvbench.dataset_io import load_json
 from mvbench.errors import InputError
 
 __all__ = ["cholec80_group", "load_json", "read_csv", "read_xlsx", "xywh_norm_to_xyxy", "xywh_to_xyxy", "xyxy_norm_to_xyxy",
-           "require_file", "clip_box", "box_iou", "link_tracks"]
+           "require_file", "clip_box", "box_iou", "link_tracks", "KeySpacing", "key_spacing"]
 
 
 CHOLEC80_VIDEOS = 80  # Cholec80 numbers videos 1-80; CholecT50's VID92+ are in-house recordings
@@ -180,3 +185,70 @@ def link_tracks(observations: Iterable[tuple[int, Box]], max_gap: int, min_iou: 
         prev = frame
     finished += active
     return sorted(finished, key=lambda t: (min(t), tuple(t[min(t)])))
+
+
+@dataclass(frozen=True)
+class KeySpacing:
+    """How far apart a video's labelled frames (label keys) are, and the gap bridged inside a run.
+
+    Sparse releases label only some frames (the CholecT50 challenge set: a few hundred keys over a
+    video of thousands of frames). A phase or other state persists between keys, so runs of one
+    label are joined across gaps up to ``tolerance`` frames, and a run's last key stands for the
+    time up to the next key (within ``tolerance``), else for one ``step``.
+
+    Attributes:
+        keys: number of labelled frames.
+        first / last: the first and last labelled frame.
+        step: the median step between consecutive keys, in frames (1 for dense labels).
+        tolerance: the largest gap, in frames, inside one run.
+    """
+
+    keys: int
+    first: int
+    last: int
+    step: float
+    tolerance: int
+
+    def run_end(self, last: int, sorted_keys: Sequence[int]) -> float:
+        """Where a run whose last key is ``last`` ends (exclusive, frames): the next key if within
+        ``tolerance``, else ``last + step``.
+
+        >>> ks = key_spacing([0, 8, 16, 40], min_tolerance=1, factor=2.0)
+        >>> ks.run_end(8, [0, 8, 16, 40]), ks.run_end(16, [0, 8, 16, 40])
+        (16, 24)
+        """
+        pos = bisect.bisect_right(sorted_keys, last)
+        if pos < len(sorted_keys) and sorted_keys[pos] - last <= self.tolerance:
+            return sorted_keys[pos]
+        return last + self.step
+
+    def as_attrs(self, fps: float) -> dict[str, Any]:
+        """The manifest's per-video report (``VideoMeta.attrs["label_keys"]``), times in seconds."""
+        return {"keys": self.keys, "first_s": round(self.first / fps, 3), "last_s": round(self.last / fps, 3),
+                "spacing_s": round(self.step / fps, 3), "merge_tolerance_s": round(self.tolerance / fps, 3)}
+
+
+def key_spacing(keys: Iterable[int], min_tolerance: int, factor: float) -> KeySpacing:
+    """The spacing of a video's label keys and the run tolerance derived from it.
+
+    Args:
+        keys: the labelled frame numbers (any order, duplicates ignored; at least one).
+        min_tolerance: the tolerance for dense labels, in frames (a reader's fixed merge gap).
+        factor: runs are joined across gaps up to ``factor`` median key steps.
+
+    Returns:
+        The :class:`KeySpacing`: ``tolerance = max(min_tolerance, ceil(factor * step))``.
+
+    >>> key_spacing(range(10), min_tolerance=2, factor=2.0)
+    KeySpacing(keys=10, first=0, last=9, step=1, tolerance=2)
+    >>> key_spacing([16, 24, 29, 37, 47], min_tolerance=2, factor=2.0).tolerance  # median step 8
+    16
+    """
+    ordered = sorted(set(keys))
+    if not ordered:
+        raise ValueError("no label keys")
+    steps = [b - a for a, b in pairwise(ordered)]
+    step = median(steps) if steps else 1
+    step = int(step) if float(step).is_integer() else float(step)
+    return KeySpacing(len(ordered), ordered[0], ordered[-1], step,
+                      max(int(min_tolerance), math.ceil(factor * step - 1e-9)))

@@ -10,7 +10,9 @@ plus the keyframe images:
   "image": ".../high_light_images/<6-digit folder>/<NNNN>.jpg"}``. The motion names each instrument
   with its box, ``Knife[a, b, c, d]`` / ``Forceps[a, b, c, d]``, normalised to 0–1 (2 decimals).
 - ``high_light_images/<folder>/<NNNN>.jpg``: the keyframes (MedVidBench reads the same paths,
-  ``/root/data/CoPESD/high_light_images/023521/0464.jpg``). The image size is read from an image.
+  ``/root/data/CoPESD/high_light_images/023521/0464.jpg``). The image size is read from an image,
+  or given (``frame_size``). A plan (``--plan-only``) needs no image: the annotated keyframes are
+  taken as the frame store, and the size must then be given (``--option frame_size=WxH``).
 
 Time base ⚠: keyframes are taken at ``keyframe_fps`` (1 Hz assumed), keyframe ``NNNN`` ↔
 ``t = NNNN / keyframe_fps`` s (MedVidBench's frame numbers are these ``NNNN``).
@@ -61,7 +63,8 @@ from typing import Any
 
 from mvbench.builders.base import (Box, BuilderConfig, Event, SourceBuilder, Track, VideoAnnotation, VideoMeta,
                                    register_builder)
-from mvbench.builders.common import link_tracks, clip_box, load_json, xywh_norm_to_xyxy, xyxy_norm_to_xyxy
+from mvbench.builders.common import (clip_box, key_spacing, link_tracks, load_json, xywh_norm_to_xyxy,
+                                     xyxy_norm_to_xyxy)
 from mvbench.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,7 @@ class CoPESDConfig(BuilderConfig):
         box_tolerance: normalised coordinates may exceed [0, 1] by this much (then clipped).
         part_gap_frames: start a new part after a keyframe-numbering gap larger than this (None: never).
         part_max_frames: start a new part after this many keyframe numbers (None: never).
+        frame_size: (width, height) of the keyframes; None reads it from the folder's first image.
     """
 
     annotation_glob: str = "annotations/smllm/*.json"
@@ -142,9 +146,12 @@ class CoPESDConfig(BuilderConfig):
     box_tolerance: float = 0.01
     part_gap_frames: int | None = None
     part_max_frames: int | None = None
+    frame_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.frame_size is not None and (len(self.frame_size) != 2 or min(self.frame_size) <= 0):
+            raise ValueError(f"frame_size must be two positive integers (WxH), not {self.frame_size!r}")
         if self.keyframe_fps <= 0:
             raise ValueError("keyframe_fps must be > 0 (1 Hz is the assumed CoPESD keyframe rate)")
         try:
@@ -314,10 +321,18 @@ class CoPESDBuilder(SourceBuilder):
         folder_dir = self.root / cfg.images_dir / folder
         images = {int(p.stem): p for p in folder_dir.glob("*.jpg") if p.stem.isdigit()} if folder_dir.is_dir() else {}
         images = {f: p for f, p in images.items() if part[0] <= f <= part[-1]}
+        media = "present"
         if not images:
-            raise InputError(f"keyframe folder {folder} is annotated but has no images for frames "
-                             f"{part[0]}-{part[-1]}", folder_dir, video_id)
-        width, height = _image_size(images[min(images)])
+            if not self.plan_only:
+                raise InputError(f"keyframe folder {folder} is annotated but has no images for frames "
+                                 f"{part[0]}-{part[-1]}; --plan-only with --option frame_size=WxH plans it from "
+                                 f"the annotations alone", folder_dir, video_id)
+            if cfg.frame_size is None:
+                raise InputError(f"keyframe folder {folder} has no images to read the frame size from; give it "
+                                 f"with --option frame_size=WxH", folder_dir, video_id)
+            images = {f: folder_dir / f"{f:04d}.jpg" for f in part}
+            media = "absent"
+        width, height = cfg.frame_size or _image_size(images[min(images)])
         fmt, note = self._folder_format(folder, frames)
         num_frames = part[-1] - offset + 1
         splits = sorted({frames[f].split or "" for f in part})
@@ -330,11 +345,15 @@ class CoPESDBuilder(SourceBuilder):
                                 # Published records: metadata.video_id "023521", id "…$023521_part0$…".
                                 # A re-based part's frame numbers are not the folder's: keep its own id.
                                 "metadata_video_id": folder if offset == 0 else video_id,
-                                "id_video": video_id})
+                                "id_video": video_id, "media": media,
+                                "label_keys": key_spacing(part, 1, 1.0).as_attrs(cfg.keyframe_fps)})
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta,
                               vocab={"action": list(cfg.labels)})
         if note:
             ann.issues.append(note)
+        if media == "absent":
+            ann.issues.append(f"no keyframe images: planned from the annotations alone at the given frame size "
+                              f"{width}x{height}")
         if len(splits) > 1:
             ann.issues.append(f"keyframes come from several splits {splits}: no official split")
         if self._duplicates.get(folder):
@@ -396,9 +415,8 @@ class CoPESDBuilder(SourceBuilder):
 
     @classmethod
     def detect(cls, root: str | Path) -> bool:
-        """A tree with ``high_light_images/`` and smllm instruction JSON."""
-        root = Path(root)
-        return (root / "high_light_images").is_dir() and any(root.glob("annotations/smllm/*.json"))
+        """A tree with smllm instruction JSON (the ``high_light_images/`` keyframes are optional: ``--plan-only``)."""
+        return any(Path(root).glob("annotations/smllm/*.json"))
 
 
 def _image_size(path: Path) -> tuple[int, int]:

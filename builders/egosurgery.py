@@ -37,7 +37,7 @@ from typing import Any
 
 from mvbench.builders.base import (Box, BuilderConfig, Event, SourceBuilder, Track, VideoAnnotation, VideoMeta,
                                    register_builder)
-from mvbench.builders.common import link_tracks, clip_box, load_json, read_csv, xywh_to_xyxy
+from mvbench.builders.common import clip_box, key_spacing, link_tracks, load_json, read_csv, xywh_to_xyxy
 from mvbench.errors import InputError
 
 PHASES: tuple[str, ...] = ("disinfection", "design", "anesthesia", "incision", "dissection", "hemostasis",
@@ -239,26 +239,38 @@ class EgoSurgeryBuilder(SourceBuilder):
         frames = self._image_index().get(video_id)
         phase_path = self._phase_files().get(video_id)
         boxes = self._box_index().get(video_id, [])
+        number = video_id.split("_")[0]
+        media = "present"
         if not frames:
             if phase_path is None and not boxes:
                 raise InputError(f"unknown video id {video_id!r}", self.root)
-            raise InputError(f"session {video_id} is annotated but has no images "
-                             f"({cfg.images_dir}/{video_id.split('_')[0]}/{video_id}_*.jpg)",
-                             self.root / cfg.images_dir, video_id)
+            if not self.plan_only:
+                raise InputError(f"session {video_id} is annotated but has no images "
+                                 f"({cfg.images_dir}/{number}/{video_id}_*.jpg); --plan-only plans it from the "
+                                 f"annotations alone", self.root / cfg.images_dir, video_id)
+            # Plan from the annotations: the labelled frames stand for the images.
+            labelled = {b.frame for b in boxes} | set(self._phase_frames(phase_path, video_id))
+            frames = {f: self.root / cfg.images_dir / number / f"{video_id}_{f:04d}.jpg" for f in labelled}
+            media = "absent"
         num_frames = max(frames) + 1
-        size = self._sizes.get(video_id) or _image_size(frames[min(frames)])
-        number = video_id.split("_")[0]
+        size = self._sizes.get(video_id) or (_image_size(frames[min(frames)]) if media == "present"
+                                             else (None, None))
+        keys = sorted(self._phase_frames(phase_path, video_id)) if phase_path else sorted(frames)
         meta = VideoMeta(video_id=video_id, native_fps=cfg.fps, num_frames=num_frames,
                          duration_s=num_frames / cfg.fps, width=size[0], height=size[1],
                          frame_files=dict(sorted(frames.items())), split=cfg.split_by_video.get(number),
                          attrs={"video_number": number, "session": video_id.split("_", 1)[-1],
                                 "view": "egocentric (head-mounted camera)", "setting": "open surgery",
                                 # Published records: metadata.video_id "10_1", id "0.5$10_1_part0$…".
-                                "metadata_video_id": video_id, "id_video": f"{video_id}_part0"})
+                                "metadata_video_id": video_id, "id_video": f"{video_id}_part0",
+                                "media": media,
+                                "label_keys": key_spacing(keys, cfg.max_gap_frames, 0.0).as_attrs(cfg.fps)})
         ann = VideoAnnotation(source=self.name, data_source=self.data_source, video=meta,
                               vocab={"phase": list(cfg.phase_labels)})
         if meta.split is None:
             ann.issues.append(f"video number {number} is in no official split")
+        if media == "absent":
+            ann.issues.append("no images: planned from the annotations alone (the labelled frames stand for them)")
         if phase_path is None:
             ann.issues.append(f"no phase file {cfg.phase_dir}/{video_id}.csv: no phase events")
         else:
@@ -266,6 +278,13 @@ class EgoSurgeryBuilder(SourceBuilder):
         ann.tracks = self._tracks(boxes, meta, ann.issues)
         ann.validate()
         return ann
+
+    def _phase_frames(self, path: Path | None, video_id: str) -> list[int]:
+        """The frame numbers a session's phase file labels (none without a file)."""
+        if path is None:
+            return []
+        return [self._parse_stem(Path(row["Frame"]).stem, path, f"row {i}")[1]
+                for i, row in enumerate(read_csv(path, expected=("Frame", "Phase")), start=2)]
 
     def _read_phases(self, path: Path, video_id: str, meta: VideoMeta, issues: list[str]) -> list[Event]:
         cfg = self.config
@@ -315,10 +334,9 @@ class EgoSurgeryBuilder(SourceBuilder):
 
     @classmethod
     def detect(cls, root: str | Path) -> bool:
-        """A tree with ``images/`` and EgoSurgery COCO tool files or phase CSVs."""
+        """A tree with EgoSurgery COCO tool files or phase CSVs (``images/`` is optional: ``--plan-only``)."""
         root = Path(root)
-        return (root / "images").is_dir() and (any((root / TOOL_COCO_DIR).glob("*.json"))
-                                               or any((root / "annotations/phase").glob("*_*.csv")))
+        return any((root / TOOL_COCO_DIR).glob("*.json")) or any((root / "annotations/phase").glob("*_*.csv"))
 
 
 def _runs(labels: dict[int, str], max_gap: int) -> list[tuple[str, list[int]]]:

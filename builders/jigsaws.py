@@ -323,18 +323,27 @@ class JigsawsBuilder(SourceBuilder):
         fps_a = cfg.annotation_fps
 
         video_file = self.video_path(video_id)
-        if not video_file.is_file():
-            raise InputError(f"video file not found (camera {cfg.camera})", video_file, video_id)
-        from mvbench.video.readers import probe
+        kin_path = self.root / task / "kinematics" / "AllGestures" / f"{video_id}.txt"
+        if video_file.is_file():
+            from mvbench.video.readers import probe
 
-        info = probe(video_file)
-        duration = info.duration_s
+            info = probe(video_file)
+            duration, native_fps, num_frames = info.duration_s, info.fps, info.num_frames
+            size: tuple[int | None, int | None] = (info.width, info.height)
+        elif self.plan_only:
+            # Plan from the annotations: the kinematics (one row per 30-Hz frame) give the length.
+            num_frames = self._annotated_frames(task, video_id, kin_path)
+            duration, native_fps, size = num_frames / fps_a, fps_a, (None, None)
+            issues.append(f"no video file: planned from the annotations alone, {duration:.2f} s long (its "
+                          f"kinematics, else its last gesture)")
+        else:
+            raise InputError(f"video file not found (camera {cfg.camera}); --plan-only plans the trial from its "
+                             f"kinematics and transcription alone", video_file, video_id)
 
         if sum(meta.grs.values()) != meta.grs_total:
             issues.append(f"GRS total {meta.grs_total} is not the sum of the sub-scores "
                           f"({sum(meta.grs.values())})")
 
-        kin_path = self.root / task / "kinematics" / "AllGestures" / f"{video_id}.txt"
         kin_frames: int | None = None
         if cfg.check_kinematics:
             if kin_path.is_file():
@@ -350,8 +359,10 @@ class JigsawsBuilder(SourceBuilder):
         attrs = {"task": task, "task_name": task.replace("_", " ").lower(), "subject": m.group("subject"),
                  "trial": int(m.group("trial")), "camera": cfg.camera, "skill_level": meta.skill,
                  "grs_total": meta.grs_total, "kinematics_frames": kin_frames}
-        video = VideoMeta(video_id=video_id, native_fps=info.fps, num_frames=info.num_frames,
-                          duration_s=duration, width=info.width, height=info.height, path=video_file,
+        if not video_file.is_file():
+            attrs["media"] = "absent"
+        video = VideoMeta(video_id=video_id, native_fps=native_fps, num_frames=num_frames,
+                          duration_s=duration, width=size[0], height=size[1], path=video_file,
                           attrs=attrs)
         scores = [Scores(kind="grs", start_s=0.0, end_s=duration, values=dict(meta.grs), level=meta.skill,
                          attrs={"grs_total": meta.grs_total})]
@@ -359,6 +370,16 @@ class JigsawsBuilder(SourceBuilder):
                               scores=scores, vocab={"gesture": vocab} if vocab else {}, issues=issues)
         ann.validate()
         return ann
+
+    def _annotated_frames(self, task: str, trial_id: str, kin_path: Path) -> int:
+        """A trial's length in annotation frames without its video: kinematics rows, else the last gesture."""
+        if kin_path.is_file():
+            return max(1, read_kinematics(kin_path, self.config.kinematics_columns))
+        path = self.root / task / "transcriptions" / f"{trial_id}.txt"
+        if path.is_file():
+            return max([end for _, end, _, _ in read_transcription(path)], default=1)
+        raise InputError("no video, kinematics or transcription to take the trial's length from", self.root / task,
+                         trial_id)
 
     def _read_gestures(self, task: str, trial_id: str, duration: float, issues: list[str]) -> list[Event]:
         """Gesture events of a trial (none, reported, when it has no transcription)."""

@@ -12,11 +12,29 @@ interrupted build resumes where it stopped.
 Splits are assigned after every video is read (official splits are only known then; see
 :mod:`mvbench.builders.splits`), records are validated, sorted by uid and written as
 ``OUT/<source>/<split>-NNNNN.parquet`` shards (atomic; stale shards removed), and
-``OUT/manifest.json`` is written last. A build refuses an ``OUT`` whose manifest lists sources it
-does not include (:func:`check_out_sources`): their shards would outlive the new manifest.
+``OUT/manifest.json`` is written last. Videos with caption instances (DVC, VS, RC) also get their
+annotations written to ``OUT/annotations/<source>/<video>.json`` (:mod:`mvbench.builders.annotations`),
+for the enrichment step of ``mvbench generate``.
+
+Adding sources one at a time: each source's run (root, tasks, options, listed videos) is kept in
+``OUT/.work/<source>/source.json``. A build into an ``OUT`` that already holds other sources
+carries them: their records come from their done-markers (rebuilt from their raw root only when
+this build's options make them stale), splits are unified across every source in ``OUT`` (so a
+Cholec80 surgery gets one split whichever source brought it in first; the shards of a source
+whose videos moved are rewritten) and the manifest lists them all. The result is the build of
+all those sources at once: the same content hash.
 
 ``plan_only`` writes the records without decoding anything: frame paths are deterministic, so a
-later full build reuses the same records and only adds the frames.
+later full build reuses the same records and only adds the frames. Builders are told
+(``SourceBuilder.plan_only``), so a reader may plan a video whose media is absent from its
+annotations alone.
+
+Validation beyond the record schema, all reported in the manifest: the gold check
+(:mod:`mvbench.builders.gold`: every gold answer at its own metric's maximum), the plan report
+per source (lowered / raised sampling rates, skipped instances, dropped DVC segments:
+:class:`mvbench.builders.generators.PlanReport`), each video's label-key spacing, and
+``empty_tasks``: a task a source declares but no video yields, with the reason and the option
+that would change it.
 """
 
 from __future__ import annotations
@@ -35,9 +53,13 @@ from pathlib import Path
 from typing import Any
 
 from mvbench import __version__, prompts
-from mvbench.builders import get_builder
+from mvbench.builders import builder_names, get_builder
+from mvbench.builders.annotations import CAPTION_TASKS, write_annotation
 from mvbench.builders.base import SourceBuilder, VideoMeta
-from mvbench.builders.generators import GENERATORS_VERSION, GenConfig, eligible_segments, plan_video
+from mvbench.builders.fixtures import is_fixture_root
+from mvbench.builders.generators import (EMPTY_REASONS, GENERATORS_VERSION, GenConfig, eligible_segments,
+                                         plan_video_report)
+from mvbench.builders.gold import gold_check
 from mvbench.builders.instances import to_record
 from mvbench.builders.manifest import base_manifest, content_hash, count_records, write_manifest
 from mvbench.builders.splits import assign_splits, load_split_file, unify_groups
@@ -124,9 +146,26 @@ class VideoJob:
     overrides: tuple[tuple[str, Any], ...] = ()
 
 
+# The option that changes an empty task, by reason code (a builder's ``empty_task_options`` wins).
+EMPTY_TASK_OPTIONS: dict[str, str] = {
+    "single_box_tracks": "--stg-keyframes (STG asks for the box at each labelled frame)",
+    "sparse_store": "none lowers the rate below 0.1 fps: add the missing frames to the frame store",
+    "no_tracks": "none: the annotations hold no boxes",
+    "no_events": "none: the annotations hold no timed events",
+    "no_scores": "none: the annotations hold no score windows",
+    "one_step": "none: a video needs two steps for NAP",
+    "too_short": "--max-frames or the generator window options (see the anomalies of the videos)",
+}
+
+
 def builder_version(cls: type[SourceBuilder]) -> str:
-    """The ``builder_version`` of records: package + builder + generators + prompt-file hash."""
-    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash()}"
+    """The ``builder_version`` of records: package + builder + generators + prompt-file hash.
+
+    The generation prompts (``prompts/generation/``) are left out: the build never reads them, and
+    ``mvbench generate`` records their versions in its own manifest section and cache keys.
+    """
+    names = prompts.prompt_names(exclude=("generation/",))
+    return f"{__version__}+{cls.name}.v{cls.version}+g{GENERATORS_VERSION}+p{prompts.prompt_hash(*names)}"
 
 
 def fingerprint(cls: type[SourceBuilder], root: Path, tasks: Sequence[str], gen: GenConfig,
@@ -172,11 +211,11 @@ _BUILDERS: dict[tuple, SourceBuilder] = {}
 
 
 def _builder(cls: type[SourceBuilder], root: str, seed: int,
-             overrides: tuple[tuple[str, Any], ...] = ()) -> SourceBuilder:
-    """One builder object per (class, root, seed, overrides) per process (builders may index files)."""
-    key = (cls, root, seed, overrides)
+             overrides: tuple[tuple[str, Any], ...] = (), plan_only: bool = False) -> SourceBuilder:
+    """One builder object per (class, root, seed, overrides, plan_only) per process (builders may index files)."""
+    key = (cls, root, seed, overrides, plan_only)
     if key not in _BUILDERS:
-        _BUILDERS[key] = cls(root, seed=seed, **dict(overrides))
+        _BUILDERS[key] = cls(root, seed=seed, plan_only=plan_only, **dict(overrides))
     return _BUILDERS[key]
 
 
@@ -193,6 +232,9 @@ def write_video_frames(meta: VideoMeta, indices: Sequence[int], out_dir: Path, *
     wanted = sorted(set(int(i) for i in indices))
     if not wanted:
         return 0
+    if meta.path is not None and not meta.path.is_file():
+        raise VideoError(f"video file of {meta.video_id} not found; --plan-only plans it from its annotations "
+                         f"alone (no frames), --keep-going skips it", path=meta.path)
     if meta.path is not None:
         decode_fps = meta.attrs.get("decode_fps")
         if decode_fps and abs(float(decode_fps) - meta.native_fps) > 1e-6:
@@ -262,10 +304,10 @@ def process_video(job: VideoJob) -> dict[str, Any]:
 
 def _process_video(job: VideoJob) -> dict[str, Any]:
     cls = job.builder_cls
-    builder = _builder(cls, job.root, job.seed, job.overrides)
+    builder = _builder(cls, job.root, job.seed, job.overrides, job.plan_only)
     ann = builder.read_video(job.video_id)
     meta = ann.video
-    instances = plan_video(ann, cls, job.tasks, job.gen)
+    instances, report = plan_video_report(ann, cls, job.tasks, job.gen)
     out = Path(job.out)
     frames_needed = sorted({i for inst in instances for i in inst.frame_indices})
     if not job.plan_only and frames_needed:
@@ -274,6 +316,8 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
     records = [to_record(inst, cls, meta, None, job.builder_version) for inst in instances]
     for r in records:
         r.validate()
+    if any(inst.task in CAPTION_TASKS for inst in instances):
+        write_annotation(out, ann)  # what `mvbench generate` enriches the caption prompts with
     per_task: dict[str, int] = {}
     covered: dict[str, set[int]] = {"TAG": set(), "DVC": set()}
     for inst in instances:
@@ -293,7 +337,8 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
         "segments_eligible": {t: n for t, n in eligible.items() if t in job.tasks},
         "covered": {t: len(v) for t, v in covered.items() if t in job.tasks},
         "frames": len(frames_needed), "frames_written": not job.plan_only,
-        "issues": issues, "fingerprint": job.fingerprint,
+        "issues": issues, "plan": report.as_dict(), "label_keys": meta.attrs.get("label_keys"),
+        "media": meta.attrs.get("media", "present"), "fingerprint": job.fingerprint,
     }
     records_path, marker = work_paths(out, cls.name, meta.video_id)
     write_work_records(records, records_path)
@@ -304,7 +349,10 @@ def _process_video(job: VideoJob) -> dict[str, Any]:
 # ----- orchestration --------------------------------------------------------------------------
 @dataclass
 class SourceRun:
-    """One source of a build: its builder, raw root and per-video results."""
+    """One source of a build: its builder, raw root and per-video results.
+
+    ``carried``: a source already in ``OUT`` that this build did not name (see the module docstring).
+    """
 
     builder_cls: type[SourceBuilder]
     root: Path
@@ -313,17 +361,23 @@ class SourceRun:
     summaries: dict[str, dict] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     overrides: tuple[tuple[str, Any], ...] = ()
+    carried: bool = False
 
 
 OnVideoDone = Callable[[str, str, dict], None]
+SOURCE_FILE = "source.json"
 
 
 def build(sources: Sequence[tuple[str, Path]], options: BuildOptions,
           on_video_done: OnVideoDone | None = None) -> dict[str, Any]:
     """Build one dataset from one or more sources into ``options.out``.
 
+    Sources already built into ``options.out`` and not named here are carried along (see the
+    module docstring), so sources can be added one at a time.
+
     Args:
-        sources: ``(builder name, raw root)`` pairs.
+        sources: ``(builder name, raw root)`` pairs; a root may also be the folder that holds the
+            source's tree (``mvbench fixtures make`` output, a download folder): see :func:`resolve_root`.
         options: the build options.
         on_video_done: called in the main process as ``f(source, video_id, summary)`` after each
             video finishes (progress display; tests use it to interrupt a build).
@@ -332,21 +386,106 @@ def build(sources: Sequence[tuple[str, Path]], options: BuildOptions,
         The manifest (also written to ``OUT/manifest.json``).
 
     Raises:
-        InputError / VideoError: a video failed and ``keep_going`` is off (the one-line error).
+        InputError / VideoError: a video failed and ``keep_going`` is off (the one-line error), or
+            a source in ``OUT`` cannot be carried.
     """
     out = options.out
-    check_out_sources(out, [name for name, _ in sources])
+    names = [name for name, _ in sources]
+    if len(set(names)) != len(names):
+        raise InputError(f"a source is named twice: {names}")
+    carried = carried_runs(out, names, options)
     out.mkdir(parents=True, exist_ok=True)
     runs: list[SourceRun] = []
     for name, root in sources:
         cls = get_builder(name)
+        root = resolve_root(cls, Path(root))
         tasks = tuple(t for t in cls.tasks if options.tasks is None or t in options.tasks)
         overrides = tuple(sorted(options.builder_overrides.get(name, {}).items()))
-        builder = cls(root, seed=options.seed, **dict(overrides))
-        runs.append(SourceRun(cls, Path(root), tasks, videos=list(builder.list_videos()),
-                              overrides=overrides))
+        builder = cls(root, seed=options.seed, plan_only=options.plan_only, **dict(overrides))
+        run = SourceRun(cls, root, tasks, videos=list(builder.list_videos()), overrides=overrides)
+        _save_run(out, run)
+        runs.append(run)
+    order = {n: i for i, n in enumerate(builder_names())}
+    runs = sorted(runs + carried, key=lambda r: (order.get(r.builder_cls.name, len(order)), r.builder_cls.name))
     _run_videos(runs, options, on_video_done)
     return _assemble(runs, options)
+
+
+def resolve_root(cls: type[SourceBuilder], root: Path) -> Path:
+    """The folder holding ``cls``'s raw tree: ``root`` itself, or the one folder one or two levels down.
+
+    ``mvbench fixtures make --source cholect50 DIR`` writes ``DIR/CholecT50`` (as the downloads
+    unpack); ``--source all`` writes ``DIR/cholect50/CholecT50``. Both ``DIR`` and the tree itself
+    are accepted. A root no level of which the builder detects is returned unchanged (the
+    builder then names what it misses).
+
+    Raises:
+        InputError: several trees of the source at the same depth (naming them).
+    """
+    if not root.is_dir() or cls.detect(root):
+        return root
+    level = [root]
+    for _ in range(2):
+        level = sorted(c for p in level for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
+        hits = [c for c in level if cls.detect(c)]
+        if len(hits) == 1:
+            log.info("%s: using the raw tree %s under %s", cls.name, hits[0], root)
+            return hits[0]
+        if hits:
+            raise InputError(f"several {cls.data_source} trees under this folder: "
+                             f"{', '.join(str(h.relative_to(root)) for h in hits)}; pass one as --root", root)
+    return root
+
+
+def _save_run(out: Path, run: SourceRun) -> None:
+    """Keep a source's run in ``OUT/.work/<source>/source.json`` (what a later build needs to carry it)."""
+    atomic_write_json(out / WORK_DIR / run.builder_cls.name / SOURCE_FILE,
+                      {"source": run.builder_cls.name, "root": str(run.root.resolve()), "tasks": list(run.tasks),
+                       "overrides": [[k, v] for k, v in run.overrides], "videos": run.videos,
+                       "builder_version": builder_version(run.builder_cls)})
+
+
+def _frozen(value: Any) -> Any:
+    """JSON lists back to tuples (option values must be hashable, as the CLI makes them)."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+
+
+def carried_runs(out: Path, names: Sequence[str], options: BuildOptions) -> list[SourceRun]:
+    """The sources in ``OUT`` that this build does not name, to be carried along.
+
+    Raises:
+        InputError: ``OUT`` lists a source without its kept run (a build from before sources
+            could be added one at a time), or one whose records this build's options make stale
+            while its raw root is gone.
+    """
+    path = out / "manifest.json"
+    if not path.is_file():
+        return []
+    try:
+        previous = load_json(path)
+    except InputError:
+        return []  # an unreadable manifest is rewritten by the build
+    others = sorted(set(previous.get("sources") or {}) - set(names)) if isinstance(previous, dict) else []
+    runs = []
+    for name in others:
+        saved_path = out / WORK_DIR / name / SOURCE_FILE
+        if not saved_path.is_file():
+            raise InputError(f"this folder holds a build of source {name!r} without its {WORK_DIR}/{name}/"
+                             f"{SOURCE_FILE}; it cannot be carried into this build ({sorted(names)}). Build the "
+                             f"sources together (--source all, or list every source) or use another --out", out)
+        saved = load_json(saved_path)
+        cls = get_builder(name)
+        run = SourceRun(cls, Path(saved["root"]), tuple(saved["tasks"]), videos=list(saved["videos"]),
+                        overrides=tuple((k, _frozen(v)) for k, v in saved["overrides"]), carried=True)
+        stale = [job.video_id for job in _jobs(run, options)]
+        run.summaries.clear()
+        if stale and not run.root.is_dir():
+            raise InputError(f"source {name!r} in this folder has {len(stale)} video(s) without records for this "
+                             f"build's options (another seed, generator options or code version, or a video that "
+                             f"failed) and its raw root {run.root} is gone, so they cannot be built. Name it with "
+                             f"its root in this build, or use another --out", out)
+        runs.append(run)
+    return runs
 
 
 def _jobs(run: SourceRun, options: BuildOptions) -> list[VideoJob]:
@@ -472,6 +611,9 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
     sources_info: dict[str, Any] = {}
     coverage: dict[str, Any] = {}
     anomalies: dict[str, dict[str, list[str]]] = {}
+    label_keys: dict[str, dict[str, dict]] = {}
+    planning: dict[str, dict] = {}
+    empty_tasks: dict[str, dict] = {}
     failures: list[dict] = []
     split_of, split_moves = _splits(runs, options)
     for run in runs:
@@ -493,6 +635,7 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
             "builder_options": {k: v for k, v in run.overrides},
             "videos_built": len(built),
             "videos_per_split": _tally(splits[v] for v in built),
+            "fixture": is_fixture_root(run.root),
         }
         inst: dict[str, int] = {}
         for s in run.summaries.values():
@@ -510,7 +653,21 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
         issues = {v: run.summaries[v]["issues"] for v in built if run.summaries[v].get("issues")}
         if issues:
             anomalies[name] = issues
+        keys = {v: run.summaries[v]["label_keys"] for v in built if run.summaries[v].get("label_keys")}
+        if keys:
+            label_keys[name] = keys
+        plan = _sum_plans(run.summaries[v].get("plan", {}) for v in built)
+        without_media = [v for v in built if run.summaries[v].get("media") == "absent"]
+        if without_media:
+            plan["planned_without_media"] = without_media
+        if plan:
+            planning[name] = plan
+        empty = _empty_tasks(run, inst)
+        if empty:
+            empty_tasks[name] = empty
         failures += run.failures
+    source_of = {r.builder_cls.data_source: r.builder_cls.name for r in runs}
+    gold = gold_check(all_records, source_of)
     digest, n_records, n_frames = content_hash(all_records)
     config = {"sources": [r.builder_cls.name for r in runs], "tasks": list(options.tasks or []),
               "seed": options.seed, "plan_only": options.plan_only, "keep_going": options.keep_going,
@@ -522,18 +679,59 @@ def _assemble(runs: list[SourceRun], options: BuildOptions) -> dict[str, Any]:
     manifest = base_manifest("build", config)
     manifest.update({
         "sources": sources_info,
-        "counts": count_records(all_records, {r.builder_cls.data_source: r.builder_cls.name for r in runs}),
+        "counts": count_records(all_records, source_of),
         "records": n_records,
         "coverage": coverage,
         "frames": {"count": n_frames, "root": FRAMES_DIR, "written": not options.plan_only},
         "shards": sorted(shards),
         "anomalies": anomalies,
+        "gold_check": gold,
+        "empty_tasks": empty_tasks,
+        "planning": planning,
+        "label_keys": label_keys,
         "failures": failures,
         "split_group_moves": split_moves,
         "content_hash": digest,
+        # generated fixture trees, not real data: evaluations of it say nothing about a model
+        "fixture": any(info["fixture"] for info in sources_info.values()),
     })
     write_manifest(out, manifest)
     return manifest
+
+
+def _sum_plans(plans) -> dict[str, Any]:
+    """Per-source totals of the per-video plan reports (``PlanReport.as_dict``)."""
+    out: dict[str, Any] = {}
+    for plan in plans:
+        for part, counts in plan.items():
+            if part == "empty":
+                continue
+            bucket = out.setdefault(part, {})
+            for key, n in counts.items():
+                bucket[key] = bucket.get(key, 0) + n
+    return {part: dict(sorted(counts.items())) for part, counts in sorted(out.items())}
+
+
+def _empty_tasks(run: SourceRun, instances: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Tasks the source declares (and this build asked for) that no video yielded, with reason and option."""
+    out: dict[str, dict[str, Any]] = {}
+    if not run.summaries:
+        return out
+    for task in run.tasks:
+        if instances.get(task):
+            continue
+        reasons: dict[str, int] = {}
+        for summary in run.summaries.values():
+            code = summary.get("plan", {}).get("empty", {}).get(task, "too_short")
+            reasons[code] = reasons.get(code, 0) + 1
+        code = max(reasons, key=lambda c: (reasons[c], c))
+        options = {**EMPTY_TASK_OPTIONS, **run.builder_cls.empty_task_options}
+        out[task] = {"reason": code, "explanation": EMPTY_REASONS.get(code, code),
+                     "videos_by_reason": dict(sorted(reasons.items())),
+                     "option": options.get(f"{task}:{code}") or options.get(code, "")}
+        log.warning("%s: no %s instance: %s; option: %s", run.builder_cls.name, task, out[task]["explanation"],
+                    out[task]["option"])
+    return out
 
 
 def _splits(runs: list[SourceRun], options: BuildOptions
@@ -565,29 +763,6 @@ def _splits(runs: list[SourceRun], options: BuildOptions
     for (name, vid), split in flat.items():
         out[name][vid] = split
     return out, moves
-
-
-def check_out_sources(out: Path, names: Sequence[str]) -> None:
-    """Refuse to build into a folder whose manifest lists sources this build does not include.
-
-    Their shards would stay next to the new ones (``read_parquet(OUT)``, export and balance read
-    them) while the new manifest would not list them.
-
-    Raises:
-        InputError: naming the folder and the other sources.
-    """
-    path = out / "manifest.json"
-    if not path.is_file():
-        return
-    try:
-        previous = load_json(path)
-    except InputError:
-        return  # an unreadable manifest is rewritten by the build
-    others = sorted(set(previous.get("sources") or {}) - set(names)) if isinstance(previous, dict) else []
-    if others:
-        raise InputError(f"this folder holds a build of source(s) {others} that this build ({sorted(names)}) "
-                         f"does not include; their shards would stay and be read with the new ones. Build "
-                         f"them together (--source all, or list every source) or use another --out", out)
 
 
 def _tally(values) -> dict[str, int]:

@@ -8,15 +8,23 @@ repeat every frame), and on sparse stores only rates whose sample period is a wh
 store frames (0.2 fps on a 0.5-fps store would show frames 1 s away from their sample times). A
 drawn rate that is not allowed is lowered to the nearest allowed bin; the rate is then moved to
 the nearest allowed bin that keeps the frame count within ``[min_frames, max_frames]`` (long
-clips go down to 0.1 fps, very short ones up). Frame indices always come from
-:func:`mvbench.video.sampling.sample_indices`; for frame-folder sources each index is snapped to
-the nearest frame that exists (ties go to the earlier one).
+clips go down to 0.1 fps, very short ones up).
 
-Frame grid: clip starts are moved onto a frame that exists (:func:`align_start`), so that the
-frame at list position ``k`` is shown at exactly ``clip_start + k / fps`` whenever the rate allows
-(the MedVidBench convention the answers' times and STG keys rely on). A clip never holds more
-than ``max_frames`` frames at the lowest allowed rate (:func:`max_clip_len`); generators shorten
-longer windows before computing answers, so no answer talks about frames the model never sees.
+Frames of a clip (:func:`clip_indices`): sample times are ``start + k / fps`` below the clip end
+(:func:`mvbench.video.sampling.sample_times`). A video file shows the frame at each time
+(:func:`mvbench.video.sampling.sample_indices`). A frame store shows, for each sample time, the
+stored frame nearest to it within half a sample period (the frame no other sample time is
+nearer to); a clip whose store has no frame that close to some sample time cannot be shown at
+that rate (``None``: the generators lower the rate or skip the instance and report it). So a
+record never shows a frame twice, and the frame at list position ``k`` is shown at
+``start + k / fps`` give or take half a sample period (exactly, on a regular store at an allowed
+rate).
+
+Frame grid: clip starts are moved onto a frame that exists (:func:`align_start`), so the first
+frame shown is the frame at the clip start and answer times count from it. A clip never holds
+more than ``max_frames`` frames at the lowest allowed rate (:func:`max_clip_len`); generators
+shorten longer windows before computing answers, so no answer talks about frames the model
+never sees.
 
 Windows for TAG/DVC (:func:`covering_windows`) are built so that every event lands in at least
 one window: walk the events by start time; an event not yet inside a window opens a new one
@@ -32,11 +40,12 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path  # noqa: F401 - used by the doctests
 from statistics import median
 
 from mvbench.builders.base import Event, VideoMeta
-from mvbench.video.sampling import sample_indices
+from mvbench.video.sampling import sample_indices, sample_times
 
 # Paper (PAGE): 0.5 fps 63.3 %, 1.0 fps 22.0 %, 2.0 fps 7.5 %; the remaining 7.2 % over small bins.
 FPS_WEIGHTS: dict[float, float] = {0.5: 0.633, 1.0: 0.22, 2.0: 0.075, 0.1: 0.02, 0.2: 0.02,
@@ -139,23 +148,62 @@ def choose_fps(rng: random.Random, duration_s: float, min_frames: int = 4,
 
 
 def clip_indices(meta: VideoMeta, start_s: float, end_s: float, fps: float,
-                 max_frames: int = 256) -> list[int]:
-    """Native frame indices of a clip by the one sampling rule, snapped to existing frames.
+                 max_frames: int = 256) -> list[int] | None:
+    """Native frame indices of a clip: one per sample time, never a frame twice.
 
     Args:
         meta: the video (``frame_files`` keys are the frames that exist, for frame folders).
-        start_s / end_s: the clip window in seconds.
+        start_s / end_s: the clip window in seconds; ``start_s`` should be a frame's time
+            (:func:`align_start`), so that the first frame shown is the frame at the clip start.
         fps: sampling rate.
         max_frames: hard cap (the first ``max_frames`` samples are kept).
 
     Returns:
-        Non-decreasing native indices, one per sample time.
+        Strictly increasing native indices, one per sample time; None when the video cannot show
+        the clip at this rate: a sample time with no stored frame within half a sample period, a
+        first frame that is not the frame at ``start_s``, or (a video file) a rate above the
+        native one.
+
+    >>> store = VideoMeta("v", 25.0, 1000, 40.0, frame_files={25 * i: Path(f"{i}.png") for i in range(40)})
+    >>> clip_indices(store, 0.0, 4.0, 1.0), clip_indices(store, 0.0, 4.0, 2.0)
+    ([0, 25, 50, 75], None)
     """
-    indices = sample_indices(start_s, end_s, fps, meta.native_fps, meta.num_frames)[:max_frames]
-    if meta.frame_files is not None:
-        available = sorted(meta.frame_files)
-        indices = [snap(i, available) for i in indices]
-    return indices
+    if meta.frame_files is None:
+        indices = sample_indices(start_s, end_s, fps, meta.native_fps, meta.num_frames)[:max_frames]
+        if any(b <= a for a, b in pairwise(indices)):
+            return None
+        return indices
+    available = sorted(meta.frame_files)
+    half = 0.5 * meta.native_fps / fps  # half a sample period, in native frames
+    out: list[int] = []
+    for k, t in enumerate(sample_times(start_s, end_s, fps)[:max_frames]):
+        at = t * meta.native_fps
+        lo = bisect.bisect_left(available, at - half - 1e-9)
+        hi = bisect.bisect_left(available, at + half - 1e-9)  # [at - half, at + half): no frame twice
+        if lo == hi:
+            return None
+        ideal = math.floor(at + 0.5)  # the frame a video file shows (time_to_index)
+        best = ideal if ideal in meta.frame_files and available[lo] <= ideal <= available[hi - 1] \
+            else min(available[lo:hi], key=lambda i: (abs(i - at), i))
+        if k == 0 and abs(best - at) > 0.5 + 1e-6:
+            return None  # the first frame shown must be the frame at the clip start
+        out.append(best)
+    return out
+
+
+def frame_at(meta: VideoMeta, t: float) -> int | None:
+    """The existing native frame shown at time ``t`` exactly (within half a native frame), else None.
+
+    >>> store = VideoMeta("v", 1.0, 40, 40.0, frame_files={k: Path(f"{k}.png") for k in (0, 8, 16)})
+    >>> frame_at(store, 8.0), frame_at(store, 9.0)
+    (8, None)
+    """
+    index = math.floor(t * meta.native_fps + 0.5)
+    if abs(index - t * meta.native_fps) > 0.5 + 1e-6 or not 0 <= index < meta.num_frames:
+        return None
+    if meta.frame_files is not None and index not in meta.frame_files:
+        return None
+    return index
 
 
 def snap(index: int, available: Sequence[int]) -> int:

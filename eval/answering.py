@@ -18,6 +18,7 @@ from mvbench.errors import ServerError
 from mvbench.eval.backends.base import Backend, GenerationRequest
 from mvbench.eval.predictions import PredictionStore, is_answer
 from mvbench.llm.cache import ResponseCache, sha256_text
+from mvbench.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ async def answer_all(backend: Backend, work: list[tuple[GenerationRequest, list[
                 except Exception as e:  # any failure of one sample is recorded, never fatal by itself
                     counts["failed"] += 1
                     state["streak"] += 1
-                    state["last_error"] = f"{type(e).__name__}: {e}"
+                    state["last_error"] = redact(f"{type(e).__name__}: {e}")  # an echoed key stays out of files
                     log.warning("sample %s failed: %s", request.uid, e)
                     store.append(entry | {"prediction": None, "error": state["last_error"], "cached": False,
                                           "latency_s": time.perf_counter() - t0})

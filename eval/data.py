@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mvbench.dataset_io import read_official_json, read_parquet
+from mvbench.dataset_io import load_json, read_official_json, read_parquet
 from mvbench.errors import InputError
 from mvbench.records import DATA_SOURCE_ALIASES, DATA_SOURCES, Record, canonical_json, normalise_data_source
 
@@ -37,6 +37,8 @@ class EvalData:
         positions: each selected record's position (by uid) in the loaded file, before filtering.
         provenance: for the official test set, the Hub repo, revision, resolved commit and file
             hashes (recorded in the fingerprint); None otherwise.
+        fixture: the dataset was built from generated fixture trees (its manifest says so):
+            its numbers say nothing about a model.
     """
 
     records: list[Record]
@@ -47,6 +49,7 @@ class EvalData:
     dataset_hash: str
     positions: dict[str, int]
     provenance: dict | None = None
+    fixture: bool = False
 
 
 def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, split: str = "test",
@@ -99,7 +102,8 @@ def load_eval_data(data: str | Path, *, frames_root: str | Path | None = None, s
         raise InputError(f"no records left after filtering (tasks={tasks}, sources={sources})", path)
     digest = hashlib.sha256(canonical_json([r.to_official() for r in records]).encode()).hexdigest()
     return EvalData(records, base, Path(frames_root) if frames_root else None, kind, origin, digest,
-                    {r.uid: positions[r.uid] for r in records}, provenance)
+                    {r.uid: positions[r.uid] for r in records}, provenance,
+                    fixture=kind == "built" and _is_fixture_build(path))
 
 
 def _is_hub_id(value: str) -> bool:
@@ -108,6 +112,15 @@ def _is_hub_id(value: str) -> bool:
         return False
     owner, name = value.split("/")
     return not Path(owner).is_dir() and Path(name).suffix.lower() not in (".json", ".jsonl", ".parquet", ".zip")
+
+
+def _is_fixture_build(folder: Path) -> bool:
+    """Whether a built dataset's manifest marks it as built from fixture trees."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return False
+    data = load_json(manifest)
+    return bool(isinstance(data, dict) and data.get("fixture"))
 
 
 def filter_records(records: list[Record], *, tasks: list[str] | None = None, sources: list[str] | None = None,

@@ -11,6 +11,7 @@ from typing import Any
 from mvbench import __version__, prompts
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
 from mvbench.eval.predictions import is_answer
+from mvbench.eval.bootstrap import bootstrap_intervals, pooling_fields
 from mvbench.eval.score import merged_record, score_records
 from mvbench.strict_json import dumps
 from mvbench.tasks import LEADERBOARD_KEYS, leaderboard_metrics
@@ -125,6 +126,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         "empty_answers": [{"uid": r.uid, "qa_type": r.qa_type} for r, _ in empty],
         "by_task": summary.get("by_task"),
         "by_source": summary.get("by_source"),
+        "intervals": bootstrap_intervals(merged, [s["scores"] for s in samples], point=results) if merged else None,
         "elapsed_s": elapsed_s,
         "fingerprint": {
             "model": cfg.model,
@@ -139,7 +141,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
                        "prompt_version": judge.prompt_version} if judge is not None else None),
             "dataset": {"origin": data.origin, "kind": data.kind, "split": cfg.split, "sha256": data.dataset_hash,
                         "tasks": cfg.tasks, "sources": cfg.sources, "limit": cfg.limit,
-                        "hub": data.provenance},
+                        "hub": data.provenance, "fixture": data.fixture},
             "prompt_versions": {"prompts": prompts.prompt_hash(), "oneshot": _oneshot_hash()},
             "packages": package_versions(),
         },
@@ -149,9 +151,9 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
     atomic_write_json(cfg.out_dir / "results.json", results)
 
     by_task: dict[str, list[str]] = {}
-    for r, s in zip(with_gt, samples):
+    for r, m, s in zip(with_gt, merged, samples):
         line = {"uid": r.uid, "id": r.id, "qa_type": r.qa_type, "data_source": r.data_source,
-                "prediction": predictions[r.uid], "failed": r.uid in failed_uids,
+                "pooling": pooling_fields(m), "prediction": predictions[r.uid], "failed": r.uid in failed_uids,
                 "ground_truth": r.answer, "scores": s.get("scores", s)}
         if s.get("non_finite"):
             line["non_finite"] = s["non_finite"]

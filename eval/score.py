@@ -29,6 +29,7 @@ from typing import Any
 from mvbench import embedding
 from mvbench.dataset_io import atomic_write_bytes
 from mvbench.errors import InputError
+from mvbench.eval.bootstrap import pooling_fields
 from mvbench.strict_json import dumps, finite_or_none, non_finite_paths
 from mvbench.eval.judge import Judge
 from mvbench.records import Record
@@ -46,7 +47,8 @@ class ScoreResult:
         summary: the score file: the ten leaderboard keys at top level (float or None, full
             precision), then ``mode``, ``judge``, ``semantic_similarity``, ``by_task``,
             ``by_source`` and ``counts``.
-        samples: one dict per input record (index, task, qa_type, data_source and its scores).
+        samples: one dict per input record (index, task, qa_type, data_source, the fields its
+            task's pooling reads and its scores).
     """
 
     summary: dict[str, Any]
@@ -217,7 +219,7 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     for i, rec in enumerate(recs):
         name = routed[i]
         entry = {"index": i, "task": name.lower() if name else None, "qa_type": rec.get("qa_type"),
-                 "data_source": rec.get("data_source")}
+                 "data_source": rec.get("data_source"), "pooling": pooling_fields(rec)}
         if i in skipped:
             entry["scores"] = {}
             entry["invalid"] = skipped[i]

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from mvbench.dataset_io import load_json
 from mvbench.errors import InputError
-from mvbench.tasks import LEADERBOARD_KEYS
+from mvbench.tasks import LEADERBOARD_KEYS, METRICS, TASKS
 from mvbench.leaderboard.ranking import Entry
 
 SUBSET_KEYS = ("tasks", "sources", "limit")  # fingerprint.dataset fields set only for a subset
@@ -84,8 +84,94 @@ def load_entry(path: str | Path, name: str | None = None) -> Entry:
     failed = counts.get("failed") or 0
     if isinstance(failed, bool) or not isinstance(failed, int):
         raise InputError(f"counts.failed must be an integer, got {failed!r}", path)
-    return Entry(name or model or _default_name(path), metrics, source=str(path), dataset=dataset,
-                 failed=failed, notes=notes)
+    entry = Entry(name or model or _default_name(path), metrics, source=str(path), dataset=dataset,
+                  failed=failed, notes=notes)
+    entry.intervals, entry.interval_info = _intervals(data, path)
+    entry.counts = _task_counts(counts)
+    entry.fingerprint = _fingerprint_summary(data, fingerprint)
+    judge_keys = [m.key for m in METRICS.values() if m.judge and m.leaderboard]
+    entry.judge_skipped = data.get("judge") is None and all(metrics[k] is None for k in judge_keys)
+    _flag_entry(entry, data)
+    return entry
+
+
+def _intervals(data: dict, path: Path) -> tuple[dict[str, dict | None], dict | None]:
+    """The 95% intervals a results file carries (``intervals.metrics``), checked."""
+    block = _dict_or_none(data, "intervals", "intervals", path)
+    if not block:
+        return {}, None
+    metrics = _dict_or_none(block, "metrics", "intervals.metrics", path) or {}
+    out: dict[str, dict | None] = {}
+    for key in LEADERBOARD_KEYS:
+        value = metrics.get(key)
+        if value is None:
+            out[key] = None
+            continue
+        if not (isinstance(value, dict) and all(isinstance(value.get(b), (int, float)) and
+                                                not isinstance(value.get(b), bool) for b in ("low", "high"))):
+            raise InputError(f"intervals.metrics.{key} must be {{low, high}} numbers or null, got {value!r}", path)
+        out[key] = {"low": float(value["low"]), "high": float(value["high"])}
+    info = {k: v for k, v in block.items() if k != "metrics"}
+    return out, info
+
+
+def _task_counts(counts: dict) -> dict[str, dict]:
+    """Records and scored samples per task (``counts.by_task`` of results.json, ``counts`` of a score file)."""
+    by_task = counts.get("by_task") if isinstance(counts.get("by_task"), dict) else counts
+    out: dict[str, dict] = {}
+    for _, task in TASKS.items():
+        c = by_task.get(task.key)
+        if isinstance(c, dict) and isinstance(c.get("records"), int):
+            out[task.key] = {"records": c["records"], "scored": c.get("scored")}
+    return out
+
+
+def _fingerprint_summary(data: dict, fingerprint: dict) -> dict[str, str]:
+    """What the page shows beside a run: backend, frames, pixels, prompt mode, judge, data."""
+    params = fingerprint.get("generation_params") if isinstance(fingerprint.get("generation_params"), dict) else {}
+    spec = fingerprint.get("model_spec") if isinstance(fingerprint.get("model_spec"), dict) else {}
+    dataset = fingerprint.get("dataset") if isinstance(fingerprint.get("dataset"), dict) else {}
+    judge = fingerprint.get("judge") if isinstance(fingerprint.get("judge"), dict) else None
+    out: dict[str, str] = {}
+    if spec.get("backend"):
+        out["backend"] = str(spec["backend"])
+    if params.get("frames_as"):
+        timing = params.get("video_timing")
+        out["frames"] = str(params["frames_as"]) + (f", timing {timing}" if timing else "")
+    if params.get("max_pixels"):
+        out["pixels"] = f"{params.get('min_pixels', '?')}–{params['max_pixels']} per frame"
+    if params.get("max_tokens"):
+        out["max tokens"] = str(params["max_tokens"])
+    if fingerprint.get("prompt_mode"):
+        out["prompt"] = str(fingerprint["prompt_mode"])
+    if judge:
+        out["judge"] = str(judge.get("model"))
+    elif "judge" in fingerprint or "judge" in data:
+        out["judge"] = f"skipped ({data.get('judge_skipped_reason') or 'no judge'})"
+    if dataset.get("sha256"):
+        where = ", ".join(str(x) for x in (dataset.get("kind"), dataset.get("split")) if x)
+        out["data"] = f"{str(dataset['sha256'])[:12]} ({where})" if where else str(dataset["sha256"])[:12]
+    if fingerprint.get("frames_rule"):
+        out["frames rule"] = str(fingerprint["frames_rule"])
+    return out
+
+
+def _flag_entry(entry: Entry, data: dict) -> None:
+    """Caveats a run carries by itself (fixture data, skipped judge, subset, failures)."""
+    d = entry.dataset or {}
+    if d.get("fixture"):
+        entry.flag("fixture", "fixture data: generated test trees, not real videos; says nothing about a model")
+    judge_keys = [m.key for m in METRICS.values() if m.judge and m.leaderboard]
+    if entry.judge_skipped:
+        reason = data.get("judge_skipped_reason") or "no judge"
+        entry.flag("judge", f"judge skipped ({reason}): DVC/VS/RC llm missing, ranked as 0")
+    elif all(entry.metrics[k] is None for k in judge_keys):
+        entry.flag("judge", "the judge gave no scores (every call failed): DVC/VS/RC llm missing, ranked as 0")
+    subset = _subset(entry.dataset)
+    if subset:
+        entry.flag("subset", f"subset ({subset}): not the whole split")
+    if entry.failed:
+        entry.flag("incomplete", f"{entry.failed} requests failed (scored as empty answers)")
 
 
 def _subset(dataset: dict | None) -> str:
@@ -127,11 +213,15 @@ def check_comparable(entries: list[Entry], allow_mixed: bool = False, allow_inco
         raise InputError(f"incomplete runs (requests that never got an answer score as wrong): {listed}; rerun "
                          "the same `mvbench eval` command to retry them, or pass --allow-incomplete")
     notes: list[str] = []
+    if incomplete:
+        notes.append("incomplete runs are ranked (--allow-incomplete): failed requests score as empty answers")
     unknown = [e for e in runs if not (e.dataset and e.dataset.get("sha256"))]
     unknown_ids = {id(e) for e in unknown}
     if unknown and len(unknown) < len(runs):
         notes.append("cannot check that these were scored on the same data (no fingerprint.dataset): "
                      + ", ".join(e.source for e in unknown))
+        for e in unknown:
+            e.flag("unverified", "data unknown (no fingerprint.dataset): cannot check it matches the others")
     groups: dict[str, list[Entry]] = defaultdict(list)
     for e in runs:
         if id(e) not in unknown_ids:
@@ -140,6 +230,12 @@ def check_comparable(entries: list[Entry], allow_mixed: bool = False, allow_inco
         listed = "; ".join(_describe(e) for g in groups.values() for e in g)
         raise InputError(f"runs evaluated on different data do not rank against each other: {listed}; "
                          "evaluate them on the same file without --limit/--tasks/--sources, or pass --allow-mixed")
+    if len(groups) > 1:
+        notes.append("runs evaluated on different data are ranked together (--allow-mixed): their ranks do not "
+                     "compare models")
+        for sha, group in groups.items():
+            for e in group:
+                e.flag("mixed", f"different data ({sha[:12]}) from other rows: ranks not comparable")
     subsets = sorted({_subset(e.dataset) for e in runs if _subset(e.dataset)})
     if len(groups) == 1 and subsets:
         notes.append(f"all runs share the same subset ({subsets[0]}): not comparable with full-test-set numbers")

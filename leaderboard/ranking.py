@@ -38,6 +38,22 @@ class Entry:
     dataset: dict | None = None  # the run's fingerprint.dataset (None: unknown, e.g. a score file)
     failed: int = 0              # requests that never got an answer (counts.failed)
     notes: list[str] = field(default_factory=list)  # what loading changed (e.g. NaN read as missing)
+    intervals: dict[str, dict | None] = field(default_factory=dict)  # key -> {"low", "high"} (95% bootstrap)
+    interval_info: dict | None = None  # how the intervals were drawn (method, unit, resamples, seed)
+    counts: dict[str, dict] = field(default_factory=dict)  # task key -> {"records", "scored"}
+    fingerprint: dict = field(default_factory=dict)  # what to show beside the row (frames, pixels, judge...)
+    flags: list[tuple[str, str]] = field(default_factory=list)  # caveats: (code, text)
+    judge_skipped: bool = False  # the llm metrics are missing because no judge ran
+
+    @property
+    def is_paper(self) -> bool:
+        """A published row (reported, not reproduced here)."""
+        return self.source == "paper"
+
+    def flag(self, code: str, text: str) -> None:
+        """Add a caveat once."""
+        if all(c != code for c, _ in self.flags):
+            self.flags.append((code, text))
 
 
 def dense_ranks(values: list[float | None], higher_is_better: bool = True) -> list[int]:

@@ -102,9 +102,13 @@ def records_to_table(records: Iterable[Record]) -> pa.Table:
 
 def write_parquet(records: Iterable[Record], path: str | Path) -> Path:
     """Write one Parquet shard atomically."""
+    return atomic_write_table(records_to_table(records), path)
+
+
+def atomic_write_table(table: pa.Table, path: str | Path) -> Path:
+    """Write any Arrow table as a Parquet file atomically (zstd)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = records_to_table(records)
     fd, tmp = make_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

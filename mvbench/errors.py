@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mvbench.redact import redact
+
 
 class MvbenchError(Exception):
     """Base class for every error mvbench reports to a user (printed without a traceback)."""
@@ -34,9 +36,12 @@ class VideoError(InputError):
     """A video that is missing, empty, zero-length or cannot be decoded."""
 
 
-class NotLandedError(MvbenchError):
-    """A command whose implementation has not landed yet. It must say so, never pretend."""
-
-
 class ServerError(MvbenchError):
-    """A model or judge server failed (after retries) for one request."""
+    """A model or judge server failed (after retries) for one request.
+
+    The message is masked with :func:`mvbench.redact.redact` (a server's error body may echo the
+    API key), so neither logs nor files that record the error can carry a key.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))

@@ -10,8 +10,9 @@ exactly, so an official JSON file imports and exports losslessly, key order incl
 
 mvbench's own fields: ``uid`` (stable and unique), ``split``, ``source_video``, ``frame_indices``
 (the sampled frame numbers in the source's own frame index), ``clip_start_s``/``clip_end_s``,
-``generator`` (``template`` | ``gpt-4.1`` | ``gemini-2.5-flash`` | ``official``), ``validation``
-(scores of the validation step), ``builder_version`` and ``task``.
+``generator`` (``template`` for annotation-derived drafts, ``official`` for imported records, else
+the id of the model that wrote the answer, e.g. ``gpt-4.1``; see :func:`check_generator`),
+``validation`` (scores of the validation step), ``builder_version`` and ``task``.
 
 In Arrow/Parquet the heterogeneous nested official values (``metadata``, ``struc_info``,
 ``RC_info``, ``validation`` and unknown extra keys) are stored as JSON text, which keeps their key
@@ -40,7 +41,12 @@ OFFICIAL_KEY_ORDER: tuple[str, ...] = (
     "is_RC", "RC_info", "struc_info", "qa_type", "dataset_name",
 )
 REQUIRED_OFFICIAL_KEYS = ("conversations", "video", "metadata", "qa_type", "data_source")
-GENERATORS = ("template", "gpt-4.1", "gemini-2.5-flash", "official")
+# Who wrote a record's answer: one of the fixed names, or a model id (models are configurable, so
+# any well-formed id is accepted). The published benchmark's answers were written by these two.
+FIXED_GENERATORS = ("template", "official")
+PUBLISHED_GENERATORS = ("gpt-4.1", "gemini-2.5-flash")
+GENERATORS = FIXED_GENERATORS + PUBLISHED_GENERATORS
+_MAX_GENERATOR_LEN = 200
 SPLITS = ("train", "val", "test")
 
 # Official data_source spellings; the page and the figure also use these aliases.
@@ -264,8 +270,12 @@ class Record:
     def validate(self) -> None:
         """Check the record against the schema's rules; raise InputError naming the uid if not."""
         _check_official_types(self.to_official() | {"metadata": self.metadata}, None, self.uid)
-        if self.generator not in GENERATORS:
-            raise InputError(f"generator {self.generator!r} not in {GENERATORS}", None, self.uid)
+        problem = check_generator(self.generator)
+        if problem:
+            raise InputError(problem, None, self.uid)
+        if self.generator == "template" and self.qa_type.endswith(("_gpt", "_gemini")):
+            raise InputError(f"qa_type {self.qa_type!r} names a model writer but generator is 'template'",
+                             None, self.uid)
         if self.split is not None and self.split not in SPLITS:
             raise InputError(f"split {self.split!r} not in {SPLITS}", None, self.uid)
         if self.is_RC and not (isinstance(self.RC_info, dict)
@@ -276,6 +286,21 @@ class Record:
 
 
 _FIELD_NAMES = set(Record.__dataclass_fields__)
+
+
+def check_generator(name: object) -> str | None:
+    """Why ``name`` is not a valid ``generator`` value, or None if it is.
+
+    Valid: ``template``, ``official``, or a model id (non-empty, at most 200 characters, no
+    whitespace or control characters), e.g. ``gpt-4.1-2025-04-14`` or ``Qwen/Qwen2.5-VL-72B-Instruct``.
+
+    >>> check_generator("gemini-2.5-flash") is None, check_generator("my model")
+    (True, "generator 'my model' must be 'template', 'official' or a model id without whitespace")
+    """
+    if (not isinstance(name, str) or not name or len(name) > _MAX_GENERATOR_LEN
+            or any(c.isspace() or not c.isprintable() for c in name)):
+        return (f"generator {name!r} must be 'template', 'official' or a model id without whitespace")
+    return None
 
 
 def _safe_float(value: Any) -> float | None:

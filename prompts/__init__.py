@@ -40,6 +40,12 @@ def prompt_hash(*names: str) -> str:
     return h.hexdigest()[:16]
 
 
+def prompt_names(exclude: tuple[str, ...] = ()) -> list[str]:
+    """Every prompt file's name (``tasks/tag``, ``generation/dvc_gpt`` ...), sorted, minus those
+    starting with a prefix in ``exclude``."""
+    return sorted(n for n in _all_names(resources.files(__name__)) if not n.startswith(exclude))
+
+
 def _all_names(root, prefix: str = "") -> list[str]:
     out = []
     for entry in root.iterdir():

@@ -65,6 +65,19 @@ def test_video_request_encodes_frames_as_one_video(backend, frames):
     assert n_video_tokens == 3 * 8 * 16 // 4
 
 
+def test_inputs_carry_mm_token_type_ids_and_they_change_the_positions(backend, frames):
+    import torch
+
+    inputs = backend.encode(_request(frames))
+    ids, types = inputs["input_ids"], inputs["mm_token_type_ids"]
+    assert torch.equal(types == 2, ids == backend._processor.video_token_id) and not (types == 1).any()
+    # Without them transformers 5.x silently uses 1-D positions: the same forward gives other logits.
+    with torch.no_grad():
+        with_types = backend._model(**inputs).logits
+        without = backend._model(**{k: v for k, v in inputs.items() if k != "mm_token_type_ids"}).logits
+    assert not torch.allclose(with_types, without)
+
+
 def test_record_video_timing_uses_the_records_own_fps(backend, frames):
     request = _request(frames)
     official = backend.encode(request)
@@ -118,6 +131,7 @@ def test_generation_is_greedy_and_capped_at_max_tokens(backend, frames, monkeypa
     monkeypatch.setattr(backend._model, "generate", spy)
     _answer(backend, _request(frames))
     assert seen["do_sample"] is False and seen["max_new_tokens"] == 8
+    assert "mm_token_type_ids" in seen and "second_per_grid_ts" in seen  # 3-D positions in generate too
     assert 0 < seen["new"] <= 8
 
 

@@ -91,9 +91,41 @@ CASES: dict[str, list[list[str]]] = {
     "fixtures": [["fixtures", "make", OUT, "--source", "nosuchsource"], ["fixtures", "make", FILE, "--source", "nurvid"],
                  ["fixtures", "make", OUT, "--source", "nurvid", "--seed", "abc"], ["fixtures", "nosuchcmd"],
                  ["fixtures", "list", "extra"]],
-    "publish": [["publish"], ["publish", DIR, "--garbage", "0"]],
-    "train": [["train"], ["train", "--steps", "-1"]],
-    "reward-stats": [["reward-stats"], ["reward-stats", MISSING]],
+    "publish": (
+        [["publish", p, "--repo-id", "org/name", "--dry-run", OUT] for p in (MISSING, FILE, DIR)]
+        + [["publish", DIR, "--repo-id", "org/name", "--dry-run", FILE],
+           ["publish", DIR, "--repo-id", "not a repo id", "--dry-run", OUT],
+           ["publish", DIR, "--repo-id", "org/name"], ["publish"]]
+        + [["publish", DIR, "--repo-id", "org/name", "--dry-run", OUT, "--frames-shard-mb", v] for v in NUMBERS]
+    ),
+    "train": (
+        [["train", stage, "--config", c] for stage in ("sft", "grpo") for c in (MISSING, DIR, EMPTY, BADJSON, SHAPE)]
+        + [["train", "sft", "--config", "nosuchconfig.yaml"], ["train", "sft", "--config", "smoke.yaml", "--set", "garbage"],
+           ["train", "sft", "--config", "smoke.yaml", "--set", "no.such.key=1", "--print-config"],
+           ["train", "grpo", "--config", "smoke.yaml", "--reward-stats", MISSING, "--print-config"],
+           ["train", "grpo", "--config", "smoke.yaml", "--reward-stats", BADJSON, "--print-config"],
+           ["train", "nosuchstage"], ["train", "sft"]]
+    ),
+    "reward-stats": (
+        [["reward-stats", p, "--out", "OUTFILE"] for p in (MISSING, DIR, FILE, EMPTY, BADJSON, SHAPE)]
+        + [["reward-stats", DIR, "--out", DIR], ["reward-stats", DIR, "--out", "OUTFILE", "--tasks", "XYZ"],
+           ["reward-stats", DIR, "--out", "OUTFILE", "--config", MISSING], ["reward-stats", "--out", "OUTFILE"]]
+    ),
+    "generate": (
+        [["generate", p] for p in (MISSING, FILE, DIR, EMPTY)]
+        + [["generate", DIR, "--out", FILE], ["generate", DIR, "--tasks", "XYZ"], ["generate", DIR, "--image-detail", "x"],
+           ["generate", DIR, "--prices", MISSING], ["generate", DIR, "--prices", BADJSON], ["generate", DIR, "--raw-root", "x"]]
+        + [["generate", DIR, flag, v] for flag in ("--limit", "--concurrency", "--max-tokens", "--frames-per-call",
+                                                   "--max-side") for v in NUMBERS]
+        + [["generate", DIR, flag, v] for flag in ("--budget-usd", "--timeout", "--poll-interval", "--temperature",
+                                                   "--agreement-threshold", "--max-retries")
+           for v in ("-1", "abc", "nan", "inf")]
+    ),
+    "materialise": (
+        [["materialise", p, "--out", OUT] for p in (MISSING, FILE, DIR, EMPTY)]
+        + [["materialise", DIR, "--out", FILE], ["materialise", DIR, "--out", OUT, "--split", "garbage"],
+           ["materialise", "org/name-that-is-not-cached", "--out", OUT], ["materialise", "--out", OUT]]
+    ),
 }
 
 
@@ -120,7 +152,7 @@ def paths(tmp_path_factory) -> dict[str, Path]:
     return {EMPTY: base / "empty.json", BADJSON: base / "bad.json", SHAPE: base / "shape.json",
             DIR: base / "folder", FILE: base / "file.txt", MISSING: base / "missing" / "nothing.json",
             "SUBMISSION": base / "submission.json", "MERGED": base / "merged.json", "RESULTS": base / "results.json",
-            OUT: base / "out"}
+            OUT: base / "out", "OUTFILE": base / "out" / "stats.json"}
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str, BaseException | None]:

@@ -77,7 +77,7 @@ def test_http_loggers_are_quiet_unless_verbose() -> None:
     assert all(logging.getLogger(n).getEffectiveLevel() == logging.DEBUG for n in QUIET_LOGGERS)
 
 
-@pytest.mark.parametrize("command", [[], ["build"], ["eval"], ["score"], ["export"], ["leaderboard"], ["demo"],
+@pytest.mark.parametrize("command", [[], ["build"], ["generate"], ["eval"], ["score"], ["export"], ["leaderboard"], ["demo"],
                                      ["fixtures", "make"], ["balance"], ["sources"]])
 def test_help_shows_flags_without_a_value_and_arguments_by_name(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)

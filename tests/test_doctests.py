@@ -10,7 +10,7 @@ import pytest
 
 
 PACKAGES = ["mvbench", "mvbench.builders", "mvbench.eval", "mvbench.training", "mvbench.leaderboard",
-            "mvbench.prompts"]
+            "mvbench.prompts", "mvbench.generation"]
 # Modules needing optional heavy extras are covered by their own tests.
 OPTIONAL_IMPORTS = {"torch", "transformers", "vllm", "ray", "trl", "peft", "accelerate"}
 

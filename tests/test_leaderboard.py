@@ -61,7 +61,7 @@ def test_paper_rows_and_renderers(tmp_path: Path) -> None:
     md = to_markdown(ranked)
     assert md.splitlines()[2].startswith("| 1 | uAI-NEXUS-MedVLM-1.0b-4B-RL |")
     assert to_csv(ranked).splitlines()[0].startswith("#,model,mean rank,CVS")
-    assert "<table>" in to_html(ranked)
+    assert '<table id="paper-board"' in to_html(ranked)
 
 
 def test_results_files_and_cli(tmp_path: Path) -> None:
@@ -167,3 +167,21 @@ def test_duplicate_names_get_their_folder(tmp_path: Path) -> None:
     proc = _cli(a, c, "--format", "csv")
     names = [line.split(",")[1] for line in proc.stdout.splitlines()[1:]]
     assert names == [f"qwen ({a / 'results.json'})", f"qwen ({c / 'results.json'})"]
+
+
+def test_ranking_matches_a_hand_computed_example_with_ties() -> None:
+    # cvs, nap, sa, stg, tag@0.3, tag@0.5, dvc_f1, dvc_llm, vs_llm, rc_llm
+    a = _entry("A", [.5, .2, .9, .2, .1231, 0.0, .3, 3.0, 4.0, 2.0])
+    b = _entry("B", [.5, .4, .1, .2, .1229, 0.0, .2, None, 4.0, 3.0])
+    c = _entry("C", [.3, .4, .1, .2, .2, 0.0, .25, 2.5, 4.0, 1.0])
+    d = _entry("D", [None, .1, .1, .2, 0.0, None, .4, None, 4.0, 3.0])
+    ranked = rank([d, c, b, a])
+    # Dense ranks by hand (ties share; a missing value ranks as 0.0, so D's tag@0.5 ties with the zeros;
+    # A's 0.1231 and B's 0.1229 both show 0.123 and tie).
+    assert [a.ranks[k] for k in KEYS] == [1, 2, 1, 1, 2, 1, 2, 1, 1, 2]
+    assert [b.ranks[k] for k in KEYS] == [1, 1, 2, 1, 2, 1, 4, 3, 1, 1]
+    assert [c.ranks[k] for k in KEYS] == [2, 1, 2, 1, 1, 1, 3, 2, 1, 3]
+    assert [d.ranks[k] for k in KEYS] == [3, 3, 2, 1, 3, 1, 1, 3, 1, 1]
+    assert (a.mean_rank, b.mean_rank, c.mean_rank, d.mean_rank) == (1.4, 1.7, 1.7, 1.9)
+    # B and C tie on mean rank; B has more first places (6 against 5).
+    assert [e.name for e in ranked] == ["A", "B", "C", "D"]

@@ -125,17 +125,19 @@ def test_nap_names_the_procedure_and_skips_ties():
     from mvbench.tasks.nap import find_procedure
 
     meta = VideoMeta("n", 30.0, 30 * 300, 300.0, path=Path("/x/n.mp4"), attrs={"procedure": "Bed Shampoo"})
-    events = [Event("Prepare", 0.0, 40.0, "action"), Event("Position the patient", 40.0, 80.0, "action"),
-              Event("Place an underpad", 80.0, 120.0, "action"), Event("Wash hands", 80.0, 150.0, "action"),
-              Event("Brush teeth", 150.0, 200.0, "action")]
+    events = [Event("Prepare", 0.0, 40.0, "action"), Event("Moisten hair", 40.0, 80.0, "action"),
+              Event("Place an underpad", 80.0, 120.0, "action"), Event("Apply shampoo", 80.0, 150.0, "action"),
+              Event("Rinse shampoo", 150.0, 200.0, "action"), Event("Brush teeth", 200.0, 250.0, "action")]
     vocab = sorted({e.label for e in events})
     ann = VideoAnnotation("nurvid", "NurViD", meta, events=events, vocab={"action": vocab})
     out = generate_nap(GenContext("nurvid", "NurViD", ann, GenConfig(seed=0)))
     ends = [inst.clip_end_s for inst in out]
     assert 80.0 not in ends and len(ends) == len(set(ends))
-    assert {inst.struc_info[0]["next_action"] for inst in out} == {"Position the patient", "Brush teeth"}
+    assert {inst.struc_info[0]["next_action"] for inst in out} == {"Moisten hair", "Rinse shampoo"}
     assert all(find_procedure(inst.question) == "Bed Shampoo" for inst in out)
     assert any("starts together" in msg for msg in ann.issues)
+    # "Brush teeth" is not in the leaderboard's Bed Shampoo class list: the scorer would skip it
+    assert any("'Brush teeth'" in msg and "leaderboard's class list" in msg for msg in ann.issues)
 
 
 def test_cholec80_groups_share_one_split_test_first():
@@ -161,16 +163,26 @@ def test_cholec80_groups_share_one_split_test_first():
                       "to": "test"}]
 
 
-def test_building_into_a_folder_of_other_sources_is_refused(tmp_path):
-    """Bug 11: the old shards would be read with the new ones; refuse, naming folder and sources."""
+def test_building_into_a_folder_of_other_sources_carries_them(tmp_path):
+    """Issue 8: a source built into a folder that holds others is added to them (it used to be refused)."""
+    raw = {n: make_fixture(n, tmp_path / "raw" / n) for n in ("jigsaws", "cholec80_cvs")}
+    out = tmp_path / "out"
+    both = build(list(raw.items()), BuildOptions(out=out, workers=1, plan_only=True))
+    again = build([("jigsaws", raw["jigsaws"])], BuildOptions(out=out, workers=1, plan_only=True))
+    assert set(again["sources"]) == {"jigsaws", "cholec80_cvs"}
+    assert again["content_hash"] == both["content_hash"]
+    assert len(read_parquet(out)) == again["records"]
+
+
+def test_a_source_without_its_kept_run_is_refused(tmp_path):
+    """A folder whose manifest lists a source this build cannot carry is refused, naming the way out."""
     raw = {n: make_fixture(n, tmp_path / "raw" / n) for n in ("jigsaws", "cholec80_cvs")}
     out = tmp_path / "out"
     build(list(raw.items()), BuildOptions(out=out, workers=1, plan_only=True))
+    (out / ".work" / "cholec80_cvs" / "source.json").unlink()
     with pytest.raises(InputError, match=r"cholec80_cvs.*--source all") as e:
         build([("jigsaws", raw["jigsaws"])], BuildOptions(out=out, workers=1, plan_only=True))
     assert str(out) in str(e.value)
-    manifest = build(list(raw.items()), BuildOptions(out=out, workers=1, plan_only=True))  # same set: fine
-    assert len(read_parquet(out)) == manifest["records"]
 
 
 @pytest.mark.slow

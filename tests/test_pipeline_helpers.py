@@ -161,12 +161,18 @@ def test_choose_fps_respects_the_frame_budget(duration):
             assert n >= 4
 
 
-def test_clip_indices_snap_to_existing_frames():
+def test_clip_indices_never_show_a_frame_twice():
     meta = VideoMeta("v", 25.0, 1000, 40.0, frame_files={25 * i: Path(f"{25 * i}.png") for i in range(40)})
-    idx = clip_indices(meta, 0.0, 10.0, 2.0)
-    assert all(i % 25 == 0 for i in idx)
-    # t = 0.5 s is native index 12.5 -> 13 (round half up), nearer to 25 than to 0
-    assert idx[:4] == [0, 25, 25, 50] and len(idx) == 20
+    # 2 fps on a 1-fps store would show each stored frame twice (the old snapping: 0, 25, 25, 50 ...)
+    assert clip_indices(meta, 0.0, 10.0, 2.0) is None
+    assert clip_indices(meta, 0.0, 10.0, 1.0) == [25 * i for i in range(10)]
+    assert clip_indices(meta, 1.0, 10.0, 0.5) == [25, 75, 125, 175, 225]
+    # a gap of 3 frames: 1 fps cannot show [0, 6) (no frame within 0.5 s of t = 2 and 3) but 0.25 fps can
+    gappy = VideoMeta("g", 1.0, 8, 8.0, frame_files={k: Path(f"{k}.png") for k in (0, 1, 4, 5, 6, 7)})
+    assert clip_indices(gappy, 0.0, 6.0, 1.0) is None
+    assert clip_indices(gappy, 0.0, 8.0, 0.25) == [0, 4]
+    # the first frame shown is the frame at the clip start, or the clip cannot be shown
+    assert clip_indices(gappy, 2.0, 8.0, 0.25) is None
     assert snap(13, [0, 25]) == 25 and snap(12, [0, 25]) == 0
 
 

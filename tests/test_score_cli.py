@@ -218,3 +218,27 @@ def test_score_records_with_fake_judge(tmp_path):
     assert tuple(result.metrics) == LEADERBOARD_KEYS
     assert result.metrics["vs_llm"] == 4.0 and result.metrics["rc_llm"] == 4.0 and result.metrics["dvc_llm"] == 4.0
     assert result.summary["judge"]["pairs"] == 5  # VS, RC and the DVC pair at 3 thresholds
+
+
+def test_score_file_carries_bootstrap_intervals(tmp_path, app):
+    records = load_score_input_from(tmp_path, gt_records())
+    for v in range(6):  # six more TAG videos, every other one answered wrong
+        records.append({**records[0], "metadata": {"video_id": f"tag{v}", "fps": "1.0"},
+                        "answer": records[0]["answer"] if v % 2 else "40.0-50.0 seconds."})
+    merged = {str(i): r for i, r in enumerate(records)}
+    (tmp_path / "preds.json").write_text(json.dumps(merged))
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "preds.json"), "--no-judge", "--bootstrap", "200",
+                                      "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "preds.scores.json").read_text())
+    intervals = scores["intervals"]
+    assert (intervals["resamples"], intervals["seed"], intervals["unit"]) == (200, 3, "video")
+    assert set(intervals["metrics"]) == set(KEYS)
+    tag = intervals["metrics"]["tag_miou_0.3"]
+    assert tag["low"] < scores["tag_miou_0.3"] < tag["high"]
+    # one video per other task: no interval can be drawn, and none is made up
+    assert [k for k, v in intervals["metrics"].items() if v is not None] == ["tag_miou_0.3", "tag_miou_0.5"]
+    line = json.loads((tmp_path / "preds.scores.samples.jsonl").read_text().splitlines()[0])
+    assert line["pooling"] == {"data_source": "AVOS", "qa_type": "tal", "metadata": {"video_id": "vid01", "fps": "1.0"}}
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "preds.json"), "--no-judge", "--bootstrap", "0"])
+    assert result.exit_code == 0 and "intervals" not in json.loads((tmp_path / "preds.scores.json").read_text())

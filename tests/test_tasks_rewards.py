@@ -97,3 +97,23 @@ def test_nap_without_an_official_list_needs_the_context_for_nearest_class() -> N
     assert nap.reward(recs[1], "incision", context) == 0.0
     assert nap.reward(recs[1], "suturing the skin") == 1.0  # no context: exact answers only
     assert nap.reward(recs[1], "suture skin") == 0.0
+
+
+@pytest.mark.parametrize("qa_type", sorted(GROUND_TRUTH))
+def test_format_check_accepts_the_official_answer_and_refuses_garbage(qa_type: str) -> None:
+    task = task_for_qa_type(qa_type)
+    verdict = task.format_ok(EXAMPLES[qa_type]["answer"])
+    if task.name not in ("TAG", "STG", "DVC"):  # no strict answer format: no format penalty
+        assert verdict is None
+        return
+    assert verdict is True
+    for garbage in GARBLED:
+        assert task.format_ok(garbage) is False, (qa_type, garbage[:20])
+
+
+def test_format_check_refuses_parseable_but_malformed_answers() -> None:
+    tag, stg = TASKS.get("TAG"), TASKS.get("STG")
+    assert tag.format_ok("The action is from 1.1 to 3.0 seconds.") is False  # parses, not the format
+    assert tag.format_ok("3.0-1.1 seconds.") is False                        # reversed span
+    assert stg.format_ok("1.0 seconds: [561.58, 261.2, 235.08, 1005.62]") is False  # x2 < x1
+    assert stg.format_ok("1.0 seconds: [1, 2, 3, 4] 1.0 seconds: [1, 2, 3, 4]") is False  # a time twice

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from mvbench import prompts
@@ -25,6 +26,9 @@ class GenConfig:
             seed); TAG and DVC are never capped, so that every segment is used.
         tag_window / dvc_window / vs_window / nap_window / track_window: (min, max) window
             lengths in seconds.
+        stg_keyframes: also ask STG about boxes that have no neighbour close enough to form a
+            track (sparse keyframe labels, e.g. the AVOS detection CSVs): one question per such
+            box, answered at its labelled frame.
     """
 
     seed: int = 0
@@ -36,6 +40,7 @@ class GenConfig:
     vs_window: tuple[float, float] = (60.0, 600.0)
     nap_window: tuple[float, float] = (20.0, 180.0)
     track_window: tuple[float, float] = (10.0, 60.0)
+    stg_keyframes: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_frames <= self.max_frames:
@@ -57,6 +62,58 @@ class Clip:
 
 
 @dataclass
+class PlanReport:
+    """What planning one video changed or gave up, for the manifest (counts, no per-instance lists).
+
+    Attributes:
+        lowered: ``(task, drawn fps, used fps)`` → clips shown at a lower rate because the frame
+            store has no frame near some sample time at the drawn one.
+        raised: ``(task, drawn fps, used fps)`` → DVC clips sampled faster so that no segment
+            falls between two sampled frames.
+        skipped: ``(task, reason)`` → instances not made (``sparse_store``: no allowed rate can
+            show the clip without a gap).
+        dropped: task → segments left out of an answer because no sampled frame lies inside them.
+        empty: task → why this video yields no instance of it (a reason code, see
+            :data:`mvbench.builders.generators.EMPTY_REASONS`).
+    """
+
+    lowered: Counter = field(default_factory=Counter)
+    raised: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    empty: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (string keys ``"TAG 0.5>0.25"``), empty parts left out."""
+        out: dict[str, Any] = {}
+        for name, counter in (("lowered", self.lowered), ("raised", self.raised)):
+            if counter:
+                out[name] = {f"{t} {a:g}>{b:g}": n for (t, a, b), n in sorted(counter.items())}
+        if self.skipped:
+            out["skipped"] = {f"{t} {r}": n for (t, r), n in sorted(self.skipped.items())}
+        if self.dropped:
+            out["dropped"] = dict(sorted(self.dropped.items()))
+        if self.empty:
+            out["empty"] = dict(sorted(self.empty.items()))
+        return out
+
+    def issues(self) -> list[str]:
+        """One readable line per kind of change, for the manifest's anomalies."""
+        lines = []
+        for (task, a, b), n in sorted(self.lowered.items()):
+            lines.append(f"{task}: {n} clip(s) shown at {b:g} fps instead of {a:g} fps (the frame store has "
+                         f"no frame near some sample times at {a:g} fps)")
+        for (task, a, b), n in sorted(self.raised.items()):
+            lines.append(f"{task}: {n} clip(s) sampled at {b:g} fps instead of {a:g} fps so that every "
+                         f"segment holds a sampled frame")
+        for (task, reason), n in sorted(self.skipped.items()):
+            lines.append(f"{task}: {n} instance(s) skipped ({reason})")
+        for task, n in sorted(self.dropped.items()):
+            lines.append(f"{task}: {n} segment(s) left out of an answer: no sampled frame lies inside them")
+        return lines
+
+
+@dataclass
 class GenContext:
     """One video being planned.
 
@@ -74,6 +131,7 @@ class GenContext:
     config: GenConfig
     primary_kind: str | None = None
     dvc_struc: DvcStruc = "list"
+    report: PlanReport = field(default_factory=PlanReport)
 
     @classmethod
     def for_builder(cls, builder: type[SourceBuilder], ann: VideoAnnotation, config: GenConfig) -> GenContext:
@@ -112,7 +170,7 @@ class GenContext:
                           self.allowed_fps)
 
     def clip(self, rng: random.Random, start_s: float, end_s: float, fps: float | None = None,
-             align: bool = True) -> Clip:
+             align: bool = True, task: str = "", lower: bool = True) -> Clip | None:
         """The clip for a window: start moved onto the frame grid, rate drawn, end fitted.
 
         Args:
@@ -120,25 +178,31 @@ class GenContext:
             start_s / end_s: the wanted window.
             fps: a rate already chosen (STG/RC choose it before placing the clip start).
             align: move ``start_s`` back to the last existing frame at or before it.
+            task: the task asking (for the plan report).
+            lower: when the frames cannot show the clip at the rate (a sparse frame store), try
+                the lower allowed rates, and report it; with ``lower=False`` return None at once.
 
         Returns:
             The clip; its end is pulled in when the window holds more than ``max_frames``
             samples, so that answers computed on ``[start_s, end_s]`` cover only frames shown.
+            None (reported as a skipped instance when ``lower``) when no rate can show it.
         """
         meta = self.ann.video
         start = align_start(meta, start_s) if align else start_s
         end = max(end_s, start)
         if fps is None:
             fps = self.choose_fps(rng, end - start)
-        limit = start + self.config.max_frames / fps
-        if end > limit + 1e-9:
-            end = limit
-        return Clip(start, end, fps, clip_indices(meta, start, end, fps, self.config.max_frames))
-
-    def sample(self, rng: random.Random, start_s: float, end_s: float) -> tuple[float, list[int]]:
-        """Draw a sampling rate for a clip whose start is already fixed; return it with the indices."""
-        c = self.clip(rng, start_s, end_s, align=False)
-        return c.fps, c.indices
+        rates = [fps] + ([f for f in sorted(self.allowed_fps, reverse=True) if f < fps] if lower else [])
+        for rate in rates:
+            clip_end = min(end, start + self.config.max_frames / rate)
+            indices = clip_indices(meta, start, clip_end, rate, self.config.max_frames)
+            if indices is not None:
+                if rate != fps:
+                    self.report.lowered[(task, fps, rate)] += 1
+                return Clip(start, clip_end, rate, indices)
+        if lower:
+            self.report.skipped[(task, "sparse_store")] += 1
+        return None
 
     def question(self, task: str, rng: random.Random, prefer: tuple[str, ...] = (), **fields: Any) -> str:
         """A question from the task's prompt templates (the source's preamble + a phrasing).

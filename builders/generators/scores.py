@@ -13,9 +13,11 @@ CVS_ACHIEVED_TOTAL = 5
 
 
 def _instance(ctx: GenContext, task: str, key: str, start: float, end: float, q_fields: dict,
-              struc) -> PlannedInstance:
+              struc) -> PlannedInstance | None:
     rng = ctx.rng(key)
-    clip = ctx.clip(rng, start, end)
+    clip = ctx.clip(rng, start, end, task=task)
+    if clip is None:  # reported by ctx.clip
+        return None
     q = ctx.question(task, rng, **q_fields)
     return PlannedInstance(key=key, source=ctx.source, data_source=ctx.data_source, task=task,
                            video_id=ctx.video_id, clip_start_s=clip.start_s, clip_end_s=clip.end_s,
@@ -36,7 +38,7 @@ def generate_sa(ctx: GenContext) -> list[PlannedInstance]:
             struc_item = {"skill_level": s.level, **struc_item}
         out.append(_instance(ctx, "SA", ctx.key("SA", f"{n:04d}"), s.start_s, s.end_s,
                              {"aspects": ", ".join(SA_ASPECTS)}, [struc_item]))
-    return out
+    return [i for i in out if i is not None]
 
 
 def generate_cvs(ctx: GenContext) -> list[PlannedInstance]:
@@ -52,4 +54,4 @@ def generate_cvs(ctx: GenContext) -> list[PlannedInstance]:
         struc = [{"cvs_scores": {**scores, "total": total,
                                  "critical_view_achieved": total >= CVS_ACHIEVED_TOTAL}}]
         out.append(_instance(ctx, "CVS", ctx.key("CVS", f"{n:04d}"), s.start_s, s.end_s, {}, struc))
-    return out
+    return [i for i in out if i is not None]

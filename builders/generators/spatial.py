@@ -6,14 +6,22 @@ into sub-intervals of random length (``GenConfig.track_window``). STG asks for t
 sub-interval that has a box of its own and asks what it does until the interval's end.
 
 Frame grid: the sampling rate is chosen first, then the clip starts a whole number of sample
-periods before the interval's first box (the lead-in), so the first box time is a sample time;
-the stride is a whole number of sample periods too. Every STG key is then a time ``k / fps`` at
-which the model sees frame ``k`` (the scorer looks predictions up by key). RC takes the box of
-the start frame itself (the box whose time maps to that native frame index).
+periods before the interval's first box (the lead-in) on a frame that exists, so the first box
+time is a sample time; the stride is a whole number of sample periods too. Every STG key is then
+a time ``k / fps`` at which the model sees frame ``k`` (the scorer looks predictions up by key),
+and its box is the track's box on that very frame (a key whose frame has no box of the track is
+left out). RC takes the box of the start frame itself. Where a frame store cannot show the clip at
+the drawn rate, the next lower allowed rate is used (reported), else the instance is skipped.
+
+Keyframe STG (``GenConfig.stg_keyframes``): sparse box labels (the AVOS detection CSVs label
+frames tens of seconds apart) give tracks of one box, from which no interval can be made. With
+the option, each box that no interval uses becomes a question of its own: the box at that
+labelled frame, one key.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from statistics import median
@@ -21,7 +29,7 @@ from statistics import median
 from mvbench.builders.base import Track
 from mvbench.builders.generators.context import Clip, GenContext, cap, num_text, rel
 from mvbench.builders.instances import PlannedInstance
-from mvbench.builders.windows import MIN_CLIP_S, align_start
+from mvbench.builders.windows import MIN_CLIP_S, align_start, frame_at
 from mvbench.tasks import TASKS
 from mvbench.tasks.base import fmt_time
 
@@ -67,7 +75,9 @@ def _intervals(ctx: GenContext, track: Track, task: str) -> list[tuple[int, list
 
 
 def _nearest_box(track: Track, times: list[float], t: float, tol: float):
-    best = min(times, key=lambda s: (abs(s - t), s))
+    """The box time nearest ``t`` in the sorted ``times`` (the earlier on a tie) and its box, if within ``tol``."""
+    pos = bisect.bisect_left(times, t)
+    best = min(times[max(pos - 1, 0):pos + 1], key=lambda s: (abs(s - t), s))
     return (best, track.boxes[best]) if abs(best - t) <= tol + 1e-6 else (None, None)
 
 
@@ -83,22 +93,33 @@ def _grid_unit(fps: float) -> float:
     return j / fps
 
 
-def _clip(ctx: GenContext, rng: random.Random, a: float, b: float) -> Clip:
+def _clip(ctx: GenContext, rng: random.Random, a: float, b: float, task: str) -> Clip | None:
     """A clip around ``[a, b]``: up to 5 s of lead-in, whole sample periods, at least MIN_CLIP_S long.
 
     The rate is drawn for the provisional window; the lead-in is then shortened to a whole number
-    of grid units (:func:`_grid_unit`) so that ``a`` is a sample time (the clip never grows).
+    of grid units (:func:`_grid_unit`) ending on a frame that exists, so that ``a`` is a sample
+    time (the clip never grows). When the frames cannot show the clip at that rate (a sparse
+    store), lower allowed rates are tried (reported); None (reported) when none can.
     """
     lead = rng.uniform(0.0, 5.0)
-    start = max(0.0, a - lead)
-    end = max(b + 1.0, start + min(MIN_CLIP_S, ctx.duration_s))
+    start0 = max(0.0, a - lead)
+    end = max(b + 1.0, start0 + min(MIN_CLIP_S, ctx.duration_s))
     end = min(end, max(ctx.duration_s, b + 1e-3))
-    fps = ctx.choose_fps(rng, end - start)
-    unit = _grid_unit(fps)
+    drawn = ctx.choose_fps(rng, end - start0)
     first = align_start(ctx.ann.video, 0.0)  # the first frame that exists (stores may skip 0)
-    steps = max(0, min(math.floor((a - start) / unit + 1e-9), math.floor((a - first) / unit + 1e-9)))
-    start = max(0.0, round(a - steps * unit, 9))
-    return ctx.clip(rng, start, end, fps=fps, align=False)
+    for fps in [drawn] + [f for f in sorted(ctx.allowed_fps, reverse=True) if f < drawn]:
+        unit = _grid_unit(fps)
+        steps = max(0, min(math.floor((a - start0) / unit + 1e-9), math.floor((a - first) / unit + 1e-9)))
+        while steps > 0 and frame_at(ctx.ann.video, a - steps * unit) is None:
+            steps -= 1
+        start = max(0.0, round(a - steps * unit, 9))
+        clip = ctx.clip(rng, start, end, fps=fps, align=False, task=task, lower=False)
+        if clip is not None:
+            if fps != drawn:
+                ctx.report.lowered[(task, drawn, fps)] += 1
+            return clip
+    ctx.report.skipped[(task, "sparse_store")] += 1
+    return None
 
 
 def _strides(fps: float, spacing: float, length: float) -> list[float]:
@@ -119,38 +140,75 @@ def _box(box) -> list[float]:
     return [round(float(v), 2) for v in box]
 
 
+def _shown_box(track: Track, times: list[float], clip: Clip, t: float, native_fps: float):
+    """The track's box on the frame the clip shows at time ``t`` (a sample time), else None."""
+    k = round((t - clip.start_s) * clip.fps)
+    if not 0 <= k < len(clip.indices) or abs(clip.start_s + k / clip.fps - t) > 1e-6:
+        return None
+    return _own_box(track, times, clip.indices[k], native_fps)
+
+
+def _stg_instance(ctx: GenContext, key: str, rng: random.Random, track: Track, clip: Clip, a: float,
+                  stride: float, bbox: dict[str, list[float]], last: float, single: bool = False
+                  ) -> PlannedInstance:
+    """An STG instance; ``single``: a keyframe question (one key, ``start == end``, stride 0)."""
+    start, end = rel(a, clip.start_s), rel(last, clip.start_s)
+    struc = [{"object": track.label, "start": start, "end": end, "stride": stride, "bbox_dict": bbox}]
+    if single:
+        q = ctx.question("STG", rng, object=track.label, t=fmt_time(start))
+    else:
+        q = ctx.question("STG", rng, object=track.label, start=fmt_time(start), end=fmt_time(end),
+                         stride=num_text(stride),
+                         every="every second" if stride == 1 else f"every {num_text(stride)} seconds")
+    return PlannedInstance(key=key, source=ctx.source, data_source=ctx.data_source, task="STG",
+                           video_id=ctx.video_id, clip_start_s=clip.start_s, clip_end_s=clip.end_s,
+                           fps=clip.fps, frame_indices=clip.indices, question=q, struc_info=struc,
+                           answer=TASKS.get("STG").format_answer(struc))
+
+
 def generate_stg(ctx: GenContext) -> list[PlannedInstance]:
-    """STG: boxes of one object every ``stride`` seconds (keys in seconds from the clip start)."""
+    """STG: boxes of one object every ``stride`` seconds (keys in seconds from the clip start).
+
+    With ``stg_keyframes``, boxes no interval uses are asked about one at a time (see the module
+    docstring).
+    """
     out: list[PlannedInstance] = []
+    native_fps = ctx.ann.video.native_fps
     for track in ctx.ann.tracks:
+        all_times = sorted(track.boxes)
+        used: set[float] = set()
         for n, times, spacing in _intervals(ctx, track, "STG"):
             key = ctx.key("STG", track.track_id, f"{n:04d}")
             rng = ctx.rng(key)
             a, b = times[0], times[-1]
-            clip = _clip(ctx, rng, a, b)
+            clip = _clip(ctx, rng, a, b, "STG")
+            if clip is None:
+                continue
             b = min(b, clip.end_s - 1e-6)  # a clip cut to max_frames: only the frames shown
             stride = rng.choice(_strides(clip.fps, spacing, b - a))
             bbox: dict[str, list[float]] = {}
             last = a
             steps = 0
             while (t := a + steps * stride) <= b + 1e-6:
-                _, box = _nearest_box(track, times, t, spacing / 2)
+                box = _shown_box(track, all_times, clip, t, native_fps)
                 if box is not None:
                     bbox[f"{rel(t, clip.start_s):.1f}"] = _box(box)
                     last = t
                 steps += 1
             if not bbox:
                 continue
-            struc = [{"object": track.label, "start": rel(a, clip.start_s), "end": rel(last, clip.start_s),
-                      "stride": stride, "bbox_dict": bbox}]
-            q = ctx.question("STG", rng, object=track.label, start=fmt_time(rel(a, clip.start_s)),
-                             end=fmt_time(rel(last, clip.start_s)), stride=num_text(stride),
-                             every="every second" if stride == 1 else f"every {num_text(stride)} seconds")
-            out.append(PlannedInstance(
-                key=key, source=ctx.source, data_source=ctx.data_source, task="STG",
-                video_id=ctx.video_id, clip_start_s=clip.start_s, clip_end_s=clip.end_s, fps=clip.fps,
-                frame_indices=clip.indices, question=q, struc_info=struc,
-                answer=TASKS.get("STG").format_answer(struc)))
+            used.update(times)
+            out.append(_stg_instance(ctx, key, rng, track, clip, a, stride, bbox, last))
+        if ctx.config.stg_keyframes:
+            for t in sorted(set(track.boxes) - used):
+                key = ctx.key("STG", track.track_id, f"k{round(t * native_fps):09d}")
+                rng = ctx.rng(key)
+                clip = _clip(ctx, rng, t, t, "STG")
+                box = None if clip is None else _shown_box(track, all_times, clip, t, native_fps)
+                if box is None:
+                    continue
+                bbox = {f"{rel(t, clip.start_s):.1f}": _box(box)}
+                out.append(_stg_instance(ctx, key, rng, track, clip, t, 0.0, bbox, t, single=True))
     return cap(out, ctx.config.max_per_video, ctx.rng(ctx.key("STG", "cap")))
 
 
@@ -170,7 +228,9 @@ def generate_rc(ctx: GenContext) -> list[PlannedInstance]:
             key = ctx.key("RC", track.track_id, f"{n:04d}")
             rng = ctx.rng(key)
             a, b = times[0], times[-1]
-            clip = _clip(ctx, rng, a, b)
+            clip = _clip(ctx, rng, a, b, "RC")
+            if clip is None:
+                continue
             start, fps = clip.start_s, clip.fps
             b = min(b, clip.end_s - 1e-6)
             chosen = None

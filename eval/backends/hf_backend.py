@@ -5,12 +5,14 @@ real evaluations use the vLLM backend. The model loads once (on the first reques
 :meth:`HFBackend.load`) and every request runs in one worker thread, so ``generate`` is async and
 requests are answered one at a time.
 
-Inputs follow the official inference (medvidbench-format.md §8): frames are resized with Qwen's
+Inputs follow the official inference (medvidbench-format.md §8) through
+:mod:`mvbench.qwen_inputs`, the definition training shares: frames are resized with Qwen's
 ``smart_resize`` under the request's pixel budget and go in as one video whose temporal positions
 use :func:`mvbench.inference.timing_fps` of the request's ``video_timing`` (``official``: 2 fps,
-``second_per_grid_ts`` 1.0, as the leaderboard's runs) (or as an image list); for region captioning the start frame is boxed in place, as the official inference
-does (:mod:`mvbench.llm.images`). Decoding is greedy when ``temperature`` is 0; only the new text
-is returned.
+``second_per_grid_ts`` 1.0, as the leaderboard's runs) (or as an image list); for region
+captioning the start frame is boxed in place, as the official inference does. The inputs always
+carry ``mm_token_type_ids`` (without it transformers 5.x silently uses 1-D positions). Decoding is
+greedy when ``temperature`` is 0; only the new text is returned.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ from pathlib import Path
 
 from mvbench.eval.backends.base import GenerationRequest
 
+from mvbench import qwen_inputs
 from mvbench.errors import InputError, ServerError
-from mvbench.inference import timing_fps
-from mvbench.llm.images import draw_rc_box, load_frame, rc_position, resize_frame
 
 SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
 
@@ -78,12 +79,11 @@ class HFBackend:
             if self._model is not None:
                 return
             import torch
-            from mvbench.eval.backends.hf_processor import load_frames_processor
             from transformers import Qwen2_5_VLForConditionalGeneration
 
             dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
             try:
-                processor = load_frames_processor(self.model_path)
+                processor = qwen_inputs.load_frames_processor(self.model_path)
                 model = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.model_path, dtype=dtype)
             except (OSError, ValueError) as exc:
                 raise InputError(f"cannot load model: {exc}", path=self.model_path) from None
@@ -110,12 +110,16 @@ class HFBackend:
     def encode(self, request: GenerationRequest):
         """Build the model inputs for a request (blocking; loads the model if needed).
 
+        Messages, frame preprocessing and the processor call are :mod:`mvbench.qwen_inputs`, the
+        definition training shares, so a trained model is evaluated on its training layout.
+
         Args:
             request: the sample to encode.
 
         Returns:
-            The processor's ``BatchFeature`` on the device: ``input_ids``, ``attention_mask`` and
-            ``pixel_values``/``image_grid_thw`` and/or ``pixel_values_videos``/``video_grid_thw``/
+            The processor's ``BatchFeature`` on the device: ``input_ids``, ``attention_mask``,
+            ``mm_token_type_ids`` (3-D M-RoPE positions need it) and
+            ``pixel_values``/``image_grid_thw`` or ``pixel_values_videos``/``video_grid_thw``/
             ``second_per_grid_ts``.
 
         Raises:
@@ -123,44 +127,13 @@ class HFBackend:
         """
         self.load()
         params = request.params
-        if not request.frames:
-            raise InputError("request has no frames", record=request.uid)
-        frames = [resize_frame(load_frame(p), params.min_pixels, params.max_pixels) for p in request.frames]
-        pos = rc_position(request.frames, request.rc_frame) if request.rc_box is not None else None
-        if pos is not None:
-            try:
-                frames[pos] = draw_rc_box(frames[pos], request.rc_box)
-            except ValueError as exc:
-                raise InputError(str(exc), path=request.rc_frame, record=request.uid) from None
-        images = []
-        content: list[dict] = []
-        videos = None
-        if params.frames_as == "video":
-            videos = [frames]
-            content.append({"type": "video"})
-        else:
-            images.extend(frames)
-            content.extend({"type": "image"} for _ in frames)
-        content.append({"type": "text", "text": request.prompt})
-
-        messages: list[dict] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        for question, answer in request.examples:
-            messages.append({"role": "user", "content": question})
-            messages.append({"role": "assistant", "content": answer})
-        messages.append({"role": "user", "content": content})
-
-        processor = self._processor
-        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        size = {"longest_edge": params.max_pixels, "shortest_edge": params.min_pixels}
-        kwargs = {"text": [text], "return_tensors": "pt", "images_kwargs": {"size": size},
-                  "videos_kwargs": {"size": size, "fps": [timing_fps(params.video_timing, request.fps)]}}
-        if images:
-            kwargs["images"] = images
-        if videos is not None:
-            kwargs["videos"] = videos
-        return processor(**kwargs).to(self.device)
+        frames = qwen_inputs.load_frames(request.frames, min_pixels=params.min_pixels,
+                                         max_pixels=params.max_pixels, rc_frame=request.rc_frame,
+                                         rc_box=request.rc_box, uid=request.uid)
+        messages = qwen_inputs.chat_messages(request.prompt, frames_as=params.frames_as, n_frames=len(frames),
+                                             system=request.system, examples=request.examples)
+        inputs = qwen_inputs.encode(self._processor, messages, frames, params=params, record_fps=request.fps)
+        return inputs.to(self.device)
 
     def _generate_sync(self, request: GenerationRequest) -> str:
         self.load()

@@ -24,18 +24,19 @@ from rich.markup import escape
 from mvbench import __version__
 from mvbench.cli.help_format import MvbenchGroup
 from mvbench.errors import MvbenchError
+from mvbench.redact import RedactingFilter, redact
 
 err_console = Console(stderr=True, soft_wrap=True)  # one error, one line (no hard wrapping)
 app = typer.Typer(name="mvbench", no_args_is_help=True, add_completion=False, cls=MvbenchGroup,
                   help="Build, evaluate and train on MedVidBench (medical video understanding).")
 
-# Command modules, in --help order. A module that is absent (its issue not landed) is skipped
-# and its commands are answered by cli/not_landed.py instead.
-COMMAND_MODULES = ("build", "eval", "score", "export", "publish", "leaderboard", "train",
-                   "fixtures", "demo", "not_landed")
+# Command modules, in --help order; each defines register(app).
+COMMAND_MODULES = ("build", "generate", "eval", "score", "export", "publish", "leaderboard", "train", "fixtures",
+                   "demo")
 
-# Libraries that log every HTTP request at INFO; shown only with -v.
-QUIET_LOGGERS = ("httpx", "httpcore", "google_genai", "openai", "urllib3")
+# Libraries that log every HTTP request at INFO; shown only with -v. openai and google-genai send
+# through httpx2 (a fork of httpx with its own "httpx2" logger).
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "google_genai", "openai", "urllib3")
 
 INTERRUPTED = "interrupted: answers so far are saved; rerun the same command to resume"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -59,6 +60,7 @@ def _root(
                                 else logging.StreamHandler(sys.stderr))
     if not err_console.is_terminal:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(RedactingFilter())  # no API key reaches stderr, whatever logs it
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[handler], force=True)
     for name in QUIET_LOGGERS:
@@ -67,13 +69,7 @@ def _root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mvbench.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"mvbench.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"mvbench.cli.{name}").register(app)
 
 
 _register_all()
@@ -107,6 +103,11 @@ def _show_click_error(e: Any) -> int:
     return int(e.exit_code)
 
 
+def _one_line(message: str) -> str:
+    """``message`` with its lines joined by spaces (and runs of blanks collapsed)."""
+    return " ".join(message.split())
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(EXIT_TERMINATED)
 
@@ -121,20 +122,21 @@ def main() -> None:
     except MvbenchError as e:
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup.
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup. One line, always
+        # (a parser's message can span several: YAML's points at the column with a caret line).
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(redact(e)))}", highlight=False)
         sys.exit(1)
     except OSError as e:  # a path that is a folder, a file, missing or not writable, met deep inside
         if os.environ.get("MVBENCH_DEBUG"):
             raise
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
-        err_console.print(f"[bold red]error:[/] {escape(where + ': ' if where else '')}"
-                          f"{escape(e.strerror or str(e))}", highlight=False)
+        message = (f"{where}: " if where else "") + (e.strerror or str(e))
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(redact(message)))}", highlight=False)
         sys.exit(1)
     except KeyError as e:  # registry lookups: unknown source/task/model names
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(str(e.args[0] if e.args else e)))}", highlight=False)
         sys.exit(1)
     except typer.Exit as e:
         code = e.exit_code

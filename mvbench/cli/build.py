@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -34,7 +35,8 @@ def _coerce(cls: type, key: str, value: str) -> Any:
     """Turn ``value`` into the type of config field ``key`` (for ``--option key=value``).
 
     ``Optional[X]`` / ``X | None`` fields take ``none`` (or ``null``) for None; ``bool``, ``int``,
-    ``float`` and ``str`` are converted; ``tuple``/``list`` of those take comma-separated items.
+    ``float`` and ``str`` are converted; ``tuple``/``list`` of those take comma-separated items,
+    and a tuple of ints also ``WxH`` (``frame_size=854x480``).
 
     Raises:
         InputError: an unknown key, or a value that does not fit the field's type (naming both).
@@ -64,6 +66,8 @@ def _convert(hint: Any, value: str) -> Any:
         raise ValueError("; ".join(errors) or "no type fits")
     if origin in (tuple, list):
         item = args[0] if args else str
+        if re.fullmatch(r"\d+\s*[xX]\s*\d+", value) and item is int:  # a size: frame_size=854x480
+            value = re.sub(r"\s*[xX]\s*", ",", value)
         items = [_convert(item, v.strip()) for v in value.split(",") if v.strip()]
         return tuple(items) if origin is tuple else items
     if hint is bool:
@@ -119,7 +123,9 @@ def register(app: typer.Typer) -> None:
         max_frames: Annotated[int, typer.Option("--max-frames", help="Frames per instance at most.")] = 256,
         shard_size: Annotated[int, typer.Option("--shard-size", help="Records per Parquet shard at most.")] = 1000,
         option: Annotated[Optional[list[str]], typer.Option("--option", help="Builder config override key=value (repeatable).")] = None,
+        stg_keyframes: Annotated[bool, typer.Option("--stg-keyframes", help="STG also asks, one by one, about boxes too far apart to form tracks (sparse keyframe labels).")] = False,
         list_: Annotated[bool, typer.Option("--list", help="List sources and their tasks, then exit.")] = False,
+        generate: Annotated[bool, typer.Option("--generate", help="Then run `mvbench generate OUT` (paid: GPT and Gemini answers for DVC, VS and RC; endpoints from $OPENAI_BASE_URL / $GOOGLE_GEMINI_BASE_URL, keys from the environment or .env).")] = False,
     ) -> None:
         """Build MedVidBench instances (Parquet + frames + manifest) from raw source trees."""
         from mvbench.builders import get_builder
@@ -148,7 +154,8 @@ def register(app: typer.Typer) -> None:
         options = config(BuildOptions, out=out, tasks=_split_tasks(tasks), workers=workers, plan_only=plan_only,
                          keep_going=keep_going, seed=seed, executor=executor,
                          split_file=split_file, keep_val=keep_val, shard_size=shard_size,
-                         gen=config(GenConfig, seed=seed, max_frames=max_frames))
+                         gen=config(GenConfig, seed=seed, max_frames=max_frames,
+                                    stg_keyframes=stg_keyframes))
         if overrides:
             for name, _ in pairs:
                 cls = get_builder(name)
@@ -176,11 +183,24 @@ def register(app: typer.Typer) -> None:
         n_anom = sum(len(v) for v in manifest["anomalies"].values())
         if n_anom:
             Console().print(f"{n_anom} video(s) with anomalies: see manifest.json 'anomalies'")
+        for src, tasks_ in manifest["empty_tasks"].items():
+            for task, info in tasks_.items():
+                console.print(f"[yellow]no {escape(task)} instance[/] from {escape(src)}: {escape(info['explanation'])}"
+                              f"; option: {escape(info['option'])}", highlight=False)
+        from mvbench.builders.gold import below
+
+        for src, task, n in below(manifest["gold_check"]):
+            console.print(f"[yellow]gold below full marks[/] {escape(src)} {escape(task)}: {n} record(s) "
+                          f"(manifest.json 'gold_check')", highlight=False)
         for f in manifest["failures"]:
             console.print(f"[red]failed[/] {escape(f['source'])}:{escape(f['video_id'])}: {escape(str(f['error']))}",
                           highlight=False)
         if manifest["failures"]:
             raise typer.Exit(1)
+        if generate:
+            from mvbench.cli.generate import run_generate_command
+
+            run_generate_command(out)
 
     @app.command("balance")
     def balance(

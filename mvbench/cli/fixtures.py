@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -20,14 +20,14 @@ def register(app: typer.Typer) -> None:
     def list_() -> None:
         """List the sources that can generate a fixture tree."""
         from mvbench.builders import get_builder
-        from mvbench.builders.fixtures import fixture_sources
+        from mvbench.builders.fixtures import fixture_sources, fixture_variants
 
         table = Table(title="fixture sources")
-        for col in ("source", "data_source", "tasks"):
+        for col in ("source", "data_source", "tasks", "variants"):
             table.add_column(col)
         for name in fixture_sources():
             cls = get_builder(name)
-            table.add_row(name, cls.data_source, ", ".join(cls.tasks))
+            table.add_row(name, cls.data_source, ", ".join(cls.tasks), ", ".join(fixture_variants(name)))
         Console().print(table)
 
     @group.command("make")
@@ -35,17 +35,24 @@ def register(app: typer.Typer) -> None:
         out_dir: Annotated[Path, typer.Argument(help="Folder to write (for 'all': one subfolder per source).")],
         source: Annotated[str, typer.Option("--source", "-s", help="Source name, or 'all'.")],
         seed: Annotated[int, typer.Option("--seed")] = 0,
+        variant: Annotated[Optional[str], typer.Option("--variant", help="A variant shaped like a real release (see 'fixtures list').")] = None,
     ) -> None:
-        """Write a fixture raw tree (for --source all: OUT/<source>/ for every source)."""
+        """Write a fixture raw tree (for --source all: OUT/<source>/ for every source).
+
+        ``mvbench build --source S --root OUT`` accepts OUT as written here (the tree may be one or
+        two levels down).
+        """
         from mvbench.builders.fixtures import fixture_sources, make_fixture
 
         output_dir(out_dir, "OUT_DIR")
         if source == "all":
+            if variant:
+                raise typer.BadParameter("--variant needs one --source")
             for name in fixture_sources():
                 root = make_fixture(name, out_dir / name, seed=seed)
                 Console().print(f"{name}: {root}")
         else:
-            root = make_fixture(source, out_dir, seed=seed)
+            root = make_fixture(source, out_dir, seed=seed, variant=variant)
             Console().print(f"{source}: {root}")
 
     app.add_typer(group, name="fixtures")

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from mvbench.eval.bootstrap import DEFAULT_RESAMPLES
 
 log = logging.getLogger(__name__)
 DEFAULT_JUDGE = "gpt-4.1"
@@ -73,13 +74,21 @@ def score(
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Leave out records without a usable qa_type or ground truth (counted, listed in the "
                                "score file, warned about) instead of failing.")] = False,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", metavar="N", help="Bootstrap draws for the 95% intervals (whole videos resampled; "
+                                         "0: no intervals).")] = DEFAULT_RESAMPLES,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap draws.")] = 0,
 ) -> None:
     """Score INPUT; write the score file and <output stem>.samples.jsonl; print the ten metrics."""
+    from mvbench.eval.bootstrap import BootstrapConfig, bootstrap_intervals
+    from mvbench.cli.checks import output_file
     from mvbench.errors import InputError
     from mvbench.eval.score import load_score_input, score_records, write_outputs
 
-    from mvbench.cli.checks import output_file
-
+    try:
+        config = BootstrapConfig(resamples=bootstrap, seed=seed) if bootstrap else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     out = output_file(output or input.with_name(f"{input.stem}.scores.json"), "--output")
     records = load_score_input(input, ground_truth, strict_ids=strict_ids)  # bad input fails before any warning
     judge_model = _judge_model(no_judge, judge, judge_base_url)
@@ -90,6 +99,9 @@ def score(
         if e.path is not None:
             raise
         raise InputError(e.reason, path=ground_truth or input, record=e.record) from None
+    if config is not None:
+        result.summary["intervals"] = bootstrap_intervals(records, [s["scores"] for s in result.samples], config,
+                                                          point=result.metrics)
     samples_path = write_outputs(result, out)
     typer.echo(json.dumps(result.metrics, indent=2, allow_nan=False))
     typer.echo(f"wrote {out} and {samples_path}", err=True)

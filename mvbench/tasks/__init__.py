@@ -59,16 +59,32 @@ def task_for_qa_type(qa_type: object) -> Task:
     return TASKS.get(name)
 
 
-def qa_type_for(task: str, generator: str) -> str:
+VARIANTS = ("gpt", "gemini")  # the caption qa_type suffixes: which writer's slot an answer fills
+
+
+def qa_type_for(task: str, generator: str, variant: str | None = None) -> str:
     """The qa_type a record of ``task`` gets when ``generator`` wrote its answer.
+
+    Args:
+        task: the task name.
+        generator: ``template``, ``official`` or the writing model's id.
+        variant: ``gpt`` or ``gemini``: the writer slot (provider) the answer fills, which names the
+            suffix whatever the model is called (a local model standing in for GPT-4.1 writes
+            ``*_gpt`` records). Default: from the model id's prefix.
 
     >>> qa_type_for("DVC", "gemini-2.5-flash"), qa_type_for("DVC", "template"), qa_type_for("TAG", "template")
     ('dense_captioning_gemini', 'dense_captioning', 'tal')
+    >>> qa_type_for("VS", "Qwen/Qwen2.5-VL-72B-Instruct", variant="gpt")
+    'video_summary_gpt'
     """
     t = TASKS.get(task)
     if not t.free_text:
         return t.qa_types[0]
     base = t.qa_types[-1]
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+        return f"{base}_{variant}"
     if generator.startswith("gpt"):
         return f"{base}_gpt"
     if generator.startswith("gemini"):
@@ -77,4 +93,4 @@ def qa_type_for(task: str, generator: str) -> str:
 
 
 __all__ = ["TASKS", "OFFICIAL_QA_TYPES", "LEADERBOARD_KEYS", "METRICS", "SCORING_MODES", "Task", "MetricSpec",
-           "leaderboard_metrics", "task_for_qa_type", "qa_type_for"]
+           "leaderboard_metrics", "task_for_qa_type", "qa_type_for", "VARIANTS"]

@@ -193,6 +193,12 @@ class Task:
         """The reward of a record known to be this task's (see :meth:`reward`)."""
         raise NotImplementedError
 
+    def format_ok(self, completion: str) -> bool | None:
+        """Whether a completion is written exactly in this task's answer format (the one
+        :meth:`format_answer` writes), for training's multiplicative format penalty; None when the
+        task has no strict format (free text, classes)."""
+        return None
+
     def owns(self, record: dict) -> bool:
         """Whether ``record['qa_type']`` belongs to this task (caption families by substring)."""
         return owner_of(record.get("qa_type")) == self.name

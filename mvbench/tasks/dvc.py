@@ -75,6 +75,7 @@ def _loose_line(line: str) -> list[tuple[str, str, str]]:
     return []
 
 Segment = dict  # {"start": float, "end": float, "caption": str}
+_FORMAT_LINE = re.compile(r"\d+(?:\.\d+)?-\d+(?:\.\d+)?\s+seconds:\s+\S.*")
 
 
 def parse(text: str) -> list[Segment]:
@@ -378,3 +379,16 @@ class DVC(Task):
             return None
         f1 = score_sample(with_answer(record, completion))["f1"]
         return 0.0 if f1 is None else f1
+
+    def format_ok(self, completion: str) -> bool:
+        """Every non-empty line is ``a-b seconds: caption`` with ``a < b``.
+
+        >>> DVC().format_ok("0.0-5.0 seconds: check: a nurse checks.\\n5.0-9.0 seconds: wash"), DVC().format_ok("5-1 seconds: x")
+        (True, False)
+        """
+        if not isinstance(completion, str):
+            return False
+        lines = [line.strip() for line in completion.strip().splitlines() if line.strip()]
+        if not lines or not all(_FORMAT_LINE.fullmatch(line) for line in lines):
+            return False
+        return all(s["start"] < s["end"] for s in parse(completion))

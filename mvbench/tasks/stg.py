@@ -44,6 +44,9 @@ from mvbench.tasks.common import group_in_order, np_mean, pooled_group_mean, tem
 # it no box can close, and every attempt would otherwise scan to the end of the text.
 _TIMED = re.compile(r"(?<!\d)(\d++(?:\.\d++)?+)\s++seconds:\s*+\[([^\]]++)\]")
 _RAW = re.compile(r"\[\[([\d\s,]++)\]\]")
+_NUM = r"\d+(?:\.\d+)?"
+_BOX = rf"{_NUM}\s+seconds:\s*\[\s*{_NUM}(?:\s*,\s*{_NUM}){{3}}\s*\]"
+_FORMAT = re.compile(rf"\s*{_BOX}(?:\s+{_BOX})*\s*")
 
 Box = list[float]
 
@@ -86,6 +89,23 @@ def parse(text: str) -> dict[str, Box] | list[list[int]]:
         parsed[str(float(t))] = nums
         last = nums
     return parsed
+
+
+def format_ok(text: str) -> bool:
+    """Whether ``text`` is exactly the answer format (``"t seconds: [x1, y1, x2, y2] ..."``), each
+    box with ``x1 < x2`` and ``y1 < y2``, each time given once.
+
+    >>> format_ok("1.0 seconds: [1, 2, 3, 4] 5.0 seconds: [1.5, 2, 3, 4]"), format_ok("[[1, 2, 3, 4]]")
+    (True, False)
+    >>> format_ok("1.0 seconds: [3, 2, 1, 4]")
+    False
+    """
+    if not isinstance(text, str) or not _FORMAT.fullmatch(text):
+        return False
+    matches = _TIMED.findall(text)
+    boxes = [[float(v) for v in body.split(",")] for _, body in matches]
+    times = [float(t) for t, _ in matches]
+    return len(set(times)) == len(times) and all(b[0] < b[2] and b[1] < b[3] for b in boxes)
 
 
 def gt_boxes(rec: dict) -> dict:
@@ -228,3 +248,6 @@ class STG(Task):
         """
         miou = score_sample(with_answer(record, completion))["miou"]
         return miou if miou is None or math.isfinite(miou) else 0.0  # "nan" boxes parse, as upstream
+
+    def format_ok(self, completion: str) -> bool:
+        return format_ok(completion)

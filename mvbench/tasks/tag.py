@@ -40,6 +40,8 @@ _PAIR = re.compile(r"(?<!\d)(\d++(?:\.\d++)?+)\s*+-\s*+(\d++(?:\.\d++)?+)")
 _TO = re.compile(r"(?:from|is from|takes place from|(?<!\s)(?=\s)|(?<!\d)(?=\d))\s*+(\d++(?:\.\d++)?+)"
                  r"(?:s| seconds?)?\s*+to\s*+(\d++(?:\.\d++)?+)(?:s| seconds?)?", re.IGNORECASE)
 _HMS = re.compile(r"(?<!\d)(\d++):(\d++):(\d++)\s++to\s++(\d++):(\d++):(\d++)", re.IGNORECASE)
+_NUM = r"\d+(?:\.\d+)?"
+_FORMAT = re.compile(rf"\s*{_NUM}-{_NUM}(?:,\s*{_NUM}-{_NUM})*\s+seconds\.?\s*")
 
 
 def _hms_seconds(h: str, m: str, s: str) -> float:
@@ -190,6 +192,17 @@ def reward(rec: dict) -> float | None:
     return total / len(THRESHOLDS)
 
 
+def format_ok(text: str) -> bool:
+    """Whether ``text`` is exactly the answer format (``"a-b, c-d seconds."``) with every ``a < b``.
+
+    >>> format_ok("1.1-3.0, 5.0-7.5 seconds."), format_ok("from 1 to 3 s"), format_ok("3.0-1.0 seconds.")
+    (True, False, False)
+    """
+    if not isinstance(text, str) or not _FORMAT.fullmatch(text):
+        return False
+    return all(a < b for a, b in parse(text))
+
+
 class TAG(Task):
     """Temporal action grounding: find the segment(s) where an action happens."""
 
@@ -240,3 +253,6 @@ class TAG(Task):
 
     def sample_reward(self, record: dict, completion: str, context: Any = None) -> float | None:
         return reward(with_answer(record, completion))
+
+    def format_ok(self, completion: str) -> bool:
+        return format_ok(completion)

@@ -6,23 +6,44 @@ import hashlib
 import json
 import random
 import threading
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-ACTIONS = ("ok", "500", "429", "hang", "malformed")
+# "503": service unavailable; "empty": HTTP 200 with no answer text; "echo_auth": HTTP 500 whose
+# body repeats the request's credentials (a leaky proxy), for the secret-masking tests.
+ACTIONS = ("ok", "500", "503", "429", "hang", "malformed", "empty", "echo_auth")
+AUTH_HEADERS = ("Authorization", "x-goog-api-key", "api-key")
+
+
+def body_digest(body: object) -> str:
+    """A stable digest of a request body (counts repeats of the same successful call)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
 class ServerStats:
-    """Request counters of one fake server."""
+    """Request counters of one fake server.
+
+    ``ok_by_body`` counts successful answers per request-body digest: a value above 1 means the
+    same call was answered twice (a repeated paid call).
+    """
 
     calls: int = 0
     ok: int = 0
     errors: int = 0
     hangs: int = 0
     malformed: int = 0
+    dropped: int = 0
+    ok_by_body: Counter = field(default_factory=Counter)
+    batch_creates: int = 0
+    batch_lines_ok: int = 0
+    file_uploads: int = 0
+
+    def repeated(self) -> int:
+        """How many successful answers repeated an earlier one (same request body)."""
+        return sum(n - 1 for n in self.ok_by_body.values() if n > 1)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,12 +55,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        status, payload = self.server.owner.handle_get(self.path)
-        self._send_json(status, payload)
+        if not self.server.owner.handle_get_raw(self, self.path):
+            status, payload = self.server.owner.handle_get(self.path)
+            self._send_json(status, payload)
+
+    def do_DELETE(self) -> None:
+        self.server.owner.handle_delete(self, self.path)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.server.owner.handle_post_raw(self, self.path, raw):
+            return
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError:
@@ -47,13 +74,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.server.owner.handle_post(self, self.path, body)
 
-    def _send_json(self, status: int, payload: object) -> None:
-        self.send_raw(status, json.dumps(payload).encode())
+    def _send_json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
+        self.send_raw(status, json.dumps(payload).encode(), headers=headers)
 
-    def send_raw(self, status: int, data: bytes, content_type: str = "application/json") -> None:
+    def send_raw(self, status: int, data: bytes, content_type: str = "application/json",
+                 headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         try:
             self.wfile.write(data)
@@ -80,6 +110,9 @@ class FakeServer:
         hang_s: how long a ``"hang"`` waits before answering (keep it bounded).
         max_lifetime_s: the server shuts itself down after this long.
         keep_requests: how many recent request bodies to keep in ``requests``.
+        fault_headers: extra headers on every injected 429/503 reply (e.g. ``{"Retry-After": "7"}``).
+        action_for: picks the action of a call from its body (None: the script / fail_rate rule),
+            e.g. to fail one particular request every time.
     """
 
     def __init__(
@@ -93,6 +126,8 @@ class FakeServer:
         hang_s: float = 5.0,
         max_lifetime_s: float = 600.0,
         keep_requests: int = 100,
+        fault_headers: dict[str, str] | None = None,
+        action_for: Callable[[dict], str | None] | None = None,
     ):
         bad = [a for a in script if a not in ACTIONS]
         if bad:
@@ -106,11 +141,17 @@ class FakeServer:
         self.fail_status = fail_status
         self.hang_s = hang_s
         self.max_lifetime_s = max_lifetime_s
+        self.fault_headers = dict(fault_headers or {})
+        self.action_for = action_for
         self.stats = ServerStats()
         self.requests: deque[dict] = deque(maxlen=keep_requests)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._open = threading.Event()  # cleared by hold(): new calls wait, then are dropped
+        self._open.set()
+        self._drop = False
+        self.inflight = 0  # generation calls past the hold gate and not yet answered
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._timer: threading.Timer | None = None
@@ -160,6 +201,40 @@ class FakeServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # --- holding calls (for kill -9 tests) ------------------------------------------------
+    def hold(self) -> None:
+        """From now on, generation calls wait (unanswered) until :meth:`release`.
+
+        Calls that passed the gate before are counted in ``inflight`` until answered, so once
+        ``inflight`` is 0 after a hold, no answer is on its way.
+        """
+        with self._lock:
+            self._drop = False
+            self._open.clear()
+
+    def release(self, drop: bool = False) -> None:
+        """Let held calls go on; with ``drop`` they are closed unanswered (not counted as ok)."""
+        with self._lock:
+            self._drop = drop
+            self._open.set()
+
+    def _enter(self, handler: _Handler) -> bool:
+        """Pass the hold gate (counted in ``inflight``); False if the call was dropped unanswered."""
+        with self._lock:
+            if self._open.is_set():
+                self.inflight += 1
+                return True
+        while not self._open.wait(0.05):
+            if self._stopping.is_set():
+                break
+        with self._lock:
+            if self._drop:
+                self.stats.dropped += 1
+                handler.close_connection = True
+                return False
+            self.inflight += 1
+            return True
+
     # --- request handling --------------------------------------------------------------------
     def next_action(self) -> str:
         """Count a call and pick its action: the script first, then ``fail_rate``."""
@@ -184,7 +259,19 @@ class FakeServer:
         """
         with self._lock:
             self.requests.append(body)
+        if not self._enter(handler):
+            return
+        try:
+            self._run_action(handler, body, answer, error)
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    def _run_action(self, handler: _Handler, body: dict, answer: Callable[[str], object],
+                    error: Callable[[int, str], object]) -> None:
         action = self.next_action()
+        forced = self.action_for(body) if self.action_for is not None else None
+        action = forced or action
         if self.latency_s:
             self._stopping.wait(self.latency_s)
         if action == "hang":
@@ -197,14 +284,22 @@ class FakeServer:
                 self.stats.malformed += 1
             handler.send_raw(200, b'{"choices": [ this is not json')
             return
-        status = {"500": 500, "429": 429, "fail": self.fail_status}.get(action)
+        if action == "echo_auth":
+            with self._lock:
+                self.stats.errors += 1
+            creds = "; ".join(f"{h}: {handler.headers.get(h)}" for h in AUTH_HEADERS if handler.headers.get(h))
+            handler._send_json(500, error(500, f"upstream rejected the request with {creds}"))
+            return
+        status = {"500": 500, "503": 503, "429": 429, "fail": self.fail_status}.get(action)
         if status is not None:
             with self._lock:
                 self.stats.errors += 1
-            handler._send_json(status, error(status, f"injected fault ({action})"))
+            headers = self.fault_headers if status in (429, 503) else None
+            handler._send_json(status, self.fault_body(error(status, f"injected fault ({action})"), status),
+                               headers=headers)
             return
         try:
-            text = self.respond(body)
+            text = "" if action == "empty" else self.respond(body)
         except Exception as exc:  # a test's respond() may raise to fail a request on purpose
             with self._lock:
                 self.stats.errors += 1
@@ -212,7 +307,37 @@ class FakeServer:
             return
         with self._lock:
             self.stats.ok += 1
+            if text:
+                self.stats.ok_by_body[body_digest(body)] += 1
         handler._send_json(200, answer(text))
+
+    def fault_body(self, payload: dict, status: int) -> dict:
+        """The body of an injected 429/503/500 (subclasses add protocol details such as RetryInfo)."""
+        return payload
+
+    def answer_once(self, body: dict) -> tuple[bool, str]:
+        """Answer one batched request with the same respond/script/fail rules as a live call.
+
+        Returns:
+            ``(ok, text or error message)``; successes are counted in ``ok_by_body``.
+        """
+        action = self.next_action()
+        if action in ("500", "503", "429", "fail", "malformed", "echo_auth"):
+            with self._lock:
+                self.stats.errors += 1
+            return False, f"injected fault ({action})"
+        try:
+            text = "" if action == "empty" else self.respond(body)
+        except Exception as exc:  # noqa: BLE001
+            with self._lock:
+                self.stats.errors += 1
+            return False, f"respond() raised {type(exc).__name__}: {exc}"
+        with self._lock:
+            self.stats.ok += 1
+            self.stats.batch_lines_ok += 1
+            if text:
+                self.stats.ok_by_body[body_digest(body)] += 1
+        return True, text
 
     def handle_get(self, path: str) -> tuple[int, object]:
         """Answer a GET (subclasses add routes); ``/health`` is always 200."""
@@ -223,6 +348,18 @@ class FakeServer:
     def handle_post(self, handler: _Handler, path: str, body: dict) -> None:
         """Answer a POST (subclasses implement their protocol)."""
         handler._send_json(404, {"error": {"message": f"no route POST {path}"}})
+
+    def handle_post_raw(self, handler: _Handler, path: str, raw: bytes) -> bool:
+        """Answer a POST whose body is not JSON (uploads); return False to fall back to JSON handling."""
+        return False
+
+    def handle_get_raw(self, handler: _Handler, path: str) -> bool:
+        """Answer a GET with raw bytes (downloads); return False to fall back to :meth:`handle_get`."""
+        return False
+
+    def handle_delete(self, handler: _Handler, path: str) -> None:
+        """Answer a DELETE (subclasses add routes)."""
+        handler._send_json(404, {"error": {"message": f"no route DELETE {path}"}})
 
     @staticmethod
     def default_answer(body: dict) -> str:

@@ -1,0 +1,246 @@
+"""From journalled answers to the generated dataset: pair outcomes, records, rejects, manifest.
+
+Every draft of the dataset (in this run's scope or not) ends in one state:
+
+- ``accepted``: both answers are journalled and pass the rule checks, agreement and the optional
+  validator: the draft is replaced by a ``*_gpt`` and a ``*_gemini`` record (uid
+  ``<data_source>/<qa_type>/<the draft's digest>``, ``generator`` = the writer's model,
+  ``validation`` = the scores and ``generated_from``);
+- ``rejected``: both answers are there but a check failed: a row of ``rejects.parquet`` with the
+  reasons, and no record;
+- ``failed``: a call failed after its retries (logged; the next run retries it) and ``pending``:
+  not answered yet (out of scope, budget, interrupted): the draft stays as it was.
+
+Writing is crash-safe and idempotent: the drafts' snapshot (``.generation/templates.parquet``) is
+written once, first; then shards (atomic each), ``rejects.parquet``, and ``manifest.json`` last.
+The output depends only on the journal and the options, so an interrupted and resumed run writes
+exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from mvbench import prompts
+from mvbench.builders.annotations import ANNOTATIONS_DIR
+from mvbench.builders.manifest import content_hash, count_records, write_manifest
+from mvbench.dataset_io import atomic_write_table, write_parquet
+from mvbench.records import Record
+from mvbench.redact import redact
+from mvbench.tasks import qa_type_for
+
+from mvbench.generation.config import GenerateConfig, Writer
+from mvbench.generation.journal import Journal
+from mvbench.generation.plan import GENERATED_FROM, STATE_DIR, TEMPLATES_FILE, Instance, Plan, Planner
+from mvbench.generation.prompting import CONTEXT_FILE, prompt_file
+from mvbench.generation.validate import Checked, agreement, check_answer, parse_validator
+
+REJECTS_FILE = "rejects.parquet"
+FRAMES_DIR = "frames"
+REJECTS_SCHEMA = pa.schema([
+    ("uid", pa.string()), ("data_source", pa.string()), ("task", pa.string()), ("split", pa.string()),
+    ("source_video", pa.string()), ("question", pa.string()), ("gpt_model", pa.string()),
+    ("gpt_answer", pa.string()), ("gemini_model", pa.string()), ("gemini_answer", pa.string()),
+    ("agreement", pa.float64()), ("reasons", pa.list_(pa.string())), ("scores", pa.string()),
+])
+
+
+@dataclass
+class PairOutcome:
+    """What became of one draft (see the module docstring)."""
+
+    status: str
+    checks: dict[str, Checked] = field(default_factory=dict)
+    agreement: float | None = None
+    reasons: list[str] = field(default_factory=list)
+    validator: dict[str, int] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def validator_call_id(inst: Instance, cfg: GenerateConfig) -> str:
+    """The journal key of the validator's verdict on one pair."""
+    blob = json.dumps({"validator": cfg.validator_model, "version": prompts.load("generation/validator")["version"],
+                       "calls": sorted(c.call_id for c in inst.calls.values())}, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def evaluate_pair(inst: Instance, journal: Journal, cfg: GenerateConfig) -> PairOutcome:
+    """The rule checks and agreement of one draft's answers, as far as they are journalled."""
+    answers = {v: journal.get(c.call_id) for v, c in inst.calls.items()}
+    if any(a is None for a in answers.values()):
+        errors = {v: journal.failures.entries[c.call_id]["error"] for v, c in inst.calls.items()
+                  if answers[v] is None and c.call_id in journal.failures.entries}
+        return PairOutcome("failed" if errors else "pending", errors=errors)
+    out = PairOutcome("accepted")
+    for variant, entry in answers.items():
+        c = check_answer(inst.enrichment, inst.template.struc_info, variant, entry["text"], cfg.min_mention_recall,
+                         cfg.dvc_min_iou)
+        out.checks[variant] = c
+        out.reasons += [f"{variant}: {r}" for r in c.reasons]
+    out.agreement = round(agreement(out.checks["gpt"], out.checks["gemini"]), 4)
+    if out.agreement < cfg.agreement_threshold:
+        out.reasons.append(f"agreement: MiniLM cosine {out.agreement:.3f} < {cfg.agreement_threshold}")
+    if cfg.validator_model and not out.reasons:
+        verdict = journal.get(validator_call_id(inst, cfg))
+        if verdict is None:
+            return PairOutcome("pending" if validator_call_id(inst, cfg) not in journal.failures.entries
+                               else "failed", checks=out.checks, agreement=out.agreement)
+        scores = parse_validator(verdict["text"])
+        out.validator = {"gpt": scores.get("A", 0), "gemini": scores.get("B", 0)}
+        for variant, score in out.validator.items():
+            if score < cfg.validator_min_score:
+                out.reasons.append(f"{variant}: validator: score {score} < {cfg.validator_min_score}")
+    if out.reasons:
+        out.status = "rejected"
+    return out
+
+
+def _uid(template: Record, qa_type: str) -> str:
+    parts = template.uid.split("/")
+    if len(parts) == 3:
+        return f"{parts[0]}/{qa_type}/{parts[2]}"
+    return f"{template.uid}#{qa_type}"
+
+
+def generated_records(inst: Instance, outcome: PairOutcome, writers: list[Writer],
+                      versions: dict[str, str]) -> list[Record]:
+    """The ``*_gpt`` and ``*_gemini`` records of an accepted pair."""
+    t = inst.template
+    uids = {w.variant: _uid(t, qa_type_for(t.task, w.model, w.variant)) for w in writers}
+    out = []
+    for w in writers:
+        c = outcome.checks[w.variant]
+        other = next(v for v in uids if v != w.variant)
+        r = copy.deepcopy(t)
+        r.qa_type = qa_type_for(t.task, w.model, w.variant)
+        r.uid = uids[w.variant]
+        r.generator = w.model
+        r.conversations = [dict(t.conversations[0]), {"from": "gpt", "value": c.answer}]
+        r.struc_info = c.struc
+        r.validation = {GENERATED_FROM: t.uid, "pair": uids[other], "agreement": outcome.agreement,
+                        "checks": c.scores,
+                        "validator": outcome.validator.get(w.variant) if outcome.validator else None,
+                        "prompts": {f: v for f, v in versions.items()
+                                    if f in (prompt_file(t.task, w.variant), CONTEXT_FILE)}}
+        r.validate()
+        out.append(r)
+    return out
+
+
+def reject_row(inst: Instance, outcome: PairOutcome, journal: Journal) -> dict[str, Any]:
+    """One row of ``rejects.parquet``."""
+    t = inst.template
+    text = {v: (journal.get(c.call_id) or {}).get("text") for v, c in inst.calls.items()}
+    return {"uid": t.uid, "data_source": t.data_source, "task": t.task, "split": t.split,
+            "source_video": t.source_video, "question": t.question,
+            "gpt_model": inst.calls["gpt"].writer.model, "gpt_answer": text.get("gpt"),
+            "gemini_model": inst.calls["gemini"].writer.model, "gemini_answer": text.get("gemini"),
+            "agreement": outcome.agreement, "reasons": [redact(r) for r in outcome.reasons],
+            "scores": json.dumps({v: c.scores for v, c in outcome.checks.items()} |
+                                 {"validator": outcome.validator}, sort_keys=True, allow_nan=False)}
+
+
+def outcomes_for_all(plan: Plan, planner: Planner, journal: Journal, cfg: GenerateConfig
+                     ) -> list[tuple[Instance | None, Record, PairOutcome]]:
+    """The outcome of every draft of the dataset (enriching only drafts with both answers)."""
+    in_scope = {inst.template.uid: inst for inst in plan.instances}
+    out = []
+    for t in sorted(plan.templates, key=lambda r: r.uid):
+        inst = in_scope.get(t.uid)
+        if inst is None:
+            ids = planner.call_ids(t)
+            if not all(journal.done(i) for i in ids.values()):
+                failed = any(i in journal.failures.entries for i in ids.values())
+                out.append((None, t, PairOutcome("failed" if failed else "pending")))
+                continue
+            inst = planner.instance(t)
+        out.append((inst, t, evaluate_pair(inst, journal, cfg)))
+    return out
+
+
+def _write_shards(out_dir: Path, records: list[Record], source_of: dict[str, str], shard_size: int) -> list[str]:
+    by_group: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in records:
+        by_group[(source_of.get(r.data_source, r.data_source), r.split or "train")].append(r)
+    written: list[str] = []
+    for (source, split), recs in sorted(by_group.items()):
+        recs.sort(key=lambda r: r.uid)
+        for n, start in enumerate(range(0, len(recs), shard_size)):
+            path = write_parquet(recs[start:start + shard_size], out_dir / source / f"{split}-{n:05d}.parquet")
+            written.append(path.relative_to(out_dir).as_posix())
+    for source in {s for s, _ in by_group}:
+        for stale in (out_dir / source).glob("*.parquet"):
+            if stale.relative_to(out_dir).as_posix() not in written:
+                stale.unlink()
+    return written
+
+
+def _link(src: Path, dst: Path) -> None:
+    if src.is_dir() and not dst.exists() and src.resolve() != dst.resolve():
+        os.symlink(src.resolve(), dst, target_is_directory=True)
+
+
+def assemble(plan: Plan, planner: Planner, journal: Journal, cfg: GenerateConfig,
+             generation_info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write the generated dataset (see the module docstring).
+
+    Args:
+        plan / planner: the run's plan.
+        journal: the answers.
+        cfg: the options.
+        generation_info: accounting and run facts for the manifest's ``generation`` section.
+
+    Returns:
+        ``(manifest, counts)``: the written manifest and ``{source: {task: {status: n}}}``.
+    """
+    out_dir = cfg.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = out_dir / STATE_DIR / TEMPLATES_FILE
+    if not snapshot.is_file():  # first, so that shards rewritten in place never lose the drafts
+        write_parquet(plan.templates, snapshot)
+    records = list(plan.base_records)
+    rejects: list[dict[str, Any]] = []
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for inst, template, outcome in outcomes_for_all(plan, planner, journal, cfg):
+        source = planner.source(template)
+        c = counts.setdefault(source, {}).setdefault(template.task, {"accepted": 0, "rejected": 0,
+                                                                     "failed": 0, "pending": 0})
+        c[outcome.status] += 1
+        if outcome.status == "accepted":
+            records += generated_records(inst, outcome, cfg.writers, plan.prompt_versions)
+        elif outcome.status == "rejected":
+            rejects.append(reject_row(inst, outcome, journal))
+        else:
+            records.append(template)
+    shard_size = int((plan.manifest.get("config") or {}).get("shard_size") or 1000)
+    shards = _write_shards(out_dir, records, plan.source_of, shard_size)
+    rejects.sort(key=lambda r: r["uid"])
+    atomic_write_table(pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA), out_dir / REJECTS_FILE)
+    if out_dir.resolve() != cfg.dataset.resolve():
+        _link(cfg.dataset / FRAMES_DIR, out_dir / FRAMES_DIR)
+        _link(cfg.dataset / ANNOTATIONS_DIR, out_dir / ANNOTATIONS_DIR)
+    digest, n_records, n_frames = content_hash(records)
+    manifest = copy.deepcopy(plan.manifest)
+    manifest.update({
+        "counts": count_records(records, plan.source_of),
+        "records": n_records,
+        "shards": sorted(shards),
+        "content_hash": digest,
+        "generation": {**generation_info, "counts": counts, "rejects": REJECTS_FILE,
+                       "rejected": len(rejects)},
+    })
+    manifest.setdefault("frames", {})["count"] = n_frames
+    if out_dir.resolve() != cfg.dataset.resolve():
+        manifest["frames"]["frames_from"] = str((cfg.dataset / FRAMES_DIR).resolve())
+        manifest["generation"]["input"] = str(cfg.dataset.resolve())
+    write_manifest(out_dir, manifest)
+    return manifest, counts

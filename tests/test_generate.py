@@ -1,0 +1,453 @@
+"""``mvbench generate`` end to end against the local fake OpenAI and Gemini servers (no network).
+
+One small fixture build (CholecT50: 3 DVC, 3 VS, 1 RC drafts) is generated live, in batch mode,
+under injected faults, after kill -9, under a budget and as an estimate; every run writes to its
+own folder, so the built dataset itself is never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from mvbench.dataset_io import read_parquet
+from mvbench.generation.config import GenerateConfig
+from mvbench.generation.run import run_generate
+from tests.servers.captions import gemini_captions, off_topic, openai_captions
+from tests.servers.fake_gemini import FakeGeminiServer, last_user_text as gemini_text
+from tests.servers.fake_openai import FakeOpenAIServer
+
+CLI = [sys.executable, "-c", "from mvbench.cli import main; main()"]
+CAPTION_QA = {"DVC": "dense_captioning", "VS": "video_summary", "RC": "region_caption"}
+N_DRAFTS = 7  # 3 DVC + 3 VS + 1 RC in the CholecT50 fixture
+
+
+@pytest.fixture(scope="module")
+def raw_root(tmp_path_factory) -> Path:
+    from mvbench.builders.fixtures import make_fixture
+
+    return make_fixture("cholect50", tmp_path_factory.mktemp("raw"))
+
+
+@pytest.fixture(scope="module")
+def dataset(raw_root, tmp_path_factory) -> Path:
+    from mvbench.builders.pipeline import BuildOptions, build
+
+    out = tmp_path_factory.mktemp("built") / "ds"
+    build([("cholect50", raw_root)], BuildOptions(out=out, workers=1))
+    return out
+
+
+def _cfg(dataset: Path, out: Path, o, g, **kw) -> GenerateConfig:
+    kw.setdefault("cache_dir", None)
+    kw.setdefault("retry_base_delay_s", 0.01)
+    kw.setdefault("poll_interval_s", 0.02)
+    return GenerateConfig(dataset=dataset, out=out, openai_base_url=o.base_url, gemini_base_url=g.base_url, **kw)
+
+
+def _servers(**kw):
+    return (FakeOpenAIServer(respond=kw.pop("openai", openai_captions), **kw.pop("o", {})),
+            FakeGeminiServer(respond=kw.pop("gemini", gemini_captions), **kw.pop("g", {})))
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, tmp_path_factory) -> dict:
+    """An uninterrupted live run: what every interrupted or batch run must reproduce."""
+    out = tmp_path_factory.mktemp("ref") / "gen"
+    o, g = _servers()
+    with o, g:
+        summary = run_generate(_cfg(dataset, out, o, g))
+    return {"summary": summary, "out": out, "content_hash": summary["content_hash"]}
+
+
+def _records(out: Path) -> list:
+    return [r for r in read_parquet(out / "cholect50")]
+
+
+def test_live_run_writes_gpt_and_gemini_records_with_scores_and_a_manifest(reference):
+    out = reference["out"]
+    assert reference["summary"]["counts"]["cholect50"] == {
+        "DVC": {"accepted": 3, "rejected": 0, "failed": 0, "pending": 0},
+        "RC": {"accepted": 1, "rejected": 0, "failed": 0, "pending": 0},
+        "VS": {"accepted": 3, "rejected": 0, "failed": 0, "pending": 0}}
+    records = _records(out)
+    captions = [r for r in records if r.task in CAPTION_QA]
+    assert len(captions) == 2 * N_DRAFTS and not [r for r in captions if r.generator == "template"]
+    for task, base in CAPTION_QA.items():
+        mine = [r for r in captions if r.task == task]
+        assert {r.qa_type for r in mine} == {f"{base}_gpt", f"{base}_gemini"}
+        assert {r.generator for r in mine if r.qa_type.endswith("_gpt")} == {"gpt-4.1"}
+        assert {r.generator for r in mine if r.qa_type.endswith("_gemini")} == {"gemini-2.5-flash"}
+    for r in captions:
+        r.validate()
+        v = r.validation
+        assert v["generated_from"] and v["pair"] and v["agreement"] >= 0.3 and v["checks"]["mention_recall"] >= 0.5
+        assert r.uid.split("/")[2] == v["generated_from"].split("/")[2]  # same digest as the draft
+    dvc_gemini = next(r for r in captions if r.qa_type == "dense_captioning_gemini")
+    segs = dvc_gemini.struc_info[0]
+    assert all(s["caption"].startswith(f"{s['action']}: ") for s in segs)  # the published Gemini style
+    manifest = json.loads((out / "manifest.json").read_text())
+    gen = manifest["generation"]
+    assert [w["model"] for w in gen["writers"]] == ["gpt-4.1", "gemini-2.5-flash"]
+    assert gen["prompt_versions"]["generation/dvc_gpt"] == "1" and gen["thresholds"]["agreement"] == 0.3
+    assert gen["counts"]["cholect50"]["VS"]["accepted"] == 3
+    acc = gen["accounting"]["gpt:gpt-4.1"]
+    assert acc["calls"] == N_DRAFTS and acc["input_tokens"] > 0 and acc["cost_usd"] > 0
+    assert manifest["counts"]["cholect50"]["DVC"] == {"test": 2, "train": 4}  # two records per draft
+    assert pq.read_table(out / "rejects.parquet").num_rows == 0
+    assert (out / "frames").is_symlink()
+
+
+def test_estimate_makes_no_call_and_writes_nothing(dataset, tmp_path):
+    o, g = _servers()
+    with o, g:
+        est = run_generate(_cfg(dataset, tmp_path / "gen", o, g, estimate=True))["estimate"]
+        assert o.stats.calls == 0 and g.stats.calls == 0
+    assert not (tmp_path / "gen").exists()
+    assert est["instances"] == N_DRAFTS and est["by_task"] == {"DVC": 3, "RC": 1, "VS": 3}
+    gpt, gemini = est["writers"]
+    assert (gpt["model"], gpt["calls"], gemini["calls"]) == ("gpt-4.1", N_DRAFTS, N_DRAFTS)
+    assert gpt["images"] > 0 and gpt["input_tokens"] > gpt["images"] * 85
+    assert 0 < gpt["batch_cost_usd"] < gpt["cost_usd"] and est["total_cost_usd"] > 0
+
+
+def test_faults_end_every_instance_accepted_rejected_or_failed_and_a_rerun_retries_only_failures(dataset, tmp_path):
+    def gemini(body: dict) -> str:
+        text = gemini_text(body)
+        if "video summary" in text.lower() or "summarising" in text:
+            return off_topic(body)
+        if "The object in question" in text:
+            raise RuntimeError("this RC request always fails")
+        return gemini_captions(body)
+
+    out = tmp_path / "gen"
+    o, g = _servers(gemini=gemini, o={"script": ["429", "500", "malformed", "empty", "hang", "503"],
+                                      "fault_headers": {"Retry-After": "0"}, "hang_s": 3.0})
+    with o, g:
+        summary = run_generate(_cfg(dataset, out, o, g, timeout_s=1.0, max_retries=6, concurrency=2))
+        assert o.stats.hangs == 1 and o.stats.malformed == 1 and o.stats.repeated() == 0
+    counts = summary["counts"]["cholect50"]
+    assert counts["DVC"]["accepted"] == 3 and counts["VS"]["rejected"] == 3 and counts["RC"]["failed"] == 1
+    assert sum(sum(c.values()) for c in counts.values()) == N_DRAFTS  # none lost
+    assert summary["failed_calls"] == 1
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    assert len(rejects) == 3 and all(any(r.startswith("agreement") for r in row["reasons"]) for row in rejects)
+    assert all(any("gemini: mentions" in r for r in row["reasons"]) for row in rejects)
+    records = _records(out)
+    assert [r.generator for r in records if r.task == "RC"] == ["template"]  # the draft is kept
+    assert not [r for r in records if r.task == "VS"]  # rejected: only in rejects.parquet
+    failures = [json.loads(line) for line in (out / ".generation" / "failures.jsonl").read_text().splitlines()]
+    assert [f["variant"] for f in failures] == ["gemini"] and "respond() raised" in failures[0]["error"]
+
+    o2, g2 = _servers()  # healthy servers: only the failed call is asked again
+    with o2, g2:
+        again = run_generate(_cfg(dataset, out, o2, g2))
+        assert o2.stats.calls == 0 and g2.stats.calls == 1
+    assert again["counts"]["cholect50"]["RC"]["accepted"] == 1 and again["failed_calls"] == 0
+    assert again["counts"]["cholect50"]["VS"]["rejected"] == 3
+
+
+def test_budget_stops_cleanly_at_the_cap_and_a_larger_budget_finishes(dataset, tmp_path, reference):
+    out = tmp_path / "gen"
+    o, g = _servers()
+    with o, g:
+        summary = run_generate(_cfg(dataset, out, o, g, budget_usd=0.05, concurrency=1))
+        calls = o.stats.calls + g.stats.calls
+    assert summary["stopped"] == "budget" and 0 < summary["spent_usd"] <= 0.05
+    assert 0 < calls < 2 * N_DRAFTS
+    counts = summary["counts"]["cholect50"]
+    assert sum(c["pending"] for c in counts.values()) > 0
+    journal = (out / ".generation" / "calls.jsonl").read_text().splitlines()
+    assert len(journal) == calls  # everything paid for is kept
+    o2, g2 = _servers()
+    with o2, g2:
+        done = run_generate(_cfg(dataset, out, o2, g2, budget_usd=5.0))
+        assert o2.stats.calls + g2.stats.calls == 2 * N_DRAFTS - calls
+    assert done["stopped"] is None and done["content_hash"] == reference["content_hash"]
+
+
+def test_batch_mode_requeues_expired_and_failed_lines(dataset, tmp_path, reference):
+    out = tmp_path / "gen"
+    o, g = _servers(o={"batch_outcomes": ("expire",)}, g={"batch_outcomes": ("fail",), "script": ["ok", "500"]})
+    with o, g:
+        summary = run_generate(_cfg(dataset, out, o, g, batch=True))
+        assert o.stats.batch_creates == 2 and o.stats.file_uploads == 2  # the expired half went again
+        assert g.stats.batch_creates == 3  # failed validation, then one failed line requeued
+        assert o.stats.repeated() == 0 and g.stats.repeated() == 0
+        assert o.stats.batch_lines_ok == N_DRAFTS and g.stats.batch_lines_ok == N_DRAFTS
+    assert summary["failed_calls"] == 0 and summary["content_hash"] == reference["content_hash"]
+    acc = summary["accounting"]["gpt:gpt-4.1"]
+    assert acc["batch"] == N_DRAFTS and acc["live"] == 0
+    live = reference["summary"]["accounting"]["gpt:gpt-4.1"]
+    assert abs(acc["cost_usd"] - live["cost_usd"] / 2) < 1e-6  # batch prices are half
+
+
+def test_gemini_batch_through_an_uploaded_file_and_cache_reuse(dataset, tmp_path, reference):
+    cache = tmp_path / "cache"
+    o, g = _servers()
+    with o, g:
+        run_generate(_cfg(dataset, tmp_path / "a", o, g, batch=True, gemini_inline_bytes=1, cache_dir=cache))
+        assert g.stats.file_uploads == 1 and g.stats.batch_creates == 1  # the resumable upload path
+        second = run_generate(_cfg(dataset, tmp_path / "b", o, g, cache_dir=cache))  # live, same cache
+        assert o.stats.calls == N_DRAFTS and g.stats.calls == N_DRAFTS  # no new call: all cached
+    assert second["accounting"]["gpt:gpt-4.1"]["cached"] == N_DRAFTS
+    assert second["content_hash"] == reference["content_hash"]
+
+
+def test_an_llm_validator_rejects_pairs_it_scores_low(dataset, tmp_path):
+    o, g = _servers()
+    with o, g, FakeOpenAIServer(respond=lambda body: "A: 2\nB: 5") as v:
+        summary = run_generate(_cfg(dataset, tmp_path / "gen", o, g, tasks=("RC",), validator_model="judge",
+                                    validator_base_url=v.base_url))
+        assert v.stats.calls == 1
+    assert summary["counts"]["cholect50"]["RC"]["rejected"] == 1
+    row = pq.read_table(tmp_path / "gen" / "rejects.parquet").to_pylist()[0]
+    assert row["reasons"] == ["gpt: validator: score 2 < 3"]
+
+
+def test_limit_and_tasks_scope_a_run_and_a_wider_run_keeps_earlier_answers(dataset, tmp_path):
+    out = tmp_path / "gen"
+    o, g = _servers()
+    with o, g:
+        first = run_generate(_cfg(dataset, out, o, g, tasks=("DVC",), limit=1))
+        assert o.stats.calls == 1 and g.stats.calls == 1
+        assert first["counts"]["cholect50"]["DVC"] == {"accepted": 1, "rejected": 0, "failed": 0, "pending": 2}
+        assert first["counts"]["cholect50"]["VS"]["pending"] == 3
+        wider = run_generate(_cfg(dataset, out, o, g, tasks=("DVC",)))
+        assert o.stats.calls == 3 and o.stats.repeated() == 0
+    assert wider["counts"]["cholect50"]["DVC"]["accepted"] == 3
+
+
+def test_a_dataset_without_annotation_files_is_enriched_from_the_raw_tree(dataset, raw_root, tmp_path):
+    import shutil
+
+    from mvbench.generation.plan import make_plan
+
+    bare = tmp_path / "bare"
+    shutil.copytree(dataset, bare, ignore=shutil.ignore_patterns("annotations", "frames"))
+    with pytest.raises(Exception, match="no annotation file"):
+        make_plan(GenerateConfig(dataset=bare, cache_dir=None, raw_roots={"cholect50": tmp_path / "missing"}))
+    plan, _ = make_plan(GenerateConfig(dataset=bare, cache_dir=None, raw_roots={"cholect50": raw_root}))
+    reference, _ = make_plan(GenerateConfig(dataset=dataset, cache_dir=None))
+    assert [c.call_id for c in plan.calls] == [c.call_id for c in reference.calls]
+    assert [i.enrichment.annotation_lines for i in plan.instances] == \
+        [i.enrichment.annotation_lines for i in reference.instances]
+
+
+def test_a_prompt_change_changes_the_call_identity(dataset, monkeypatch):
+    from mvbench import prompts
+    from mvbench.generation.plan import make_plan
+
+    cfg = GenerateConfig(dataset=dataset, cache_dir=None, tasks=("VS",), limit=1)
+    before = make_plan(cfg)[0].calls[0].call_id
+    real = prompts.load
+
+    def patched(name: str):
+        data = dict(real(name))
+        if name == "generation/vs_gpt":
+            data["version"] = "2"
+        return data
+
+    monkeypatch.setattr(prompts, "load", patched)
+    assert make_plan(cfg)[0].calls[0].call_id != before
+
+
+# ----- kill -9 ---------------------------------------------------------------------------------
+def _wait(condition, timeout: float = 120.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _journal_lines(out: Path) -> int:
+    path = out / ".generation" / "calls.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def _generate_cmd(dataset: Path, out: Path, cache: Path, *extra: str) -> list[str]:
+    return [*CLI, "generate", str(dataset), "--out", str(out), "--cache-dir", str(cache), "--concurrency", "1",
+            "--json", *extra]
+
+
+def _env(o, g) -> dict:
+    return {**os.environ, "OPENAI_BASE_URL": o.base_url, "GOOGLE_GEMINI_BASE_URL": g.base_url,
+            "HF_HUB_OFFLINE": "1"}
+
+
+def test_kill9_mid_live_run_then_rerun_repeats_no_paid_call(dataset, tmp_path, reference):
+    out, cache = tmp_path / "gen", tmp_path / "cache"
+    o, g = _servers(o={"latency_s": 0.3}, g={"latency_s": 0.3})
+    with o, g:
+        proc = subprocess.Popen(_generate_cmd(dataset, out, cache), env=_env(o, g), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            _wait(lambda: o.stats.ok + g.stats.ok >= 4 or proc.poll() is not None, what="first answers")
+            o.hold(), g.hold()
+            _wait(lambda: o.inflight == 0 and g.inflight == 0 and _journal_lines(out) == o.stats.ok + g.stats.ok,
+                  what="answers in flight to be journalled")
+            assert proc.poll() is None, "the run ended before it could be killed"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            o.release(drop=True), g.release(drop=True)
+        answered = o.stats.ok + g.stats.ok
+        assert 4 <= answered < 2 * N_DRAFTS
+        rerun = subprocess.run(_generate_cmd(dataset, out, cache), env=_env(o, g), capture_output=True, text=True,
+                               timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        assert o.stats.repeated() == 0 and g.stats.repeated() == 0  # no successful call was paid twice
+        assert o.stats.ok == N_DRAFTS and g.stats.ok == N_DRAFTS
+    assert json.loads(rerun.stdout)["content_hash"] == reference["content_hash"]
+
+
+def test_kill9_while_batch_jobs_run_then_rerun_collects_the_same_jobs(dataset, tmp_path, reference):
+    out, cache = tmp_path / "gen", tmp_path / "cache"
+    gate = threading.Event()
+    o, g = _servers(o={"batch_gate": gate}, g={"batch_gate": gate})
+
+    def submitted() -> bool:
+        path = out / ".generation" / "batches.json"
+        if not path.is_file():
+            return False
+        jobs = json.loads(path.read_text())["jobs"]
+        return len(jobs) == 2 and all(j["status"] == "submitted" for j in jobs)
+
+    with o, g:
+        proc = subprocess.Popen(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
+                                env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(lambda: submitted() or proc.poll() is not None, what="both batch jobs")
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        gate.set()
+        rerun = subprocess.run(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
+                               env=_env(o, g), capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        assert o.stats.batch_creates == 1 and g.stats.batch_creates == 1  # collected, not submitted again
+        assert o.stats.batch_lines_ok == N_DRAFTS and g.stats.batch_lines_ok == N_DRAFTS
+        assert o.stats.repeated() == 0 and g.stats.repeated() == 0
+    assert json.loads(rerun.stdout)["content_hash"] == reference["content_hash"]
+
+
+def test_a_job_created_before_its_id_was_saved_is_adopted_not_paid_twice(dataset, tmp_path, reference):
+    """The crash window between ``batches.create`` and saving the job id."""
+    import asyncio
+
+    from mvbench.generation.batch import BatchState
+    from mvbench.generation.plan import make_plan
+    from mvbench.generation.requests import RequestBuilder
+    from mvbench.llm.openai_client import OpenAIChatClient
+    from mvbench.llm.retry import ClientOptions
+
+    out = tmp_path / "gen"
+    o, g = _servers()
+    with o, g:
+        cfg = _cfg(dataset, out, o, g, batch=True)
+        plan, _ = make_plan(cfg)
+        client = OpenAIChatClient("gpt-4.1", ClientOptions(base_url=o.base_url))
+        builder = RequestBuilder(cfg, {"gpt": client})
+        calls = [(inst, inst.calls["gpt"]) for inst in plan.instances]
+        lines = []
+        for inst, call in calls:
+            req = builder.build(inst, call)
+            lines.append(client.batch_line(call.call_id, req.messages, **req.params))
+
+        async def submit():
+            try:
+                return await client.submit_batch(lines, {"mvbench_job": "mvbench-crashed"})
+            finally:
+                await client.aclose()
+
+        asyncio.run(submit())  # the job exists; the process "died" before saving its id:
+        state = BatchState(out / ".generation")
+        out.joinpath(".generation").mkdir(parents=True, exist_ok=True)
+        state.jobs = [{"token": "mvbench-crashed", "variant": "gpt", "model": "gpt-4.1", "job_id": None,
+                       "status": "submitting", "call_ids": [c.call_id for _, c in calls],
+                       "keys": {c.call_id: None for _, c in calls}, "reserved_usd": 0.0}]
+        state.save()
+        summary = run_generate(cfg)
+        assert o.stats.batch_creates == 1 and o.stats.batch_lines_ok == N_DRAFTS
+    assert summary["content_hash"] == reference["content_hash"]
+
+
+# ----- secrets ---------------------------------------------------------------------------------
+def test_keys_reach_no_output_file_log_or_cache(dataset, tmp_path):
+    openai_key, gemini_key = "sk-gen-SECRET-111111111111", "AIza-gen-SECRET-222222222222"
+    out, cache = tmp_path / "gen", tmp_path / "cache"
+    # the RC call of each writer fails for good with its credentials echoed; the rest pass
+    def echo_rc(text_of):
+        return lambda body: "echo_auth" if "green box" in text_of(body) else None
+
+    from tests.servers.fake_openai import last_user_text as openai_text
+
+    o, g = _servers(o={"action_for": echo_rc(openai_text)}, g={"action_for": echo_rc(gemini_text)})
+    with o, g:
+        env = {**_env(o, g), "OPENAI_API_KEY": openai_key, "GEMINI_API_KEY": gemini_key}
+        proc = subprocess.run([*_generate_cmd(dataset, out, cache), "--max-retries", "2"], env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "incomplete" in proc.stderr  # two calls failed for good
+    failures = (out / ".generation" / "failures.jsonl").read_text()
+    assert "[REDACTED]" in failures and "Bearer" in failures and "x-goog-api-key" in failures
+    texts = [proc.stdout, proc.stderr]
+    for root in (out, cache):
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink() and "frames" not in path.parts:
+                texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+    assert len(texts) > 8
+    for text in texts:
+        assert openai_key not in text and gemini_key not in text
+
+
+# ----- the build shortcut, scored like official records -------------------------------------------
+def test_build_generate_yields_records_that_score_like_official_ones(raw_root, tmp_path, monkeypatch):
+    from mvbench.builders.export import export_medvidbench
+    from mvbench.cli import app
+
+    out = tmp_path / "built"
+    o, g = _servers()
+    with o, g:
+        monkeypatch.setenv("OPENAI_BASE_URL", o.base_url)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", g.base_url)
+        monkeypatch.setenv("MVBENCH_CACHE", str(tmp_path / "cache"))
+        result = CliRunner().invoke(app, ["build", "--source", "cholect50", "--root", str(raw_root), "--out",
+                                          str(out), "--workers", "1", "--generate"])
+        assert result.exit_code == 0, result.output
+        assert o.stats.ok == N_DRAFTS and g.stats.ok == N_DRAFTS
+        first_hash = json.loads((out / "manifest.json").read_text())["content_hash"]
+        again = CliRunner().invoke(app, ["generate", str(out)])  # in place again: drafts come from the snapshot
+        assert again.exit_code == 0, again.output
+        assert o.stats.calls == N_DRAFTS and g.stats.calls == N_DRAFTS  # nothing asked twice
+        assert json.loads((out / "manifest.json").read_text())["content_hash"] == first_hash
+    qa_types = {r.qa_type for r in read_parquet(out)}
+    assert {f"{b}_{v}" for b in CAPTION_QA.values() for v in ("gpt", "gemini")} <= qa_types
+    gt = export_medvidbench(out, tmp_path / "export", split="all", with_answers=True, frames=False)
+    records = [r for r in json.loads(gt.read_text()) if r["qa_type"].endswith(("_gpt", "_gemini"))]
+    gt_file = tmp_path / "gt.json"
+    gt_file.write_text(json.dumps(records))
+    submission = [{"id": r["id"], "qa_type": r["qa_type"], "prediction": r["conversations"][1]["value"]}
+                  for r in records]
+    (tmp_path / "sub.json").write_text(json.dumps(submission))
+    scored = CliRunner().invoke(app, ["score", str(tmp_path / "sub.json"), "--ground-truth", str(gt_file),
+                                      "--no-judge", "--output", str(tmp_path / "scores.json")])
+    assert scored.exit_code == 0, scored.output
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    flat = json.dumps(scores)
+    assert '"dvc_f1": 1.0' in flat  # each generated DVC answer matches its own segments exactly

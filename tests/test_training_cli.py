@@ -1,0 +1,104 @@
+"""Training configs, `mvbench train` without a GPU, the multi-GPU launch command, `mvbench reward-stats`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mvbench.cli import app
+from mvbench.errors import InputError
+from mvbench.eval.harness import EvalConfig, run_eval
+from mvbench.training.config import load_config
+from mvbench.training.normalization import POOLED, RewardStats
+from tests.training_helpers import build_fixture_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "training" / "configs").glob("*.yaml"))
+PAPER_GRPO = "grpo-qwen2_5_vl-7b-8gpu.yaml"
+
+
+def test_every_shipped_config_loads_and_the_8gpu_grpo_recipe_has_the_papers_settings():
+    assert len(CONFIGS) >= 9
+    for path in CONFIGS:
+        cfg = load_config(path)
+        assert cfg.launch.requires_gpu is (path.name != "smoke.yaml"), path.name
+    g = load_config(PAPER_GRPO).grpo  # a shipped name resolves without a path
+    assert (g.num_generations, g.learning_rate, g.max_steps, g.epsilon, g.epsilon_high, g.beta) == \
+        (8, 5e-7, 5000, 0.2, 0.3, 0.0)
+    assert g.scale_rewards == "batch" and g.rewards.tasks == ("TAG", "STG", "VS", "RC")
+    assert g.rewards.normalization.k == 3.0 and g.use_vllm and g.vllm_mode == "colocate"
+    assert load_config(PAPER_GRPO).launch.num_processes == 8
+    assert load_config("grpo-qwen3_vl-4b-8gpu.yaml").video.video_timing == "record"
+    assert load_config("sft-qwen2_5_vl-7b-1gpu-lora.yaml").lora.r == 64
+
+
+def test_overrides_and_mistakes_in_configs():
+    cfg = load_config("smoke.yaml", ["grpo.learning_rate=5e-7", "grpo.rewards.tasks=[TAG, STG]", "lora.r=8"],
+                      out="x/{stage}")
+    assert cfg.grpo.learning_rate == 5e-7 and cfg.grpo.rewards.tasks == ("TAG", "STG") and cfg.lora.r == 8
+    assert str(cfg.out_dir("grpo")) == "x/grpo"
+    for override, message in (("grpo.learnin_rate=1", "unknown key.*grpo.learnin_rate"),
+                              ("grpo.num_generations=1", "num_generations must be >= 2"),
+                              ("grpo.scale_rewards=group_std", "scale_rewards must be one of"),
+                              ("sft.max_steps=two", "sft.max_steps must be int"),
+                              ("grpo.rewards.tasks=[TAG, XYZ]", "rewards.tasks must name tasks"),
+                              ("video.video_timing=fast", "video_timing")):
+        with pytest.raises(InputError, match=message):
+            load_config("smoke.yaml", [override])
+    with pytest.raises(InputError, match="config not found"):
+        load_config("no-such-config.yaml")
+    with pytest.raises(InputError, match="set data"):
+        load_config(PAPER_GRPO).check_inputs()
+
+
+def test_the_default_grpo_recipe_says_it_needs_a_gpu_and_fails_on_cpu():
+    # What `make train-grpo` runs with its defaults.
+    proc = subprocess.run([sys.executable, "-m", "mvbench.cli", "train", "grpo", "--config",
+                           str(REPO / "training" / "configs" / PAPER_GRPO)], capture_output=True, text=True,
+                          cwd=REPO, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 1
+    message = " ".join(proc.stderr.split())
+    assert "8 CUDA GPUs" in message and "CONFIG=training/configs/smoke.yaml" in message
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_multi_gpu_config_relaunches_itself_under_accelerate():
+    result = CliRunner().invoke(app, ["train", "grpo", "--config", PAPER_GRPO, "--data", "d", "--print-launch",
+                                      "--reward-stats", "s.json"])
+    assert result.exit_code == 0, result.output
+    command = result.output.split()
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert command[command.index("--config_file") + 1].endswith("training/configs/accelerate/zero3-8gpu.yaml")
+    assert command[command.index("--num_processes") + 1] == "8"
+    assert command[command.index("-m", 3):][:4] == ["-m", "mvbench.cli", "train", "grpo"]
+    assert command[-2:] == ["--reward-stats", "s.json"] and "--data" in command
+    smoke = CliRunner().invoke(app, ["train", "sft", "--config", "smoke.yaml", "--print-launch"])
+    assert "one process" in smoke.output
+
+
+def test_reward_stats_from_an_eval_run_on_the_train_split(tmp_path):
+    dataset = build_fixture_dataset(tmp_path)
+    run = tmp_path / "rollouts"
+    run_eval(EvalConfig(data=str(dataset), model="baseline:prior", out_dir=run, split="train", no_judge=True,
+                        cache_dir=None, tasks=["TAG", "STG", "NAP"]))
+    out = tmp_path / "stats.json"
+    result = CliRunner().invoke(app, ["reward-stats", str(run), "--out", str(out), "--tasks", "TAG,STG",
+                                      "--no-judge"])
+    assert result.exit_code == 0, result.output
+    stats = RewardStats.load(out)
+    assert set(stats.pairs) == {"CoPESD", "EgoSurgery", POOLED}
+    for source in ("CoPESD", "EgoSurgery"):
+        assert set(stats.pairs[source]) == {"TAG", "STG"}  # NAP was evaluated but is not rewarded
+    pooled = stats.get(POOLED, "TAG")
+    assert pooled.n == stats.get("CoPESD", "TAG").n + stats.get("EgoSurgery", "TAG").n
+    results = json.loads((run / "results.json").read_text())
+    (prov,) = stats.provenance["runs"]
+    assert prov["model"] == "baseline:prior" and prov["data"]["sha256"] == results["fingerprint"]["dataset"]["sha256"]
+    assert prov["data"]["split"] == "train" and stats.provenance["rewarded_tasks"] == ["TAG", "STG"]
+    missing = CliRunner().invoke(app, ["reward-stats", str(tmp_path / "nope"), "--out", str(out)])
+    assert missing.exit_code != 0

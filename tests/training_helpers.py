@@ -1,0 +1,51 @@
+"""Shared by the training tests: a fixture-built dataset and ground-truth records of the official examples."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+EXAMPLES = json.loads(resources.files("mvbench.prompts").joinpath(
+    "oneshot/medvidbench_oneshot_examples.json").read_text(encoding="utf-8"))
+META = {"fps": "1.0", "video_id": "v"}
+
+# qa_type -> (struc_info the official example answer encodes, data_source), as tests/test_tasks_rewards.py
+GROUND_TRUTH = {
+    "tal": ([{"action": "Disinfect skin", "spans": [{"start": 1.1, "end": 3.0}]}], "NurViD"),
+    "stg": ([{"object": "forceps", "start": 1.0, "end": 5.0, "stride": 4,
+              "bbox_dict": {"1.0": [235.08, 261.2, 561.58, 1005.62], "5.0": [274.26, 261.2, 561.58, 1005.62]}}],
+            "CoPESD"),
+    "dense_captioning_gpt": ([[{"start": 36.0, "end": 49.0, "caption": "place an underpad: The clinician ..."}]],
+                             "NurViD"),
+    "next_action": ([{"next_action": "tying"}], "AVOS"),
+    "cvs_assessment": ([{"cvs_scores": {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0}}],
+                       "Cholec80_CVS"),
+    "skill_assessment": ([{"skill_level": "N", "skill_scores": {
+        "Respect for tissue": 2, "Suture/needle handling": 1, "Time and motion": 1, "Flow of operation": 2,
+        "Overall performance": 1, "Quality of final product": 3}}], "JIGSAWS"),
+    "video_summary_gpt": ([], "CoPESD"),
+    "region_caption_gemini": ([], "EgoSurgery"),
+}
+TASK_OF = {"tal": "TAG", "stg": "STG", "dense_captioning_gpt": "DVC", "next_action": "NAP", "cvs_assessment": "CVS",
+           "skill_assessment": "SA", "video_summary_gpt": "VS", "region_caption_gemini": "RC"}
+GARBLED = ("", "I cannot tell.", "\x00\ufffd" * 3, "1" * 5000, "seconds: [nan, inf, 1e999]", "tying tying " * 50)
+
+
+def gt_record(qa_type: str) -> dict:
+    """The ground-truth side of the official example of a qa_type (what the ``gt`` column holds)."""
+    struc, source = GROUND_TRUTH[qa_type]
+    return {"metadata": META, "qa_type": qa_type, "struc_info": struc, "question": EXAMPLES[qa_type]["question"],
+            "gnd": EXAMPLES[qa_type]["answer"], "data_source": source}
+
+
+def answer(qa_type: str) -> str:
+    """The official example answer of a qa_type."""
+    return EXAMPLES[qa_type]["answer"]
+
+
+def build_fixture_dataset(root: Path, sources: tuple[str, ...] = ("copesd", "egosurgery")) -> Path:
+    """Build fixture sources with the real pipeline into ``root/dataset`` (reused if there)."""
+    from mvbench.training.smoke import smoke_data
+
+    return smoke_data(root, seed=0, sources=sources)
