@@ -18,7 +18,8 @@ every completion distinct, as G rollouts of a prompt are) is scored by
 
 As a baseline measured in the same run, the same number of calls goes through the bare
 :class:`mvbench.llm.openai_client.OpenAIChatClient` at the same concurrency: on a busy machine the
-client's CPU per call (~1.5 ms), not the reward code, is what keeps the judge path above ideal.
+client's CPU per call, not the reward code, is what keeps the judge path above ideal. The machine and
+its load at the start are printed first.
 
 Usage: ``python bench/rewards.py [--batch 512] [--concurrency 32] [--latency 0.2] [--repeat 3]``.
 """
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    from _machine import describe  # bench/ is this script's folder
+
+    print(describe())
     paper = ("TAG", "STG", "VS", "RC")
     paper_qa = ("tal", "stg", "video_summary_gpt", "region_caption_gemini")
     embedding.encode(["warm up"])  # load MiniLM once, outside the timings

@@ -2,7 +2,8 @@
 
 Builds, balances, exports, evaluates, scores and ranks under a umask of 022 and of 002 (a group-shared
 folder) and checks the mode of every file written: Parquet shards, manifest, frames, work files,
-exports, predictions, results, samples, submission, run.json, score files and the leaderboard file.
+exports, predictions, results, samples, submission, run.json, score files, the leaderboard file, a
+publish dry-run (frame shards, Parquet, card) and what materialise unpacks from it.
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ def test_every_output_of_build_export_eval_score_and_leaderboard_follows_the_uma
     (tmp_path / "score" / "merged.json").write_text(json.dumps(merged))
     cli("score", str(tmp_path / "score" / "merged.json"), "--no-judge")
     cli("leaderboard", str(tmp_path / "run"), "--format", "md", "--output", str(tmp_path / "board" / "board.md"))
+    cli("publish", str(tmp_path / "dataset"), "--repo-id", "org/name", "--dry-run", str(tmp_path / "hub"))
+    cli("materialise", str(tmp_path / "hub"), "--out", str(tmp_path / "materialised"))
 
     written = {}
     # (not the response cache: a per-user folder whose SQLite file SQLite creates with its own 0644)
-    for folder in ("dataset", "balanced", "export", "run", "score", "board"):
+    for folder in ("dataset", "balanced", "export", "run", "score", "board", "hub", "materialised"):
         written.update({f"{folder}/{k}": v for k, v in _modes(tmp_path / folder).items()})
     names = {Path(k).name for k in written}
     for must in ("manifest.json", "medvidbench_test.json", "predictions.jsonl", "results.json", "submission.json",
@@ -86,6 +89,8 @@ def test_every_output_of_build_export_eval_score_and_leaderboard_follows_the_uma
         assert must in names, must
     assert any(k.endswith(".parquet") for k in written) and any(k.endswith(".jpg") for k in written)
     assert any(k.startswith("export/frames/") for k in written)  # copied frames
+    assert any(k.startswith("hub/") and "frames" in k for k in written)  # packed frame shards
+    assert any(k.startswith("materialised/frames/") for k in written)
     assert any(Path(k).name.startswith("samples_") for k in written)
     wrong = {k: oct(v) for k, v in written.items() if v != expected}
     assert not wrong, f"expected {oct(expected)}: {wrong}"
