@@ -51,6 +51,14 @@ def _oneshot_hash() -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def _intervals(merged: list[dict], samples: list[dict], point: dict) -> dict | None:
+    """Bootstrap intervals over the scored records (invalid ones, left out of the metrics, too)."""
+    kept = [i for i, s in enumerate(samples) if "invalid" not in s]
+    if not kept:
+        return None
+    return bootstrap_intervals([merged[i] for i in kept], [samples[i]["scores"] for i in kept], point=point)
+
+
 def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts: dict[str, int],
                        elapsed_s: float, judge, aborted: str | None = None) -> dict[str, Any]:
     """Score what was answered and write every output file.
@@ -126,7 +134,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
         "empty_answers": [{"uid": r.uid, "qa_type": r.qa_type} for r, _ in empty],
         "by_task": summary.get("by_task"),
         "by_source": summary.get("by_source"),
-        "intervals": bootstrap_intervals(merged, [s["scores"] for s in samples], point=results) if merged else None,
+        "intervals": _intervals(merged, samples, results),
         "elapsed_s": elapsed_s,
         "fingerprint": {
             "model": cfg.model,

@@ -100,7 +100,9 @@ def score(
             raise
         raise InputError(e.reason, path=ground_truth or input, record=e.record) from None
     if config is not None:
-        result.summary["intervals"] = bootstrap_intervals(records, [s["scores"] for s in result.samples], config,
+        kept = [i for i, s in enumerate(result.samples) if "invalid" not in s]  # as the metrics
+        result.summary["intervals"] = bootstrap_intervals([records[i] for i in kept],
+                                                          [result.samples[i]["scores"] for i in kept], config,
                                                           point=result.metrics)
     samples_path = write_outputs(result, out)
     typer.echo(json.dumps(result.metrics, indent=2, allow_nan=False))
