@@ -102,8 +102,8 @@ CASES: dict[str, list[list[str]]] = {
         [["train", stage, "--config", c] for stage in ("sft", "grpo") for c in (MISSING, DIR, EMPTY, BADJSON, SHAPE)]
         + [["train", "sft", "--config", "nosuchconfig.yaml"], ["train", "sft", "--config", "smoke.yaml", "--set", "garbage"],
            ["train", "sft", "--config", "smoke.yaml", "--set", "no.such.key=1", "--print-config"],
-           ["train", "grpo", "--config", "smoke.yaml", "--reward-stats", MISSING, "--print-config"],
-           ["train", "grpo", "--config", "smoke.yaml", "--reward-stats", BADJSON, "--print-config"],
+           ["train", "grpo", "--config", "smoke.yaml", "--reward-stats", MISSING],
+           ["train", "grpo", "--config", "smoke.yaml", "--reward-stats", BADJSON],
            ["train", "nosuchstage"], ["train", "sft"]]
     ),
     "reward-stats": (

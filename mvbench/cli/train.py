@@ -90,9 +90,10 @@ def grpo_command(
     """MedGRPO from an SFT checkpoint: per-task rewards from the task registry, normalised per (source, task)."""
     extra_sets, extra_args = [], []
     if reward_stats is not None:
-        from mvbench.dataset_io import load_json
+        if not (print_config or print_launch):  # (printing the config or the launch needs no file)
+            from mvbench.dataset_io import load_json
 
-        load_json(reward_stats)  # a missing or broken stats file fails here, before any work
+            load_json(reward_stats)  # a missing or broken stats file fails here, before any work
         extra_sets.append(f"grpo.rewards.normalization.stats={reward_stats}")
         extra_args += ["--reward-stats", str(reward_stats)]
     if no_reward_norm:
