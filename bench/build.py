@@ -7,7 +7,8 @@ Generates the fixture raw tree of every source that has one (``mvbench.builders.
 * a full build: frames written per second;
 
 each with 1 and 2 worker processes. Prints the figures and the ratio 2 workers / 1 worker (> 1:
-the second worker helps). Each figure is the best of ``--repeat`` runs.
+the second worker helps). Each figure is the best of ``--repeat`` runs; the machine and its
+load at the start are printed first.
 
     .venv/bin/python bench/build.py [--repeat 2] [--seed 0]
 """
@@ -47,6 +48,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    from _machine import describe  # bench/ is this script's folder
+
+    print(describe())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()

@@ -3,9 +3,11 @@
 For each concurrency C, N requests (each with its own prompt and 4 small frames, sent as a
 vLLM frame-list video) go through :class:`mvbench.eval.backends.openai_backend.OpenAIBackend`.
 The ideal throughput is C / latency; the printed ratio is achieved / ideal (target >= 0.90).
-With N not a multiple of C the last wave is partial, so the reachable ratio is slightly below 1
-(N=200: 0.96 at C=16, 0.89 at C=32). The client's CPU time per request is printed too: on a busy
-machine it, not the event loop design, is what caps throughput (ceiling ~ 1000 / ms-per-request).
+With N not a multiple of C the last wave is partial, so the reachable ratio is below 1 (by
+arithmetic, N=200 reaches at most 0.96 at C=16 and 0.89 at C=32); the default N=256 is a multiple
+of both defaults. The machine and its load at the start are printed first. The client's CPU time
+per request is printed too: on a busy machine it, not the event loop design, is what caps
+throughput (ceiling ~ 1000 / ms-per-request).
 
 The server runs in its own process (threaded stdlib server, the latency is a sleep), so it does
 not share the client's GIL. As a baseline measured in the same run, plain stdlib threads
@@ -48,7 +50,7 @@ def _serve(latency_s: float, conn, stop) -> None:
 
 def stdlib_baseline(port: int, n: int, concurrency: int) -> float:
     """Seconds for ``n`` tiny chat requests from ``concurrency`` keep-alive stdlib threads."""
-    body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]})
+    body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}, allow_nan=False)
 
     def worker(count: int) -> None:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -91,6 +93,9 @@ def main() -> None:
                     help="runs per setting; the best is printed (shared machines are noisy)")
     args = ap.parse_args()
 
+    from _machine import describe  # bench/ is this script's folder
+
+    print(describe())
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     stop = ctx.Event()

@@ -4,7 +4,7 @@ Synthesises a 1280x720, 30-fps, 20-s h264 video, then for sampling rates of 1 an
 the sampled frames as JPEG with each installed backend of ours and with
 ``ffmpeg -i v.mp4 -vf fps=F -q:v 2 out/%06d.jpg``, in the same run. Prints frames written per
 second and the ratio ours / ffmpeg (> 1: we are faster). Each figure is the best of ``--repeat``
-runs, into a fresh folder each time.
+runs, into a fresh folder each time; the machine and its load at the start are printed first.
 
     .venv/bin/python bench/frames.py [--seconds 20] [--gop 250] [--repeat 3]
 """
@@ -71,6 +71,9 @@ def main() -> None:
     if shutil.which("ffmpeg") is None:
         raise SystemExit("needs the ffmpeg binary for the baseline")
 
+    from _machine import describe  # bench/ is this script's folder
+
+    print(describe())
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         start = time.perf_counter()

@@ -18,7 +18,8 @@ every completion distinct, as G rollouts of a prompt are) is scored by
 
 As a baseline measured in the same run, the same number of calls goes through the bare
 :class:`mvbench.llm.openai_client.OpenAIChatClient` at the same concurrency: on a busy machine the
-client's CPU per call (~1.5 ms), not the reward code, is what keeps the judge path above ideal.
+client's CPU per call, not the reward code, is what keeps the judge path above ideal. The machine and
+its load at the start are printed first.
 
 Usage: ``python bench/rewards.py [--batch 512] [--concurrency 32] [--latency 0.2] [--repeat 3]``.
 """
@@ -99,7 +100,7 @@ def make_batch(qa_types: tuple[str, ...], size: int, seed: int) -> tuple[list[st
     """``size`` (completion, gt JSON) pairs cycling over ``qa_types``."""
     rng = random.Random(seed)
     kinds = [qa_types[i % len(qa_types)] for i in range(size)]
-    return [completion(q, rng) for q in kinds], [json.dumps(gt_record(q)) for q in kinds]
+    return [completion(q, rng) for q in kinds], [json.dumps(gt_record(q), allow_nan=False) for q in kinds]
 
 
 def _suite(tasks: tuple[str, ...], judge: JudgeConfig) -> RewardSuite:
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    from _machine import describe  # bench/ is this script's folder
+
+    print(describe())
     paper = ("TAG", "STG", "VS", "RC")
     paper_qa = ("tal", "stg", "video_summary_gpt", "region_caption_gemini")
     embedding.encode(["warm up"])  # load MiniLM once, outside the timings
@@ -185,7 +189,7 @@ def main() -> None:
     print(json.dumps({"rule_based_completions_per_s": {k: round(v) for k, v in rates.items()}, "batch": args.batch,
                       "concurrency": args.concurrency, "latency_s": args.latency, "server_calls": server_calls,
                       "judge_path_minilm_warm": best_warm, "whole_batch_minilm_cold": best_cold,
-                      "bare_client_ratio_to_ideal": round(min(client_ratios), 3)}))
+                      "bare_client_ratio_to_ideal": round(min(client_ratios), 3)}, allow_nan=False))
     verdict = {"rule-based >= 5,000/s": min(rates.values()) >= 5000,
                "judge path <= bound": best_warm["ratio_to_bound"] <= 1.0,
                "whole batch <= bound": best_cold["ratio_to_bound"] <= 1.0}

@@ -228,7 +228,7 @@ def render_card(manifest: dict[str, Any], records: Sequence[Record], record_file
         f"- prompt files: hash {', '.join(f'`{h}`' for h in prompt_hashes)}"
         + (f"; task prompt versions {task_versions}" if same_prompts else
            " (differs from this mvbench's prompts, whose task versions are not the build's)"),
-        f"- generator options: `{json.dumps(config.get('generators', {}), sort_keys=True)}`",
+        f"- generator options: `{json.dumps(config.get('generators', {}), sort_keys=True, allow_nan=False)}`",
         "- who wrote the answers (generator per task, with record counts):", *(f"  {g}" for g in _generators(records)),
         "- validation thresholds:", *(f"  {v}" for v in _validation(manifest, records)),
         f"- frames: JPEG quality {config.get('jpeg_quality')}, max side {config.get('max_side') or 'unchanged'}", "",

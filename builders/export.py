@@ -61,7 +61,7 @@ def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:
             return
         except OSError:
             tmp.unlink(missing_ok=True)
-    shutil.copy2(src, tmp)
+    shutil.copyfile(src, tmp)  # a new file, with the umask's mode (copy2 would copy the source's mode)
     os.replace(tmp, dst)
 
 

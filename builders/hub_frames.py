@@ -13,7 +13,6 @@ metadata, so ``load_dataset(repo, "frames")`` decodes ``image`` to PIL.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mvbench.errors import InputError
+from mvbench.tempfiles import make_temp
 
 FRAMES_DIR = "frames"
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
@@ -51,10 +51,9 @@ def video_of(frame: str) -> tuple[str, str]:
 def _write_shard(rows: list[tuple[str, str, str, Path]], dest: Path, schema: pa.Schema) -> None:
     """One shard, atomically, written a row group at a time (a shard's JPEGs are never all in memory)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
+    fd, tmp = make_temp(dest.parent, prefix=f".{dest.name}.", suffix=".tmp")  # the umask's mode, not 0600
     try:
-        with pq.ParquetWriter(tmp, schema, compression="none") as writer:
+        with os.fdopen(fd, "wb") as f, pq.ParquetWriter(f, schema, compression="none") as writer:
             for start in range(0, len(rows), ROW_GROUP):
                 chunk = rows[start:start + ROW_GROUP]
                 images = [{"bytes": file.read_bytes(), "path": PurePosixPath(path).name} for path, _, _, file in chunk]

@@ -173,7 +173,7 @@ def fingerprint(cls: type[SourceBuilder], root: Path, tasks: Sequence[str], gen:
     """What a per-video done-marker must match to be reused (not: workers, plan_only, out)."""
     blob = json.dumps({"builder": cls.name, "version": builder_version(cls), "root": str(root.resolve()),
                        "tasks": list(tasks), "gen": dataclasses.asdict(gen),
-                       "overrides": [list(kv) for kv in overrides]}, sort_keys=True, default=str)
+                       "overrides": [list(kv) for kv in overrides]}, sort_keys=True, default=str, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -193,7 +193,7 @@ def work_paths(out: Path, source: str, video_id: str) -> tuple[Path, Path]:
 
 def write_work_records(records: Sequence[Record], path: Path) -> None:
     """Persist one video's records atomically (one JSON row per line)."""
-    text = "".join(json.dumps(r.to_row(), ensure_ascii=False) + "\n" for r in records)
+    text = "".join(json.dumps(r.to_row(), ensure_ascii=False, allow_nan=False) + "\n" for r in records)
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

@@ -16,11 +16,24 @@ from typing import Any
 
 from mvbench.errors import ServerError
 from mvbench.eval.backends.base import Backend, GenerationRequest
-from mvbench.eval.predictions import PredictionStore
+from mvbench.eval.predictions import PredictionStore, is_answer
 from mvbench.llm.cache import ResponseCache, sha256_text
 from mvbench.redact import redact
 
 log = logging.getLogger(__name__)
+
+
+class RunAborted(ServerError):
+    """The run stopped early because the backend kept failing; answers so far are saved.
+
+    Args:
+        message: why, and how to resume.
+        counts: the counters of :func:`answer_all` up to the stop.
+    """
+
+    def __init__(self, message: str, counts: dict[str, int]):
+        super().__init__(message)
+        self.counts = counts
 
 # Fingerprint entries that say where a model is served, not what answers: left out of cache keys.
 _LOCATION_KEYS = ("base_url",)
@@ -60,10 +73,11 @@ async def answer_all(backend: Backend, work: list[tuple[GenerationRequest, list[
         diagnose: explains a failing backend (e.g. a crashed vLLM's log tail) for the abort message.
 
     Returns:
-        Counters: ``requested``, ``cached``, ``failed``, ``empty``.
+        Counters: ``requested``, ``cached``, ``failed``, ``empty`` (empty answers are stored but
+        count as not done: a rerun requests them again).
 
     Raises:
-        ServerError: the run was aborted (answers so far are saved; a rerun resumes).
+        RunAborted: the run was aborted (answers so far are saved; a rerun resumes).
     """
     sem = asyncio.Semaphore(2 * concurrency)
     fingerprint = backend.fingerprint()
@@ -112,8 +126,9 @@ async def answer_all(backend: Backend, work: list[tuple[GenerationRequest, list[
     await asyncio.gather(*(one(r, rec) for r, rec in work))
     if aborted.is_set():
         why = diagnose() if diagnose else None
-        saved = sum(1 for e in store.entries.values() if e.get("prediction") is not None)
-        raise ServerError(f"stopped after {state['streak']} consecutive failed requests "
-                          f"(last: {state['last_error']}){'; ' + why if why else ''}. "
-                          f"{saved} answers are saved; fix the cause and rerun the same command to resume")
+        saved = sum(1 for e in store.entries.values() if is_answer(e.get("prediction")))
+        raise RunAborted(f"stopped after {state['streak']} consecutive failed requests "
+                         f"(last: {state['last_error']}){'; ' + why if why else ''}. "
+                         f"{saved} answers are saved; fix the cause and rerun the same command to resume",
+                         counts)
     return counts

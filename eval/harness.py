@@ -4,19 +4,25 @@ Order of work, each step safe to interrupt:
 
 1. load and filter the records (:mod:`mvbench.eval.data`), build one request per record;
 2. skip samples already answered in ``OUT/predictions.jsonl`` (resume after kill -9 asks only for
-   what is missing; failed samples are retried);
+   what is missing; failed samples and empty answers are retried);
 3. answer the rest concurrently (``concurrency`` in flight), each answer looked up in / stored to
    the content-keyed response cache and appended + fsynced to ``predictions.jsonl`` the moment it
    arrives; a request that fails after the backend's retries is recorded as a failure;
 4. score the answered samples with the leaderboard metrics (failures are counted, never scored as
    wrong answers), optionally with the LLM judge;
 5. write ``results.json`` (metrics + fingerprint), ``samples_<task>.jsonl`` and ``submission.json``.
+
+A run is *complete* only when every sample has a non-empty answer. Failed samples and empty
+answers are scored as empty answers (as the leaderboard scores the submission), listed in
+``results.json`` and make the run incomplete. A run that stops early (the backend kept failing)
+still writes every output, marked incomplete with the reason and the failures, then raises.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -24,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mvbench.errors import InputError
-from mvbench.eval.answering import answer_all
+from mvbench.eval.answering import RunAborted, answer_all
 from mvbench.eval.backends.base import GenerationParams
 from mvbench.eval.backends.factory import ServeOptions, open_backend
 from mvbench.eval.data import EvalData, FrameResolver, load_eval_data
@@ -32,6 +38,7 @@ from mvbench.eval.outputs import write_eval_outputs
 from mvbench.eval.predictions import PredictionStore
 from mvbench.eval.requests import build_request
 from mvbench.eval.run_dir import claim_out_dir, run_identity
+from mvbench.inference import FRAME_ENCODINGS
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.retry import ClientOptions
 from mvbench.models import ModelSpec, resolve_model
@@ -64,6 +71,8 @@ class EvalConfig:
         video_timing: temporal positions of a video: ``official`` (default; the leaderboard's runs:
             2 fps for every video) or ``record`` (each record's own fps); see
             :func:`mvbench.inference.timing_fps`.
+        frame_encoding: how frames are encoded for a model server: ``png`` (lossless, default) or
+            ``jpeg`` (q95, ~4x smaller); see :data:`mvbench.inference.DEFAULT_FRAME_ENCODING`.
         judge / judge_base_url / no_judge: the caption judge (default ``gpt-4.1`` when an API key is
             set; ``no_judge`` skips it and says so in the results).
         cache_dir: the response cache (shared across runs); None disables caching.
@@ -93,6 +102,7 @@ class EvalConfig:
     seed: int = 0
     frames_as: str | None = None
     video_timing: str = "official"
+    frame_encoding: str = "png"
     max_pixels: int | None = None
     min_pixels: int | None = None
     max_tokens: int | None = None
@@ -125,6 +135,8 @@ class EvalConfig:
             raise ValueError("frames_as must be 'video' or 'images'")
         if self.video_timing not in ("official", "record"):
             raise ValueError("video_timing must be 'official' or 'record'")
+        if self.frame_encoding not in FRAME_ENCODINGS:
+            raise ValueError(f"frame_encoding must be one of {', '.join(FRAME_ENCODINGS)}")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be >= 1 (samples per task)")
         for name in ("max_pixels", "min_pixels", "max_tokens"):
@@ -132,8 +144,8 @@ class EvalConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.max_pixels and self.min_pixels and self.min_pixels > self.max_pixels:
             raise ValueError("min_pixels must not exceed max_pixels")
-        if self.timeout_s <= 0 or self.max_retries < 0:
-            raise ValueError("timeout must be > 0 and max_retries >= 0")
+        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0) or self.max_retries < 0:
+            raise ValueError("timeout must be a finite number > 0 and max_retries >= 0")
         if (self.tp is not None and self.tp < 1) or (self.dp is not None and self.dp < 1):
             raise ValueError("--tp and --dp must be >= 1")
         if self.abort_after is None:  # a dead server stops the run after this many failures in a row
@@ -164,7 +176,7 @@ def resolve_params(cfg: EvalConfig) -> tuple[ModelSpec, GenerationParams]:
                        data_parallel_size=cfg.dp or spec.data_parallel_size)
     params = spec.generation_params(seed=cfg.seed)
     overrides = {k: v for k, v in (("frames_as", cfg.frames_as), ("video_timing", cfg.video_timing),
-                                   ("max_pixels", cfg.max_pixels),
+                                   ("frame_encoding", cfg.frame_encoding), ("max_pixels", cfg.max_pixels),
                                    ("min_pixels", cfg.min_pixels), ("max_tokens", cfg.max_tokens)) if v is not None}
     return spec, replace(params, **overrides)
 
@@ -191,10 +203,12 @@ def make_judge(cfg: EvalConfig):
 
     model = cfg.judge or "gpt-4.1"
     # The judge retries a pair 5 times itself (as the official script); the client must not multiply that.
-    client = OpenAIChatClient(model, ClientOptions(base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s,
-                                                   max_retries=0, concurrency=cfg.concurrency))
+    options = ClientOptions(base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s, max_retries=0,
+                            concurrency=cfg.concurrency)
+    OpenAIChatClient(model, options)  # a missing key fails here, before any generation (opens nothing)
     cache = ResponseCache(cfg.cache_dir.parent / "judge") if cfg.cache_dir else None
-    return Judge(client.complete, model=model, cache=cache)
+    # one client per judging batch, closed in the batch's own event loop
+    return Judge(model=model, cache=cache, connect=lambda: OpenAIChatClient(model, options))
 
 
 
@@ -213,37 +227,58 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     data = load_eval_data(cfg.data, frames_root=cfg.frames_root, split=cfg.split, tasks=cfg.tasks,
                           sources=cfg.sources, limit=cfg.limit, revision=cfg.data_revision)
     judge = make_judge(cfg)
+    try:
+        return _run(cfg, data, spec, params, judge, progress_factory)
+    finally:
+        if judge is not None:
+            judge.close()  # its reply cache
+
+
+def _run(cfg: EvalConfig, data: EvalData, spec: ModelSpec, params: Any, judge: Any,
+         progress_factory: Any) -> dict[str, Any]:
+    """Answer, persist and score (``run_eval`` after the judge is made); every file is closed on the way out."""
     resolver = FrameResolver(data.base_dir, data.frames_root)
     claim_out_dir(cfg.out_dir, run_identity(cfg, spec, params, (data.provenance or {}).get("commit")),
                   cfg.overwrite)
     store = PredictionStore(cfg.out_dir / "predictions.jsonl")
-    pending = [r for r in data.records if not store.done(r.uid)]
-    work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))
-            for r in pending]
-    log.info("%d samples, %d already answered, %d to request", len(data.records),
-             len(data.records) - len(pending), len(pending))
-    cache = ResponseCache(cfg.cache_dir) if cfg.cache_dir else None
-    t0 = time.perf_counter()
-
-    async def go() -> tuple[dict[str, int], dict]:
-        serve = ServeOptions(base_url=cfg.base_url, log_dir=cfg.out_dir, frames_as=params.frames_as,
-                             client=ClientOptions(timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
-                                                  concurrency=cfg.concurrency),
-                             vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args))
-        async with open_backend(spec, serve) as session:
-            fingerprint = session.backend.fingerprint()
-            advance = progress_factory(len(work)) if progress_factory and work else None
-            counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
-                                      cfg.abort_after or 0, advance, session.diagnose)
-            return counts, fingerprint
-
+    cache = None
     try:
-        counts, fingerprint = asyncio.run(go())
+        pending = [r for r in data.records if not store.done(r.uid)]
+        work = [(build_request(r, resolver, params, cfg.prompt_mode, data.positions[r.uid]), list(r.video))
+                for r in pending]
+        log.info("%d samples, %d already answered, %d to request", len(data.records),
+                 len(data.records) - len(pending), len(pending))
+        cache = ResponseCache(cfg.cache_dir) if cfg.cache_dir else None
+        t0 = time.perf_counter()
+
+        async def go() -> tuple[dict[str, int], dict, RunAborted | None]:
+            serve = ServeOptions(base_url=cfg.base_url, log_dir=cfg.out_dir, frames_as=params.frames_as,
+                                 client=ClientOptions(timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
+                                                      concurrency=cfg.concurrency),
+                                 vllm_python=cfg.vllm_python, vllm_extra_args=tuple(cfg.vllm_args))
+            async with open_backend(spec, serve) as session:
+                fingerprint = session.backend.fingerprint()
+                advance = progress_factory(len(work)) if progress_factory and work else None
+                try:
+                    counts = await answer_all(session.backend, work, store, cache, cfg.concurrency,
+                                              cfg.abort_after or 0, advance, session.diagnose)
+                except RunAborted as e:
+                    return e.counts, fingerprint, e
+                return counts, fingerprint, None
+
+        counts, fingerprint, aborted = asyncio.run(go())
     finally:
         store.close()
         if cache is not None:
             cache.close()
     elapsed = time.perf_counter() - t0
+    if aborted is not None:
+        # Every output is written, marked incomplete with the reason and the failures (no judge
+        # calls for a failed run), then the run still fails.
+        write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, None,
+                           aborted=str(aborted))
+        raise RunAborted(f"{aborted}; {cfg.out_dir / 'results.json'} lists the failures (marked incomplete)",
+                         aborted.counts)
     return write_eval_outputs(cfg, data, store, spec, params, fingerprint, counts, elapsed, judge)
 
 

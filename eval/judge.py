@@ -7,7 +7,9 @@ must contain all five aspect scores (R2, R3, R8, R5, R4, parsed by
 exponential backoff. A pair that never yields five scores is dropped and counted as failed.
 
 The chat call is injected: ``complete(messages, **params) -> str``, sync or async (an
-OpenAI-style client). An optional cache with ``get(key)`` / ``put(key, value, meta)`` stores raw
+OpenAI-style client), or ``connect() -> client`` (``client.complete`` and ``await client.aclose()``):
+then each batch opens a client in its own event loop and closes it there, so no connection outlives
+the loop that made it (the synchronous :meth:`Judge.judge_many` runs a loop of its own). An optional cache with ``get(key)`` / ``put(key, value, meta)`` stores raw
 replies that parsed; its key is the sha256 of canonical JSON (sorted keys, compact) of the judge
 model, prompt version, task, prediction and reference. (The task is in the key because the
 official prompt names it.)
@@ -16,11 +18,13 @@ official prompt names it.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
 import re
 from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any, Awaitable, Callable, Protocol
 
 from mvbench.tasks.captions import ASPECTS, parse
@@ -62,7 +66,7 @@ def cache_key(model: str, prompt_version: str, task: str, prediction: str, refer
     """sha256 of the canonical JSON of the judge inputs."""
     payload = {"judge_model": model, "prompt_version": prompt_version, "task": task,
                "prediction": prediction, "reference": reference}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -75,21 +79,27 @@ class Judge:
     """Scores caption pairs 1–5 on the five aspects.
 
     Args:
-        complete: the chat call, ``complete(messages, **params) -> str`` (sync or async).
+        complete: the chat call, ``complete(messages, **params) -> str`` (sync or async); or None
+            with ``connect``.
         model: judge model name (recorded in results and cache keys; the client picks the model).
         cache: optional reply cache.
         max_attempts: attempts per pair until all five scores parse (official: 5).
         concurrency: pairs judged at once (official: 10 workers for VS/RC, 20 for DVC).
         backoff: seconds multiplied by min(2**attempt, 16) between attempts (0 in tests).
         params: extra parameters passed to ``complete`` (default temperature 0).
+        connect: instead of ``complete``, makes a client (``.complete``, ``async .aclose()``) for
+            each batch, closed when the batch ends (see the module docstring).
     """
 
-    def __init__(self, complete: CompleteFn, model: str = DEFAULT_MODEL, cache: JudgeCache | None = None,
-                 max_attempts: int = 5, concurrency: int = 10, backoff: float = 1.0,
-                 params: dict | None = None):
+    def __init__(self, complete: CompleteFn | None = None, model: str = DEFAULT_MODEL,
+                 cache: JudgeCache | None = None, max_attempts: int = 5, concurrency: int = 10,
+                 backoff: float = 1.0, params: dict | None = None, connect: Callable[[], Any] | None = None):
         if max_attempts < 1 or concurrency < 1:
             raise ValueError("max_attempts and concurrency must be at least 1")
+        if (complete is None) == (connect is None):
+            raise ValueError("give the judge either the chat call (complete) or a client factory (connect)")
         self.complete = complete
+        self.connect = connect
         self.model = model
         self.cache = cache
         self.max_attempts = max_attempts
@@ -99,6 +109,26 @@ class Judge:
         self.prompt = load_prompt(PROMPT_NAME)
         self.prompt_version = str(self.prompt["version"])
         self.stats = JudgeStats()
+
+    def close(self) -> None:
+        """Close the reply cache, if it has a ``close``."""
+        close = getattr(self.cache, "close", None)
+        if close is not None:
+            close()
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[None]:
+        """With ``connect``: a client for the calls inside, closed in this event loop on exit."""
+        if self.connect is None or self.complete is not None:  # injected call, or a batch holds a client
+            yield
+            return
+        client = self.connect()
+        self.complete = client.complete
+        try:
+            yield
+        finally:
+            self.complete = None
+            await client.aclose()
 
     def info(self) -> dict:
         """Model, prompt version and counters, for the score file."""
@@ -130,6 +160,10 @@ class Judge:
         Returns:
             The five aspect scores, or None if every attempt failed (error or incomplete reply).
         """
+        async with self._client():
+            return await self._ajudge(prediction, reference, task)
+
+    async def _ajudge(self, prediction: str, reference: str, task: str) -> dict[str, int] | None:
         self.stats.pairs += 1
         task_name = TASK_NAMES.get(task, task)
         key = cache_key(self.model, self.prompt_version, task_name, prediction, reference)
@@ -168,9 +202,10 @@ class Judge:
 
         async def one(item: tuple[str, str, str]) -> dict[str, int] | None:
             async with gate:
-                return await self.ajudge(*item)
+                return await self._ajudge(*item)
 
-        return list(await asyncio.gather(*(one(i) for i in items)))
+        async with self._client():
+            return list(await asyncio.gather(*(one(i) for i in items)))
 
     def judge_many(self, items: list[tuple[str, str, str]]) -> list[dict[str, int] | None]:
         """Synchronous ``ajudge_many`` (runs its own event loop; use the async form inside one)."""

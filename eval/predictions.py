@@ -2,7 +2,9 @@
 
 One JSON object per line: ``{"uid", "qa_type", "prediction", "error", "cached", "latency_s"}``; a line
 with ``error`` set records a failed request (``prediction`` null). The last line per uid wins, so a
-resumed run that answers a previously failed sample simply appends. Each append is flushed and
+resumed run that answers a previously failed sample simply appends. A failed request and an empty
+(or whitespace-only) answer are both *not done*: a rerun requests them again, as the response cache
+never stores an empty answer either. Each append is flushed and
 fsynced; a torn last line (kill -9 mid-write) is ignored on load.
 """
 
@@ -15,8 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from mvbench.errors import InputError
+from mvbench.strict_json import dumps
 
 _START_OVER = "rerun with --overwrite to discard these predictions and start over"
+
+
+def is_answer(prediction: object) -> bool:
+    """Whether a stored prediction is a usable answer: a string with something besides whitespace.
+
+    >>> is_answer("tying"), is_answer("  \\n"), is_answer(None)
+    (True, False, False)
+    """
+    return isinstance(prediction, str) and bool(prediction.strip())
 
 
 class PredictionStore:
@@ -70,13 +82,13 @@ class PredictionStore:
         return entries
 
     def done(self, uid: str) -> bool:
-        """Whether ``uid`` already has an answer (failed requests are not done)."""
+        """Whether ``uid`` already has a non-empty answer (failed requests and empty answers are not done)."""
         e = self.entries.get(uid)
-        return e is not None and e.get("prediction") is not None
+        return e is not None and is_answer(e.get("prediction"))
 
     def append(self, entry: dict[str, Any]) -> None:
         """Persist one result (flush + fsync) and index it."""
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        line = dumps(entry) + "\n"  # strict JSON
         with self._lock:
             self._file.write(line)
             self._file.flush()

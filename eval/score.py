@@ -7,6 +7,15 @@ each task's own rules, as the official leaderboard evaluator (``evaluate_predict
 registry. ``load_score_input`` reads either a merged file (the official evaluator's dict
 ``{"0": record, …}``) or a submission list ``[{id, qa_type, prediction}]`` merged with a
 ground-truth file by position, as the site does.
+
+Records that cannot be scored are an error naming the record: no usable ``qa_type``, or ground
+truth a task cannot use (:meth:`mvbench.tasks.base.Task.ground_truth_problem`: no spans, no boxes,
+no segments, no skill level, ...). With ``skip_invalid`` they are left out instead, counted, listed
+under ``invalid`` in the summary and warned about; they are never scored as zeros silently.
+
+Non-finite values (a ``nan`` box coordinate makes an STG sample's IoU NaN, and so ``stg_miou``)
+are not JSON: every NaN or infinite score and metric is reported as null, and ``non_finite`` in
+the summary names each affected metric, the reason and the records that caused it.
 """
 
 from __future__ import annotations
@@ -18,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from mvbench import embedding
+from mvbench.dataset_io import atomic_write_bytes
 from mvbench.errors import InputError
 from mvbench.eval.bootstrap import pooling_fields
+from mvbench.strict_json import dumps, finite_or_none, non_finite_paths
 from mvbench.eval.judge import Judge
 from mvbench.records import Record
-from mvbench.tasks import LEADERBOARD_KEYS, SCORING_MODES, TASKS, Task, leaderboard_metrics
+from mvbench.tasks import LEADERBOARD_KEYS, OFFICIAL_QA_TYPES, SCORING_MODES, TASKS, Task, leaderboard_metrics
 from mvbench.tasks.base import owner_of
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,54 @@ def _guarded(task: Task, rec: dict, index: int, call):
                          record=_where(rec, index)) from None
 
 
+def _null_non_finite(recs: list[dict], by_task: dict[str, list[int]], samples: list[dict],
+                     summary: dict[str, Any]) -> list[dict]:
+    """Replace every NaN/infinite score and metric by None; return what was replaced and why.
+
+    A sample keeps ``non_finite``: its score keys whose values were replaced (``"nan"``/``"inf"``).
+    Each returned item names a task's metrics that were not finite, where in the summary, the
+    reason and the records (index, qa_type, data_source, video id, scores) behind it.
+    """
+    bad_samples: dict[int, dict[str, str]] = {}
+    for i, sample in enumerate(samples):
+        scores = sample.get("scores") or {}
+        bad = {k: repr(v) for k, v in scores.items() if finite_or_none(v) is None and v is not None}
+        if bad:
+            bad_samples[i] = bad
+            sample["scores"] = {k: finite_or_none(v) for k, v in scores.items()}
+            sample["non_finite"] = bad
+    report: list[dict] = []
+    for name, task in TASKS.items():
+        where = [spec.key for spec in task.metrics if finite_or_none(summary.get(spec.key)) is None
+                 and summary.get(spec.key) is not None]
+        where += [f"by_task.{task.key}.{p[2:]}" for p in non_finite_paths(summary["by_task"][task.key])]
+        where += [f"by_source.{task.key}.{p[2:]}" for p in non_finite_paths(summary["by_source"][task.key])]
+        metrics = sorted({p.rsplit(".", 1)[-1] for p in where})
+        if not where:
+            continue
+        records = [{"index": i, "qa_type": recs[i].get("qa_type"), "data_source": recs[i].get("data_source"),
+                    "video_id": (recs[i].get("metadata") or {}).get("video_id")
+                    if isinstance(recs[i].get("metadata"), dict) else None, "scores": bad_samples[i]}
+                   for i in by_task[name] if i in bad_samples]
+        reason = (f"{len(records)} record(s) have non-finite per-sample scores (e.g. an answer with a 'nan' or "
+                  "'inf' coordinate, or a number too large for a float)" if records else
+                  "the pooled value overflowed (per-sample scores are finite but too large)")
+        report.append({"task": task.key, "metrics": metrics, "where": where, "reason": reason, "records": records})
+        log.warning("%s not finite: reported as null; %s: records %s", ", ".join(metrics), reason,
+                    ", ".join(str(r["index"]) for r in records[:10]) + (" ..." if len(records) > 10 else ""))
+
+    def scrub(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: scrub(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [scrub(v) for v in obj]
+        return finite_or_none(obj)
+
+    for key in list(summary):
+        summary[key] = scrub(summary[key])
+    return report
+
+
 def _run_judge(judge: Judge, recs: list[dict], by_task: dict[str, list[int]], samples: list[dict]) -> None:
     items: list[tuple[str, str, str]] = []
     owners: list[tuple[int, Task, object]] = []
@@ -87,8 +146,25 @@ def _run_semantic(recs: list[dict], by_task: dict[str, list[int]], samples: list
     return len(owners)
 
 
+def _invalid_records(recs: list[dict]) -> list[dict]:
+    """The records that cannot be scored, each ``{index, qa_type, data_source, reason}``."""
+    invalid = []
+    for i, rec in enumerate(recs):
+        name = owner_of(rec.get("qa_type"))
+        if name is None:
+            reason = (f"no usable qa_type ({rec.get('qa_type')!r}); known: "
+                      f"{', '.join(OFFICIAL_QA_TYPES)}")
+        else:
+            task = TASKS.get(name)
+            reason = _guarded(task, rec, i, lambda: task.ground_truth_problem(rec))
+        if reason is not None:
+            invalid.append({"index": i, "qa_type": rec.get("qa_type"), "data_source": rec.get("data_source"),
+                            "reason": reason})
+    return invalid
+
+
 def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "leaderboard",
-                  semantic: bool | None = None) -> ScoreResult:
+                  semantic: bool | None = None, skip_invalid: bool = False) -> ScoreResult:
     """Score merged records as the official leaderboard evaluator does.
 
     Args:
@@ -98,23 +174,39 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
         mode: "leaderboard" (the only mode).
         semantic: also report MiniLM answer–reference similarity for DVC/VS/RC (loads the
             model); default: only when a judge is given.
+        skip_invalid: leave out records without a usable qa_type or ground truth (counted,
+            listed under ``invalid`` and warned about) instead of raising.
 
     Returns:
         A ``ScoreResult``.
 
     Raises:
-        InputError: an unknown mode, or a record whose ground truth is malformed.
+        InputError: an unknown mode, or (unless ``skip_invalid``) a record without a usable
+            qa_type or ground truth, naming the first and counting all.
     """
     if mode not in SCORING_MODES:
         raise InputError(f"unknown scoring mode {mode!r}; known: {', '.join(SCORING_MODES)}")
     if semantic is None:
         semantic = judge is not None
+    invalid = _invalid_records(recs)
+    if invalid and not skip_invalid:
+        first = invalid[0]
+        raise InputError(f"{first['reason']}; {len(invalid)} of {len(recs)} records cannot be scored; fix them, "
+                         "or pass --skip-invalid to score the rest (they are then listed in the score file)",
+                         record=_where(recs[first["index"]], first["index"]))
+    if invalid:
+        by_reason: dict[str, int] = {}
+        for item in invalid:
+            by_reason[item["reason"]] = by_reason.get(item["reason"], 0) + 1
+        log.warning("skipped %d of %d records that cannot be scored (listed under 'invalid'): %s", len(invalid),
+                    len(recs), "; ".join(f"{n} x {reason}" for reason, n in by_reason.items()))
+    skipped = {item["index"]: item["reason"] for item in invalid}
     by_task: dict[str, list[int]] = {name: [] for name in TASKS}
     routed: list[str | None] = []
     for i, rec in enumerate(recs):
         name = owner_of(rec.get("qa_type"))
-        routed.append(name)
-        if name is not None:
+        routed.append(None if i in skipped else name)
+        if name is not None and i not in skipped:
             by_task[name].append(i)
     contexts: dict[str, object] = {}
     prepared: dict[str, int] = {}
@@ -128,7 +220,10 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
         name = routed[i]
         entry = {"index": i, "task": name.lower() if name else None, "qa_type": rec.get("qa_type"),
                  "data_source": rec.get("data_source"), "pooling": pooling_fields(rec)}
-        if name is None:
+        if i in skipped:
+            entry["scores"] = {}
+            entry["invalid"] = skipped[i]
+        elif name is None:
             entry["scores"] = {}
         else:
             task = TASKS.get(name)
@@ -141,8 +236,10 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
 
     by_task_out: dict[str, dict] = {}
     by_source: dict[str, dict] = {}
-    counts: dict[str, Any] = {"records": len(recs), "unrouted": sum(1 for n in routed if n is None),
+    counts: dict[str, Any] = {"records": len(recs), "unrouted": sum(1 for r in recs if owner_of(r.get("qa_type")) is None),
                               "nap_needing_minilm": prepared.get("NAP", 0)}
+    if invalid:
+        counts["invalid"] = len(invalid)
     for name, task in TASKS.items():
         idx = by_task[name]
         task_recs = [recs[i] for i in idx]
@@ -167,6 +264,11 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     summary["by_task"] = by_task_out
     summary["by_source"] = by_source
     summary["counts"] = counts
+    non_finite = _null_non_finite(recs, by_task, samples, summary)
+    if non_finite:  # (only then: the summary of a clean run keeps its exact layout)
+        summary["non_finite"] = non_finite
+    if invalid:
+        summary["invalid"] = invalid
     return ScoreResult(summary=summary, samples=samples)
 
 
@@ -184,6 +286,8 @@ def _read_json(path: Path) -> Any:
             return json.load(f)
     except FileNotFoundError:
         raise InputError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder; expected a JSON file", path=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"not valid JSON: {e}", path=path) from None
 
@@ -311,16 +415,13 @@ def load_score_input(path: str | Path, ground_truth: str | Path | None = None,
 
 
 def write_outputs(result: ScoreResult, output: str | Path) -> Path:
-    """Write the score file and ``<stem>.samples.jsonl`` next to it.
+    """Write the score file and ``<stem>.samples.jsonl`` next to it (strict JSON, atomic writes).
 
     Returns:
         The path of the samples file.
     """
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result.summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     samples_path = output.with_name(f"{output.stem}.samples.jsonl")
-    with open(samples_path, "w", encoding="utf-8") as f:
-        for s in result.samples:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    atomic_write_bytes(samples_path, "".join(dumps(s) + "\n" for s in result.samples).encode("utf-8"))
+    atomic_write_bytes(output, (dumps(result.summary, indent=2, ensure_ascii=True) + "\n").encode("utf-8"))
     return samples_path

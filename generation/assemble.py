@@ -69,7 +69,7 @@ class PairOutcome:
 def validator_call_id(inst: Instance, cfg: GenerateConfig) -> str:
     """The journal key of the validator's verdict on one pair."""
     blob = json.dumps({"validator": cfg.validator_model, "version": prompts.load("generation/validator")["version"],
-                       "calls": sorted(c.call_id for c in inst.calls.values())}, sort_keys=True)
+                       "calls": sorted(c.call_id for c in inst.calls.values())}, sort_keys=True, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

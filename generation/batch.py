@@ -111,7 +111,7 @@ async def _recover(engine: Engine, state: BatchState) -> None:
 
 def _request_bytes(req) -> int:
     if req.messages is not None:
-        return len(json.dumps(req.messages))
+        return len(json.dumps(req.messages, allow_nan=False))
     return sum(len(p.data) * 4 // 3 if hasattr(p, "data") else len(p) for t in req.turns for p in t.parts)
 
 

@@ -86,7 +86,7 @@ def call_id(template: Record, writer: Writer, versions: dict[str, str], params: 
     """The identity of one call (see the module docstring): 64 hex digits, a valid batch ``custom_id``."""
     blob = json.dumps({"schema": CALL_SCHEMA, "uid": template.uid, "builder": template.builder_version,
                        "variant": writer.variant, "provider": writer.provider, "model": writer.model,
-                       "prompts": versions, "params": params}, sort_keys=True)
+                       "prompts": versions, "params": params}, sort_keys=True, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

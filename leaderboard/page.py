@@ -253,7 +253,7 @@ def render_page(board: Board) -> str:
            "header to sort.") if n_runs else "The published rows only."
     main_table = (f'<section id="ranking"><h2>Ranking</h2>{_table(board.runs, "board", colours)}</section>'
                   if board.runs else "")
-    data = json.dumps({"runs": [e.name for e in board.runs], "paper": [e.name for e in board.paper]})
+    data = json.dumps({"runs": [e.name for e in board.runs], "paper": [e.name for e in board.paper]}, allow_nan=False)
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{escape(board.title)}</title><style>{CSS}</style></head><body><main>"

@@ -1,14 +1,15 @@
 """Read and write records: official MedVidBench JSON and Parquet shards.
 
 Every write is atomic (a temporary file in the same folder, then ``os.replace``), so a killed
-process never leaves a partial file that looks complete.
+process never leaves a partial file that looks complete. Files get the mode ``open()`` would give
+them (0666 minus the umask, :mod:`mvbench.tempfiles`), not ``mkstemp``'s private 0600. Every JSON
+written is strict (no NaN or Infinity, :mod:`mvbench.strict_json`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ import pyarrow.parquet as pq
 
 from mvbench.errors import InputError
 from mvbench.records import ARROW_SCHEMA, Record
+from mvbench.strict_json import NonFiniteError, dumps
+from mvbench.tempfiles import make_temp
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = make_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -38,8 +41,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write JSON atomically (UTF-8, non-ASCII kept)."""
-    return atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=indent).encode("utf-8"))
+    """Write strict JSON atomically (UTF-8, non-ASCII kept).
+
+    Raises:
+        InputError: ``obj`` holds NaN or an infinity (naming the file and where), which JSON cannot
+            hold; nothing is written.
+    """
+    try:
+        text = dumps(obj, indent=indent)
+    except NonFiniteError as e:
+        raise InputError(f"refusing to write it: {e}", path) from None
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def load_json(path: str | Path) -> Any:
@@ -97,10 +109,10 @@ def atomic_write_table(table: pa.Table, path: str | Path) -> Path:
     """Write any Arrow table as a Parquet file atomically (zstd)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    fd, tmp = make_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -33,6 +33,16 @@ VideoTiming = Literal["official", "record"]
 # media/video.py l.147; vLLM >= 0.31 requires metadata), so mvbench always states the rate.
 OFFICIAL_VIDEO_FPS = 2.0
 
+FrameEncoding = Literal["png", "jpeg"]
+# How resized frames travel to a model server (vLLM's OpenAI-compatible API, OpenAI, Gemini). The
+# official inference hands vLLM the resized pixels themselves, so the default is lossless PNG:
+# JPEG q95 (4:2:0 chroma) changes ~90% of the pixels of a 224x112 frame, by 2-3 levels on average
+# and up to ~50 at edges such as the green RC box. PNG frames are ~4x larger (~45 kB against
+# ~12 kB at the official budget), which a local server does not notice; "jpeg" remains for remote
+# APIs where upload size matters. The in-process HF backend passes pixels and encodes nothing.
+FRAME_ENCODINGS: tuple[str, ...] = ("png", "jpeg")
+DEFAULT_FRAME_ENCODING: FrameEncoding = "png"
+
 
 def timing_fps(timing: VideoTiming, record_fps: float) -> float:
     """The fps a video's temporal positions are computed with.
@@ -63,6 +73,8 @@ class GenerationParams:
         frames_as: send frames as one video (Qwen's frame-list data-URL recipe) or as an image list.
         video_timing: the fps behind a video's temporal positions (:func:`timing_fps`):
             ``official`` as the leaderboard's runs, or ``record`` (each record's own fps).
+        frame_encoding: how frames are encoded for a model server: ``png`` (lossless, the
+            default: the pixels the official inference gives vLLM) or ``jpeg`` (quality 95).
     """
 
     temperature: float = 0.0
@@ -72,9 +84,12 @@ class GenerationParams:
     min_pixels: int = OFFICIAL_MIN_PIXELS
     frames_as: FramesAs = "video"
     video_timing: VideoTiming = "official"
+    frame_encoding: FrameEncoding = DEFAULT_FRAME_ENCODING
 
     def __post_init__(self) -> None:
         timing_fps(self.video_timing, 1.0)  # rejects an unknown timing
+        if self.frame_encoding not in FRAME_ENCODINGS:
+            raise ValueError(f"frame encoding must be one of {', '.join(FRAME_ENCODINGS)}, not {self.frame_encoding!r}")
 
     def to_dict(self) -> dict:
         """Plain dict, with temperature 0.0 normalised so 0 and 0.0 give one cache key."""

@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from mvbench import strict_json
 from mvbench.errors import InputError
 
 SCHEMA_VERSION = "1"
@@ -88,8 +89,8 @@ ARROW_SCHEMA = pa.schema([
 
 
 def canonical_json(obj: Any) -> str:
-    """Compact JSON with sorted keys: the form every content hash in mvbench is taken over."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Compact strict JSON with sorted keys: the form every content hash in mvbench is taken over."""
+    return strict_json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def normalise_data_source(name: str) -> str:
@@ -238,11 +239,11 @@ class Record:
                 if name == "struc_info" and not self.has_struc_info:
                     row[name] = None
                 elif name == "extra":
-                    row[name] = json.dumps(value, ensure_ascii=False) if value else None
+                    row[name] = strict_json.dumps(value) if value else None
                 elif name == "metadata":
-                    row[name] = json.dumps(value, ensure_ascii=False)
+                    row[name] = strict_json.dumps(value)
                 else:
-                    row[name] = None if value is None else json.dumps(value, ensure_ascii=False)
+                    row[name] = None if value is None else strict_json.dumps(value)
             else:
                 row[name] = getattr(self, name)
         return row
@@ -349,3 +350,6 @@ def _check_official_types(obj: dict, path: str | Path | None, where: Any) -> Non
     for key in ("qa_type", "data_source"):
         if not isinstance(obj.get(key), str):
             raise bad(f"{key} must be a string")
+    non_finite = strict_json.non_finite_paths(obj)
+    if non_finite:  # Python's json reads NaN/Infinity; no record may carry them into what we write
+        raise bad(f"non-finite number (NaN or Infinity is not JSON) at {', '.join(non_finite[:5])}")

@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths to the real data beside the checkout, and a guard against empty runs."""
+"""Shared test fixtures: paths to the real data shipped in ``tests/data``, and a guard against empty runs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# shared/ sits beside the checkout (CI clones main with shared/ next to it).
-SHARED = Path(os.environ.get("MVBENCH_SHARED", REPO.parent / "shared"))
-SAMPLES = SHARED / "data" / "medvidbench-samples"
-NURVID = SHARED / "data" / "nurvid"
+# Real data the tests read, shipped in the repository (licences and attribution beside each set),
+# so a fresh clone with nothing next to it passes the suite.
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLES = DATA / "medvidbench-samples"
+NURVID = DATA / "nurvid"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,17 +20,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """The real MedVidBench records (shared/data/medvidbench-samples)."""
+    """The real MedVidBench records (tests/data/medvidbench-samples, CC BY-NC-SA 4.0)."""
     if not SAMPLES.is_dir():
-        pytest.fail(f"real MedVidBench samples not found at {SAMPLES} (set MVBENCH_SHARED)")
+        pytest.fail(f"real MedVidBench samples not found at {SAMPLES}: the checkout is incomplete")
     return SAMPLES
 
 
 @pytest.fixture(scope="session")
 def nurvid_dir() -> Path:
-    """The real NurViD annotation release (shared/data/nurvid)."""
+    """The real NurViD annotation release (tests/data/nurvid, CC BY 4.0, research use only)."""
     if not NURVID.is_dir():
-        pytest.fail(f"real NurViD annotations not found at {NURVID} (set MVBENCH_SHARED)")
+        pytest.fail(f"real NurViD annotations not found at {NURVID}: the checkout is incomplete")
     return NURVID
 
 

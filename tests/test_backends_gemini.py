@@ -47,5 +47,5 @@ def test_generate_round_trip(tmp_path):
                 await backend.aclose()
 
         assert asyncio.run(go()).startswith("ECHO: Which tool?")
-        assert inline_parts(srv.requests[-1]) == ["image/jpeg"] * 3  # the RC frame is boxed in place
+        assert inline_parts(srv.requests[-1]) == ["image/png"] * 3  # lossless by default; the RC frame boxed in place
         assert backend.fingerprint()["model"] == "gemini-2.5-flash"

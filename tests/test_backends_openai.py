@@ -33,7 +33,7 @@ def _user_content(request):
     return build_messages(request, load_request_images(request))[-1]["content"]
 
 
-def test_video_is_one_jpeg_frame_list_padded_to_even(tmp_path):
+def test_video_is_one_frame_list_padded_to_even(tmp_path):
     req = GenerationRequest(uid="u", prompt="When does it start?", frames=_frames(tmp_path, 3))
     content = _user_content(req)
     assert [p["type"] for p in content] == ["video_url", "text"]
@@ -44,7 +44,7 @@ def test_video_is_one_jpeg_frame_list_padded_to_even(tmp_path):
     assert len(pieces) == 4 and pieces[3] == pieces[2]  # last frame repeated
     assert pieces[0] != pieces[1]
     first = _decode(pieces[0])
-    assert first.format == "JPEG" and first.size == (224, 112)  # 640x360 on the official frame grid (56)
+    assert first.format == "PNG" and first.size == (224, 112)  # 640x360 on the official frame grid (56); lossless
     assert content[1] == {"type": "text", "text": "When does it start?"}
 
 
@@ -53,7 +53,7 @@ def test_images_mode_sends_one_image_part_per_frame(tmp_path):
                             params=GenerationParams(frames_as="images"))
     content = _user_content(req)
     assert [p["type"] for p in content] == ["image_url"] * 3 + ["text"]
-    assert all(p["image_url"]["url"].startswith("data:image/jpeg;base64,") for p in content[:3])
+    assert all(p["image_url"]["url"].startswith("data:image/png;base64,") for p in content[:3])
 
 
 def test_rc_start_frame_is_boxed_in_place_inside_the_video(tmp_path):

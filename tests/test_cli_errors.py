@@ -52,19 +52,20 @@ def test_sigterm_runs_finally_blocks_and_exits_143(tmp_path: Path) -> None:
     ready, cleaned = tmp_path / "ready", tmp_path / "cleaned"
     body = (f"try:\n    open({str(ready)!r}, 'w').close()\n    time.sleep(60)\n"
             f"finally:\n    open({str(cleaned)!r}, 'w').close()")
-    proc = subprocess.Popen([sys.executable, "-c", _probe(body), "probe"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert ready.exists(), proc.stderr.read() if proc.poll() is not None else "probe did not start"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 143
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # (the context manager closes the pipes whatever happens)
+    with subprocess.Popen([sys.executable, "-c", _probe(body), "probe"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ready.exists(), proc.stderr.read() if proc.poll() is not None else "probe did not start"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 143
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert cleaned.exists()  # the finally block ran (a launched vLLM server would be stopped)
 
 

@@ -262,3 +262,79 @@ def test_out_dir_of_another_run_is_not_resumed_silently(samples_dir: Path, tmp_p
     same = run_eval(EvalConfig(data=str(data), model="baseline:prior", out_dir=out, no_judge=True, cache_dir=None,
                                max_tokens=64, tasks=["TAG"]))
     assert same["counts"]["requested_this_run"] == 0  # a narrower selection resumes
+
+
+def test_empty_answers_are_retried_and_make_the_run_incomplete(samples_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mvbench.cli import app
+
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    out = tmp_path / "out"
+    empty_once = {"(sample 1)", "(sample 3)"}
+
+    def flaky(body: dict) -> str:
+        question = last_user_text(body)
+        marker = next((m for m in empty_once if m in question), None)
+        if marker:
+            empty_once.discard(marker)
+            return "  \n"  # whitespace only: an empty answer
+        return answers[question]
+
+    args = ["eval", "--data", str(data), "--model", "openai:fake-model", "--out", str(out), "--no-judge",
+            "--no-cache"]
+    with FakeOpenAIServer(respond=flaky) as srv:
+        first = CliRunner().invoke(app, args + ["--base-url", srv.base_url])
+        assert first.exit_code == 1, first.output
+        assert "2 answers are empty" in first.output
+        results = json.loads((out / "results.json").read_text())
+        assert results["complete"] is False and results["submission_complete"] is False
+        assert results["counts"]["empty_answers"] == 2 and len(results["empty_answers"]) == 2
+        calls = srv.stats.calls
+        second = CliRunner().invoke(app, args + ["--base-url", srv.base_url])
+        assert second.exit_code == 0, second.output
+        assert srv.stats.calls - calls == 2  # only the two empty answers were requested again
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] is True and results["counts"]["empty_answers"] == 0
+    assert results["empty_answers"] == [] and results["tag_miou_0.3"] == 1.0
+
+
+def test_a_run_whose_every_answer_is_empty_fails(samples_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mvbench.cli import app
+
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    with FakeOpenAIServer(respond=lambda body: "") as srv:
+        result = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", "openai:fake-model", "--out",
+                                          str(tmp_path / "out"), "--no-judge", "--no-cache", "--base-url",
+                                          srv.base_url])
+    assert result.exit_code == 1
+    assert f"every answer ({len(answers)}) is empty" in result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["complete"] is False and results["counts"]["empty_answers"] == len(answers)
+
+
+def test_an_aborted_run_writes_results_marked_incomplete_with_the_failures(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    out = tmp_path / "out"
+    with FakeOpenAIServer(respond=oracle(answers), script=["ok", "ok"], fail_rate=1.0) as srv:
+        with pytest.raises(Exception, match=r"stopped after \d+ consecutive .*/results.json lists the failures"):
+            run_eval(_cfg(data, out, srv.base_url, max_retries=0, concurrency=1, abort_after=3))
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] is False and results["submission_complete"] is False
+    assert results["aborted"].startswith("stopped after ") and "consecutive failed requests" in results["aborted"]
+    assert results["counts"]["answered"] == 2 and results["counts"]["failed"] == len(answers) - 2
+    errors = [f["error"] for f in results["failures"]]
+    requested = [e for e in errors if not e.startswith("not requested: the run stopped early (stopped after")]
+    assert 3 <= len(requested) < len(answers) - 2  # stopped early; the failed requests each with its error
+    assert all(e.startswith("ServerError") for e in requested)
+    assert results["judge_skipped_reason"] == "the run stopped early"
+    assert results["fingerprint"]["generation_params"]["frame_encoding"] == "png"
+    assert "PNG (lossless)" in results["fingerprint"]["frames_rule"]
+    assert len(json.loads((out / "submission.json").read_text())) == len(answers)
+    # the rerun resumes: only what is missing is requested, and the run completes
+    with FakeOpenAIServer(respond=oracle(answers)) as srv:
+        results = run_eval(_cfg(data, out, srv.base_url))
+        assert srv.stats.calls == len(answers) - 2
+    assert results["complete"] is True and results["aborted"] is None and results["failures"] == []

@@ -55,3 +55,14 @@ def test_damaged_line_names_file_and_line_and_suggests_overwrite(tmp_path: Path,
         PredictionStore(path)
     message = str(info.value)
     assert f"{path}:2" in message and what in message and "--overwrite" in message
+
+
+def test_empty_answers_are_not_done(tmp_path):
+    with PredictionStore(tmp_path / "predictions.jsonl") as store:
+        for uid, prediction in (("a", "tying"), ("b", ""), ("c", " \n\t"), ("d", None)):
+            store.append({"uid": uid, "prediction": prediction, "error": None if prediction is not None else "x"})
+    store = PredictionStore(tmp_path / "predictions.jsonl")  # as a rerun loads it
+    try:
+        assert [store.done(u) for u in "abcde"] == [True, False, False, False, False]
+    finally:
+        store.close()

@@ -90,3 +90,31 @@ def test_aggregate_mean_of_aspect_means_and_empty_pairs():
     out = caption.aggregate(recs, samples, prefix="vs")
     assert out["vs_llm"] == pytest.approx((4 + 4 + 4 + 4 + 2) / 5)
     assert caption.aggregate(recs, [{}, {}, {}], prefix="rc")["rc_llm"] is None
+
+
+def test_a_connected_judge_opens_and_closes_one_client_per_batch_in_its_event_loop():
+    clients = []
+
+    class Client:
+        def __init__(self):
+            self.loop, self.closed_in, self.calls = asyncio.get_running_loop(), None, 0
+            clients.append(self)
+
+        async def complete(self, messages, **params):
+            assert asyncio.get_running_loop() is self.loop and self.closed_in is None
+            self.calls += 1
+            return GOOD
+
+        async def aclose(self):
+            self.closed_in = asyncio.get_running_loop()
+
+    judge = Judge(connect=Client, backoff=0)
+    assert judge.judge_many([("a", "b", "vs"), ("c", "d", "rc")]) == [caption.parse(GOOD)] * 2
+    assert judge.judge_many([("e", "f", "vs")]) == [caption.parse(GOOD)]  # reusable: a new client
+    assert asyncio.run(judge.ajudge("g", "h", "dvc")) == caption.parse(GOOD)
+    assert [c.calls for c in clients] == [2, 1, 1]
+    assert all(c.closed_in is c.loop for c in clients)  # closed in the loop that opened it
+    with pytest.raises(ValueError, match="either"):
+        Judge()
+    with pytest.raises(ValueError, match="either"):
+        Judge(lambda m, **p: GOOD, connect=Client)

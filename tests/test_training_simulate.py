@@ -26,7 +26,8 @@ def test_raw_batch_scaled_updates_concentrate_on_easy_pairs_and_normalised_progr
     numbers = summary(config, [raw, norm, group])
     assert [c["label"] for c in numbers["conditions"]] == [c[2] for c in DEFAULT_CONDITIONS[:3]]
     png = plot(config, [raw, norm, group], tmp_path / "sim.png", "test")
-    assert Image.open(png).size[0] > 500
+    with Image.open(png) as img:
+        assert img.size[0] > 500
 
 
 def test_with_a_weak_baseline_the_floored_normalisation_stays_stable_and_still_helps():

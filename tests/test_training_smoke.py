@@ -39,7 +39,8 @@ def test_smoke_sft_then_grpo_on_cpu_and_the_checkpoints_evaluate(tmp_path: Path,
         resolved = yaml.safe_load((checkpoint / "mvbench_train_config.yaml").read_text())  # beside the checkpoint
         assert resolved["stage"] == stage and resolved["config"]["model"].endswith("smoke-model")
         assert resolved["data"]["sha256"] == summary["data"]["sha256"]
-        assert Image.open(checkpoint / "reward_curves.png").size[0] > 500
+        with Image.open(checkpoint / "reward_curves.png") as img:
+            assert img.size[0] > 500
     sft_losses = [v for _, v in json.loads((tmp_path / "sft" / "curves.json").read_text())["loss"]]
     assert len(sft_losses) == 2 and _finite(sft_losses)
 

@@ -144,7 +144,7 @@ def example_row(record: Record) -> dict:
     """The dataset row of one record."""
     return {"prompt": qwen_inputs.chat_messages(record.question, frames_as="video"),
             "uid": record.uid, "qa_type": record.qa_type, "data_source": record.data_source, "task": record.task,
-            "gt": json.dumps(ground_truth_of(record), ensure_ascii=False, sort_keys=True),
+            "gt": json.dumps(ground_truth_of(record), ensure_ascii=False, sort_keys=True, allow_nan=False),
             "answer": record.answer or ""}
 
 

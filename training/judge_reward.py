@@ -78,11 +78,15 @@ class JudgeScorer:
 
     Args:
         judge: a :class:`mvbench.eval.judge.Judge` (any ``complete`` callable; tests use fakes).
+        aclose: closes the judge's client (its connections live in the scorer's event loop, so
+            :meth:`close` runs it there).
     """
 
-    def __init__(self, judge: Any):
+    def __init__(self, judge: Any, aclose: Any = None):
         self.judge = judge
+        self._aclose = aclose
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -104,7 +108,7 @@ class JudgeScorer:
         cache = ResponseCache(Path(directory).expanduser()) if directory else None
         judge = Judge(client.complete, model=config.model, cache=cache, max_attempts=config.max_attempts,
                       concurrency=config.concurrency, backoff=0.5)
-        return cls(judge)
+        return cls(judge, aclose=client.aclose)
 
     def submit(self, items: list[tuple[str, str, str]]) -> Future:
         """Start judging pairs concurrently in the judge's thread; the future gives :meth:`score`'s list.
@@ -139,16 +143,27 @@ class JudgeScorer:
         return self.judge.info()
 
     def close(self) -> None:
-        """Stop the judge's event loop."""
+        """Close the judge's client in its event loop, stop and close that loop, close the reply cache."""
         with self._lock:
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                self._loop = None
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None:
+            if self._aclose is not None:
+                asyncio.run_coroutine_threadsafe(self._aclose(), loop).result(timeout=60)
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(timeout=60)
+            if not loop.is_running():
+                loop.close()
+        close = getattr(self.judge, "close", None)
+        if close is not None:
+            close()
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="mvbench-judge", daemon=True).start()
+                self._thread = threading.Thread(target=loop.run_forever, name="mvbench-judge", daemon=True)
+                self._thread.start()
                 self._loop = loop
             return self._loop

@@ -275,7 +275,7 @@ class RewardSuite:
         """:meth:`score`, reusing the result when called again on the same batch (one call per TRL
         reward function of the same step computes every task's rewards once)."""
         key = (tuple(completion_text(c) for c in completions),
-               tuple(g if isinstance(g, str) else json.dumps(g, sort_keys=True) for g in gts))
+               tuple(g if isinstance(g, str) else json.dumps(g, sort_keys=True, allow_nan=False) for g in gts))
         if self._memo is not None and self._memo[0] == key:
             self.last = self._memo[1]
             return self._memo[1]

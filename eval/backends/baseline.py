@@ -84,7 +84,7 @@ class PriorBaselineBackend:
                 return ""
             start, end, every = float(m.group(1)), float(m.group(2)), m.group(3)
         stride = 1.0 if every == "second" else float(every.split()[0])
-        w, h = (Image.open(request.frames[0]).size if request.frames else (100, 100))
+        w, h = _frame_size(request.frames[0]) if request.frames else (100, 100)
         box = f"[{w * 0.25:.2f}, {h * 0.25:.2f}, {w * 0.75:.2f}, {h * 0.75:.2f}]"
         times, t = [], start
         while t <= end + 1e-9 and stride > 0 and len(times) < 1000:
@@ -94,3 +94,9 @@ class PriorBaselineBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _frame_size(path: str) -> tuple[int, int]:
+    """(width, height) of a frame file, read from its header; the file is closed at once."""
+    with Image.open(path) as img:
+        return img.size

@@ -1,7 +1,7 @@
 """Backend for Gemini models through ``google-genai``.
 
 Layout: one-shot examples become prior ``user``/``model`` text turns; the final user turn holds
-every frame as an inline JPEG part, the RC start frame boxed in place (always an image list:
+every frame as an inline image part (PNG or JPEG, ``params.frame_encoding``), the RC start frame boxed in place (always an image list:
 ``params.frames_as`` is ignored, as Gemini takes no frame-list video), then the prompt.
 The system prompt becomes the system instruction. Frames are resized by Qwen's ``smart_resize``
 with the request's pixel budget, as for the other backends, so all models see the same pixels.
@@ -15,6 +15,7 @@ from mvbench.eval.backends.base import GenerationRequest
 from mvbench.eval.backends.openai_backend import load_request_images
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
+from mvbench.llm.images import mime_type
 from mvbench.llm.retry import ClientOptions
 
 MESSAGE_LAYOUT_VERSION = 1
@@ -25,7 +26,8 @@ def build_turns(request: GenerationRequest, frames: list[bytes]) -> list[Turn]:
 
     Args:
         request: the request (prompt, examples).
-        frames: JPEG bytes of the frames, in order (the RC start frame already boxed).
+        frames: the encoded frames (``request.params.frame_encoding``), in order (the RC start
+            frame already boxed).
 
     Returns:
         The conversation, ending with the user turn.
@@ -34,7 +36,7 @@ def build_turns(request: GenerationRequest, frames: list[bytes]) -> list[Turn]:
     for question, answer in request.examples:
         turns.append(Turn("user", (question,)))
         turns.append(Turn("model", (answer,)))
-    parts: list = [InlineData(f) for f in frames]
+    parts: list = [InlineData(f, mime_type(request.params.frame_encoding)) for f in frames]
     parts.append(request.prompt)
     turns.append(Turn("user", tuple(parts)))
     return turns

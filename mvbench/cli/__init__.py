@@ -103,6 +103,11 @@ def _show_click_error(e: Any) -> int:
     return int(e.exit_code)
 
 
+def _one_line(message: str) -> str:
+    """``message`` with its lines joined by spaces (and runs of blanks collapsed)."""
+    return " ".join(message.split())
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(EXIT_TERMINATED)
 
@@ -117,13 +122,21 @@ def main() -> None:
     except MvbenchError as e:
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup.
-        err_console.print(f"[bold red]error:[/] {escape(redact(e))}", highlight=False)
+        # escape(): "[row 3]" and "[video05]" in messages are text, not rich markup. One line, always
+        # (a parser's message can span several: YAML's points at the column with a caret line).
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(redact(e)))}", highlight=False)
+        sys.exit(1)
+    except OSError as e:  # a path that is a folder, a file, missing or not writable, met deep inside
+        if os.environ.get("MVBENCH_DEBUG"):
+            raise
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        message = (f"{where}: " if where else "") + (e.strerror or str(e))
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(redact(message)))}", highlight=False)
         sys.exit(1)
     except KeyError as e:  # registry lookups: unknown source/task/model names
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(str(e.args[0] if e.args else e)))}", highlight=False)
         sys.exit(1)
     except typer.Exit as e:
         code = e.exit_code

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mvbench.cli.checks import config, output_dir
 from mvbench.errors import InputError
 
 console = Console(stderr=True)
@@ -136,6 +137,7 @@ def register(app: typer.Typer) -> None:
             return
         if not source or root is None or out is None:
             raise typer.BadParameter("--source, --root and --out are required (or use --list)")
+        output_dir(out, "--out")
         if source == "all":
             pairs = detect_sources(root)
             if not pairs:
@@ -149,10 +151,11 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"--option needs key=value, not {item!r}")
             key, value = item.split("=", 1)
             overrides[key.strip()] = value
-        options = BuildOptions(out=out, tasks=_split_tasks(tasks), workers=workers, plan_only=plan_only,
-                               keep_going=keep_going, seed=seed, executor=executor,
-                               split_file=split_file, keep_val=keep_val, shard_size=shard_size,
-                               gen=GenConfig(seed=seed, max_frames=max_frames, stg_keyframes=stg_keyframes))
+        options = config(BuildOptions, out=out, tasks=_split_tasks(tasks), workers=workers, plan_only=plan_only,
+                         keep_going=keep_going, seed=seed, executor=executor,
+                         split_file=split_file, keep_val=keep_val, shard_size=shard_size,
+                         gen=config(GenConfig, seed=seed, max_frames=max_frames,
+                                    stg_keyframes=stg_keyframes))
         if overrides:
             for name, _ in pairs:
                 cls = get_builder(name)
@@ -203,12 +206,13 @@ def register(app: typer.Typer) -> None:
     def balance(
         in_dir: Annotated[Path, typer.Argument(help="A built dataset.")],
         out_dir: Annotated[Path, typer.Argument(help="Folder for the balanced dataset.")],
-        cap: Annotated[int, typer.Option("--cap", help="Records per (source, task) at most.")],
+        cap: Annotated[int, typer.Option("--cap", min=1, help="Records per (source, task) at most.")],
         seed: Annotated[int, typer.Option("--seed")] = 0,
         per_split: Annotated[bool, typer.Option("--per-split", help="Cap each (source, task, split).")] = False,
     ) -> None:
         """Write the task-balanced "Standard" version (frames referenced via a link, not copied)."""
         from mvbench.builders.balance import balance as run_balance
 
+        output_dir(out_dir, "OUT_DIR")
         manifest = run_balance(in_dir, out_dir, cap, seed, per_split=per_split)
         Console().print(f"kept {manifest['records']} of {manifest['records_in']} records → {out_dir}")

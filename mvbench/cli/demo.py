@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mvbench.builders.fixtures import fixture_sources, is_fixture_root, make_fixture, mark_fixture
+from mvbench.cli.checks import output_dir
 from mvbench.builders.pipeline import BuildOptions, build
 from mvbench.eval.harness import EvalConfig, run_eval
 from mvbench.leaderboard import Board, build_board, load_entry
@@ -163,17 +164,22 @@ class StepProgress:
 def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Working folder.")] = Path("demo-out"),
     sources: Annotated[Optional[str], typer.Option(help="Comma-separated sources (default: all).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Test samples per task per model (default: all of the "
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Test samples per task per model (default: all of the "
                                                       "fixture test split).")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Build processes (default: all cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Build processes (default: all cores).")] = None,
     skip_tiny_model: Annotated[bool, typer.Option("--skip-tiny-model", help="Evaluate only the prior baseline.")] = False,
 ) -> None:
     """Generate raw trees for every source, build them, evaluate reference models, write the leaderboard page."""
     from mvbench.cli.leaderboard import print_board
 
     models = (PRIOR_BASELINE,) if skip_tiny_model else (PRIOR_BASELINE, TINY_QWEN)
+    output_dir(out, "--out")
+    chosen = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    unknown = sorted(set(chosen or ()) - set(fixture_sources()))
+    if unknown:
+        raise typer.BadParameter(f"--sources: no fixture for {', '.join(unknown)}; known: {', '.join(fixture_sources())}")
     with StepProgress(err) as progress:
-        board = run_demo(out, sources=[s.strip() for s in sources.split(",")] if sources else None, models=models,
+        board = run_demo(out, sources=chosen, models=models,
                          limit=limit, workers=workers, say=err.print, progress=progress)
     print_board(board)
     typer.echo(str((out / "leaderboard.html").resolve()))

@@ -50,6 +50,7 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Sampling seed (part of the cache key).")] = 0,
     frames_as: Annotated[Optional[str], typer.Option(help="Send frames as 'video' or 'images' (default: the model's).")] = None,
     video_timing: Annotated[str, typer.Option(help="Temporal positions of a video: 'official' (the leaderboard's runs: 2 fps for every video) or 'record' (each record's metadata.fps).")] = "official",
+    frame_encoding: Annotated[str, typer.Option(help="Frames sent to a model server as 'png' (lossless: the pixels the official inference gives vLLM) or 'jpeg' (quality 95, ~4x smaller).")] = "png",
     max_pixels: Annotated[Optional[int], typer.Option(help="Per-frame pixel budget (default 48*28*28).")] = None,
     min_pixels: Annotated[Optional[int], typer.Option(help="Per-frame pixel floor (default 8*28*28).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="New-token budget (default 256).")] = None,
@@ -78,7 +79,7 @@ def eval_command(
                          frames_root=str(frames_root) if frames_root else None, split=split,
                          tasks=_split_list(tasks), sources=_split_list(sources), limit=limit,
                          prompt_mode=prompt_mode, concurrency=concurrency, seed=seed, frames_as=frames_as,
-                         video_timing=video_timing,
+                         video_timing=video_timing, frame_encoding=frame_encoding,
                          max_pixels=max_pixels, min_pixels=min_pixels, max_tokens=max_tokens, judge=judge,
                          judge_base_url=judge_base_url, no_judge=no_judge, timeout_s=timeout,
                          max_retries=max_retries, overwrite=overwrite, vllm_python=vllm_python,
@@ -95,18 +96,36 @@ def eval_command(
         results = run_eval(cfg, progress_factory=factory)
     scored = bool(results["counts"]["scored_with_ground_truth"])
     if json_out:
-        typer.echo(json.dumps(results, indent=2))
+        typer.echo(json.dumps(results, indent=2, allow_nan=False))
     elif scored:
         print_metrics(results, title=f"{model} on {Path(data).name}")
         err.print(f"wrote {out}/results.json, predictions.jsonl, submission.json")
     if not results["complete"]:
-        err.print(f"[bold red]incomplete:[/] {results['counts']['failed']} samples failed (scored as empty "
-                  "answers, listed in results.json); rerun the same command to retry them")
+        err.print(f"[bold red]incomplete:[/] {incomplete_reason(results)} (scored as empty answers, listed in "
+                  "results.json); rerun the same command to retry them", highlight=False)
         raise typer.Exit(1)
     if not scored:
         subset = "" if results.get("submission_complete") else " (a subset: the leaderboard needs every test sample)"
         typer.echo(f"wrote {out / 'submission.json'}{subset}; this data has no ground truth, so scores come from "
                    f"the MedVidBench leaderboard: upload that file at {LEADERBOARD_URL}", err=True)
+
+
+def incomplete_reason(results: dict) -> str:
+    """Why a run is incomplete, in words: failed samples and empty answers.
+
+    >>> incomplete_reason({"counts": {"failed": 2, "empty_answers": 3, "samples": 9}})
+    '2 samples failed, 3 answers are empty'
+    >>> incomplete_reason({"counts": {"failed": 0, "empty_answers": 9, "samples": 9}})
+    'every answer (9) is empty'
+    """
+    c = results.get("counts", {})
+    failed, empty, total = c.get("failed", 0), c.get("empty_answers", 0), c.get("samples", 0)
+    parts = []
+    if failed:
+        parts.append(f"{failed} samples failed")
+    if empty:
+        parts.append(f"every answer ({empty}) is empty" if empty == total else f"{empty} answers are empty")
+    return ", ".join(parts) or "the run stopped early"
 
 
 def print_metrics(results: dict, title: str) -> None:
@@ -120,7 +139,8 @@ def print_metrics(results: dict, title: str) -> None:
         table.add_row(k, "—" if results.get(k) is None else f"{results[k]:.4f}")
     Console().print(table)
     c = results.get("counts", {})
-    Console().print(f"samples {c.get('samples')}, answered {c.get('answered')}, failed {c.get('failed')}; "
+    Console().print(f"samples {c.get('samples')}, answered {c.get('answered')}, empty {c.get('empty_answers')}, "
+                    f"failed {c.get('failed')}; "
                     f"judge: {(results.get('judge') or {}).get('model') or results.get('judge_skipped_reason')}")
 
 

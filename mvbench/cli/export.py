@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mvbench.cli.checks import output_dir
+
 
 def register(app: typer.Typer) -> None:
     """Add ``export``."""
@@ -30,6 +32,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
         if split not in ("train", "val", "test", "all"):
             raise typer.BadParameter("--split must be train, val, test or all")
+        output_dir(out_dir, "OUT_DIR")
         path = export_medvidbench(in_dir, out_dir, split=split, with_answers=with_answers,
                                   frames_prefix=frames_prefix, copy=copy, frames=not no_frames)
         Console().print(f"wrote {path}")

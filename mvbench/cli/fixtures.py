@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mvbench.cli.checks import output_dir
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``fixtures`` group (``make``, ``list``)."""
@@ -42,6 +44,7 @@ def register(app: typer.Typer) -> None:
         """
         from mvbench.builders.fixtures import fixture_sources, make_fixture
 
+        output_dir(out_dir, "OUT_DIR")
         if source == "all":
             if variant:
                 raise typer.BadParameter("--variant needs one --source")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mvbench.cli.checks import output_file
 from mvbench.dataset_io import atomic_write_bytes
 from mvbench.eval.bootstrap import DEFAULT_RESAMPLES, BootstrapConfig
 from mvbench.leaderboard import Board, build_board, load_entry
@@ -86,6 +87,8 @@ def leaderboard_command(
 ) -> None:
     """Rank models as the official MedVidBench leaderboard (dense rank per metric, mean rank)."""
     results = results or []
+    if output is not None:
+        output_file(output, "--output")
     names = list(name or [])
     if names and len(names) != len(results):
         raise typer.BadParameter("give one --name per result, or none")

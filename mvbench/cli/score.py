@@ -29,8 +29,9 @@ def _make_judge(model: str, base_url: str | None):
     from mvbench.llm.retry import ClientOptions
 
     # the judge retries each pair itself (5 attempts, as the official script); no client retries on top
-    client = OpenAIChatClient(model, ClientOptions(base_url=base_url, max_retries=0))
-    return Judge(client.complete, model=model)
+    options = ClientOptions(base_url=base_url, max_retries=0)
+    OpenAIChatClient(model, options)  # a missing key fails here (opens nothing)
+    return Judge(model=model, connect=lambda: OpenAIChatClient(model, options))
 
 
 def _judge_model(no_judge: bool, judge: str | None, judge_base_url: str | None) -> str | None:
@@ -70,6 +71,9 @@ def score(
         "--strict-ids", help="Fail when submission ids differ from the ground truth's (default: warn; "
                              "the leaderboard merges by position).")] = False,
     mode: Annotated[ScoreMode, typer.Option("--mode", help="Scoring mode.")] = ScoreMode.leaderboard,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Leave out records without a usable qa_type or ground truth (counted, listed in the "
+                               "score file, warned about) instead of failing.")] = False,
     bootstrap: Annotated[int, typer.Option(
         "--bootstrap", metavar="N", help="Bootstrap draws for the 95% intervals (whole videos resampled; "
                                          "0: no intervals).")] = DEFAULT_RESAMPLES,
@@ -77,22 +81,31 @@ def score(
 ) -> None:
     """Score INPUT; write the score file and <output stem>.samples.jsonl; print the ten metrics."""
     from mvbench.eval.bootstrap import BootstrapConfig, bootstrap_intervals
+    from mvbench.cli.checks import output_file
+    from mvbench.errors import InputError
     from mvbench.eval.score import load_score_input, score_records, write_outputs
 
     try:
         config = BootstrapConfig(resamples=bootstrap, seed=seed) if bootstrap else None
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    out = output_file(output or input.with_name(f"{input.stem}.scores.json"), "--output")
+    records = load_score_input(input, ground_truth, strict_ids=strict_ids)  # bad input fails before any warning
     judge_model = _judge_model(no_judge, judge, judge_base_url)
-    records = load_score_input(input, ground_truth, strict_ids=strict_ids)
     the_judge = None if judge_model is None else _make_judge(judge_model, judge_base_url)
-    result = score_records(records, judge=the_judge, mode=mode.value)
+    try:
+        result = score_records(records, judge=the_judge, mode=mode.value, skip_invalid=skip_invalid)
+    except InputError as e:
+        if e.path is not None:
+            raise
+        raise InputError(e.reason, path=ground_truth or input, record=e.record) from None
     if config is not None:
-        result.summary["intervals"] = bootstrap_intervals(records, [s["scores"] for s in result.samples], config,
+        kept = [i for i, s in enumerate(result.samples) if "invalid" not in s]  # as the metrics
+        result.summary["intervals"] = bootstrap_intervals([records[i] for i in kept],
+                                                          [result.samples[i]["scores"] for i in kept], config,
                                                           point=result.metrics)
-    out = output or input.with_name(f"{input.stem}.scores.json")
     samples_path = write_outputs(result, out)
-    typer.echo(json.dumps(result.metrics, indent=2))
+    typer.echo(json.dumps(result.metrics, indent=2, allow_nan=False))
     typer.echo(f"wrote {out} and {samples_path}", err=True)
 
 

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mvbench.cli import checks
+
 err = Console(stderr=True)
 train_app = typer.Typer(name="train", no_args_is_help=True, add_completion=False,
                         help="SFT and MedGRPO training (TRL + accelerate; configs under training/configs/).")
@@ -88,6 +90,10 @@ def grpo_command(
     """MedGRPO from an SFT checkpoint: per-task rewards from the task registry, normalised per (source, task)."""
     extra_sets, extra_args = [], []
     if reward_stats is not None:
+        if not (print_config or print_launch):  # (printing the config or the launch needs no file)
+            from mvbench.dataset_io import load_json
+
+            load_json(reward_stats)  # a missing or broken stats file fails here, before any work
         extra_sets.append(f"grpo.rewards.normalization.stats={reward_stats}")
         extra_args += ["--reward-stats", str(reward_stats)]
     if no_reward_norm:
@@ -121,10 +127,14 @@ def reward_stats_command(
     from mvbench.training.reward_stats import compute_reward_stats
     from mvbench.training.rewards import RewardConfig, RewardSuite
 
+    checks.output_file(out, "--out")
+    for path in predictions:  # bad inputs fail in one line before any note or model loading
+        _check_predictions(path)
     rewards = load_config(config, smoke=True).grpo.rewards if config else RewardConfig()
     rewards = replace(rewards, normalization=replace(rewards.normalization, enabled=False))
     if tasks:
-        rewards = replace(rewards, tasks=tuple(t.strip().upper() for t in tasks.split(",") if t.strip()))
+        rewards = checks.config(replace, rewards, tasks=tuple(t.strip().upper() for t in tasks.split(",")
+                                                              if t.strip()))
     if no_judge:
         rewards = replace(rewards, judge=replace(rewards.judge, enabled=False))
     elif judge or judge_base_url:
@@ -148,6 +158,28 @@ def reward_stats_command(
         for component, s in comps.items():
             table.add_row(source, component, str(s.n), f"{s.p25:.4f}", f"{s.p50:.4f}", f"{s.p75:.4f}")
     Console().print(table)
+
+
+def _check_predictions(path: Path) -> None:
+    """An ``mvbench eval`` run folder holding ``predictions.jsonl``, or such a file whose first line is a
+    JSON object; else an InputError naming the path (a cheap look: the reader checks every line)."""
+    import json
+
+    from mvbench.errors import InputError
+
+    target = path / "predictions.jsonl" if path.is_dir() else path
+    if path.is_dir() and not target.is_file():
+        raise InputError("no predictions.jsonl in this folder (is it an `mvbench eval` run?)", path)
+    if not target.is_file():
+        raise InputError("file not found", path)
+    with open(target, "rb") as f:
+        first = next((line for line in f if line.strip()), b"")
+    try:
+        ok = isinstance(json.loads(first), dict) if first else False
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise InputError("not a predictions.jsonl of `mvbench eval` (empty, or line 1 is not a JSON object)", target)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Frame helpers for model requests: Qwen's ``smart_resize``, JPEG data URLs, hashes, the RC box.
+"""Frame helpers for model requests: Qwen's ``smart_resize``, PNG/JPEG encoding and data URLs, hashes, the RC box.
 
 ``smart_resize`` follows Qwen2-VL's rule (``qwen_vl_utils.vision_process`` and transformers'
 ``Qwen2VLImageProcessor``): round each side to a multiple of ``factor`` (28), then, if the area
@@ -16,6 +16,9 @@ then gets a green (0, 255, 0) rectangle of width 8 at ``start_frame_bbox`` taken
 coordinates are the original frame's pixels and are neither scaled to the resized frame nor
 rotated, so on a ~200 px frame a box often lies partly or wholly off the image. The boxed frame
 replaces the start frame inside the video (or image list); it is not sent as an extra image.
+
+Frames are encoded as PNG (lossless, the default: the official inference gives vLLM the resized
+pixels themselves) or JPEG quality 95 (:data:`mvbench.inference.DEFAULT_FRAME_ENCODING` says why).
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from mvbench.errors import InputError
+from mvbench.inference import DEFAULT_FRAME_ENCODING, FRAME_ENCODINGS
 
 IMAGE_FACTOR = 28
 MAX_ASPECT_RATIO = 200
 BOX_COLOR = (0, 255, 0)
 BOX_WIDTH = 8
 JPEG_QUALITY = 95
+PNG_COMPRESS_LEVEL = 1  # zlib level: ~10% larger than level 6 and several times faster; lossless either way
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
 
 
 def _round_by_factor(number: float, factor: int) -> int:
@@ -149,6 +155,42 @@ def encode_jpeg(img: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     return buf.getvalue()
 
 
+def encode_png(img: Image.Image) -> bytes:
+    """PNG bytes of an RGB image (lossless; deterministic for a given image)."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def encode_frame(img: Image.Image, encoding: str = DEFAULT_FRAME_ENCODING) -> bytes:
+    """Encode a frame for a model server.
+
+    Args:
+        img: the RGB frame, already resized.
+        encoding: ``png`` (lossless) or ``jpeg`` (quality :data:`JPEG_QUALITY`).
+
+    Returns:
+        The encoded bytes.
+
+    Raises:
+        ValueError: an unknown encoding.
+
+    >>> img = Image.new("RGB", (4, 2), (10, 200, 30))
+    >>> encode_frame(img, "png")[:4], encode_frame(img, "jpeg")[:2]
+    (b'\\x89PNG', b'\\xff\\xd8')
+    """
+    if encoding == "png":
+        return encode_png(img)
+    if encoding == "jpeg":
+        return encode_jpeg(img)
+    raise ValueError(f"frame encoding must be one of {', '.join(FRAME_ENCODINGS)}, not {encoding!r}")
+
+
+def mime_type(encoding: str) -> str:
+    """The image MIME type of an encoding (``image/png`` or ``image/jpeg``)."""
+    return MIME_TYPES[encoding]
+
+
 def b64(data: bytes) -> str:
     """Base64 text of ``data`` (no line breaks)."""
     return base64.b64encode(data).decode("ascii")
@@ -159,23 +201,30 @@ def jpeg_data_url(data: bytes) -> str:
     return f"data:image/jpeg;base64,{b64(data)}"
 
 
+def image_data_url(data: bytes, encoding: str = DEFAULT_FRAME_ENCODING) -> str:
+    """``data:image/png;base64,...`` (or ``image/jpeg``) URL for frame bytes of ``encoding``."""
+    return f"data:{mime_type(encoding)};base64,{b64(data)}"
+
+
 def hash_bytes(data: bytes) -> str:
     """Hex sha256 of image bytes, for cache keys."""
     return hashlib.sha256(data).hexdigest()
 
 
-def prepare_frame(path: str | Path, min_pixels: int, max_pixels: int) -> bytes:
-    """Load, smart-resize and JPEG-encode one frame.
+def prepare_frame(path: str | Path, min_pixels: int, max_pixels: int,
+                  encoding: str = DEFAULT_FRAME_ENCODING) -> bytes:
+    """Load, smart-resize and encode one frame.
 
     Args:
         path: the frame file.
         min_pixels: lower area bound.
         max_pixels: upper area bound.
+        encoding: ``png`` (lossless) or ``jpeg`` (:func:`encode_frame`).
 
     Returns:
-        JPEG bytes of the resized frame.
+        The encoded bytes of the resized frame.
     """
-    return encode_jpeg(resize_frame(load_frame(path), min_pixels, max_pixels))
+    return encode_frame(resize_frame(load_frame(path), min_pixels, max_pixels), encoding)
 
 
 def draw_rc_box(resized: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
@@ -218,9 +267,10 @@ def rc_position(frames: Sequence[str], rc_frame: str | None) -> int | None:
 
 
 def prepare_rc_frame(
-    path: str | Path, box: tuple[float, float, float, float], min_pixels: int, max_pixels: int
+    path: str | Path, box: tuple[float, float, float, float], min_pixels: int, max_pixels: int,
+    encoding: str = DEFAULT_FRAME_ENCODING,
 ) -> bytes:
-    """Load a start frame, resize it, draw the RC box (:func:`draw_rc_box`) and JPEG-encode it.
+    """Load a start frame, resize it, draw the RC box (:func:`draw_rc_box`) and encode it (:func:`encode_frame`).
 
     Raises:
         InputError: unreadable frame or a malformed box (naming the frame).
@@ -230,4 +280,4 @@ def prepare_rc_frame(
         boxed = draw_rc_box(img, box)
     except ValueError as exc:
         raise InputError(str(exc), path=path) from None
-    return encode_jpeg(boxed)
+    return encode_frame(boxed, encoding)

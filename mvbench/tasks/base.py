@@ -132,6 +132,16 @@ class Task:
         """Batch work before per-sample scoring (NAP embeds answers in one go); returns a count for the summary."""
         return 0
 
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """Why this record's ground truth cannot be scored (``struc_info`` or ``gnd`` missing or
+        malformed), in words naming the field; None when it can. ``mvbench score`` refuses such
+        records (or skips them, counted, with ``--skip-invalid``) instead of scoring them as 0.
+
+        Prediction-side skips of the official scorer (an answer without a score, a ground truth
+        outside NAP's class list) are not problems: they are scored as the leaderboard scores them.
+        """
+        return None
+
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         """Per-sample scores of one merged record.
 

@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task
-from mvbench.tasks.common import np_mean
+from mvbench.tasks.common import answer_int, np_mean
 
 ASPECTS = ("R2", "R3", "R8", "R5", "R4")
 _PATTERNS = {a: tuple(re.compile(p.format(a=a)) for p in (
@@ -46,9 +46,16 @@ def parse(text: str) -> dict[str, int]:
         for pattern in patterns:
             m = pattern.search(text)
             if m:
-                scores[aspect] = int(m.group(1))
+                scores[aspect] = answer_int(m.group(1))
                 break
     return scores
+
+
+def _text(value: object) -> str:
+    # List-valued fields are joined from their items' captions, as in the official scorer.
+    if isinstance(value, list):
+        return " ".join(i.get("caption", "") if isinstance(i, dict) else str(i) for i in value)
+    return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
 def pair(rec: dict) -> tuple[str, str] | None:
@@ -56,12 +63,7 @@ def pair(rec: dict) -> tuple[str, str] | None:
 
     List-valued fields are joined from their items' captions, as in the official scorer.
     """
-    def text(value: object) -> str:
-        if isinstance(value, list):
-            return " ".join(i.get("caption", "") if isinstance(i, dict) else str(i) for i in value)
-        return value if isinstance(value, str) else ("" if value is None else str(value))
-
-    prediction, reference = text(rec.get("answer", "")), text(rec.get("gnd", ""))
+    prediction, reference = _text(rec.get("answer", "")), _text(rec.get("gnd", ""))
     return (prediction, reference) if prediction and reference else None
 
 
@@ -114,6 +116,10 @@ class CaptionTask(Task):
     def parse(self, text: str) -> str:
         """The caption as the judge sees it (stripped text)."""
         return text.strip() if isinstance(text, str) else ""
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """An empty reference caption (``gnd``): nothing to judge the answer against."""
+        return None if _text(record.get("gnd", "")).strip() else "the reference caption (gnd) is empty"
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

@@ -1,4 +1,4 @@
-"""Pooling helpers shared by the task modules: fps, dataset grouping keys, numpy-exact means.
+"""Helpers shared by the task modules: fps, dataset grouping keys, numpy-exact means, answer integers.
 
 The official evaluator (MedVidBench-Leaderboard ``evaluation/``) groups each task's records by a
 task-specific dataset key and pools with ``np.mean``. Pooling order changes the last bits of a
@@ -7,6 +7,7 @@ float sum, so the helpers here keep first-appearance order and use ``np.mean`` w
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -32,6 +33,38 @@ def fps_of(rec: dict) -> float:
         return float(fps)
     except (TypeError, ValueError):
         raise InputError(f"metadata.fps is not a number: {fps!r}") from None
+
+
+def answer_int(digits: str) -> int | float:
+    """The integer an answer's digit run spells; ``math.inf`` when Python refuses to convert it.
+
+    ``int()`` refuses strings of more than ``sys.get_int_max_str_digits()`` digits (4300 by
+    default; the conversion is quadratic, so the limit guards against denial of service). Such a
+    number is larger than any score or time, so it stands as infinity instead of crashing the
+    scorer. Leading zeros do not count towards the limit.
+
+    Args:
+        digits: a run of decimal digits, as a parser's ``\\d+`` group captured it.
+
+    Returns:
+        ``int(digits)``, or ``math.inf`` for a number beyond the conversion limit.
+
+    >>> answer_int("0042"), answer_int("9" * 5000)
+    (42, inf)
+    """
+    try:
+        return int(digits.lstrip("0") or "0")
+    except ValueError:  # beyond the int-conversion limit (digits are all decimal digits)
+        return math.inf
+
+
+def is_number(value: object) -> bool:
+    """A real int or float (not a bool, not a numeric string).
+
+    >>> is_number(1), is_number(2.5), is_number(True), is_number("3")
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def video_id_of(rec: dict) -> str:

@@ -25,7 +25,8 @@ import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, with_answer
-from mvbench.tasks.common import balanced_accuracy, dataset_group, detect_dataset, group_in_order, np_mean
+from mvbench.tasks.common import (answer_int, balanced_accuracy, dataset_group, detect_dataset, group_in_order,
+                                  np_mean)
 
 COMPONENTS = ("two_structures", "cystic_plate", "hepatocystic_triangle")
 CRITERIA = (("two_structures", "Two structures"), ("cystic_plate", "Cystic plate"),
@@ -52,7 +53,7 @@ def parse(text: str) -> dict[str, int]:
             if needle in part:
                 m = pattern.search(part)
                 if m:
-                    found[name] = int(m.group(1))
+                    found[name] = answer_int(m.group(1))
                 break
     return found
 
@@ -142,6 +143,15 @@ class CVS(Task):
 
     def parse(self, text: str) -> dict[str, int]:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No component score in ``struc_info[0].cvs_scores`` nor in the reference answer."""
+        struc = record.get("struc_info")
+        if struc not in (None, []) and not (isinstance(struc, list) and isinstance(struc[0], dict)):
+            return f"struc_info must be a list of {{cvs_scores}} objects, not {struc!r:.60}"
+        if not gt_components(record):
+            return "no ground-truth CVS scores (struc_info[0].cvs_scores, or the reference answer)"
+        return None
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

@@ -27,22 +27,52 @@ evaluation crash; here such segments are dropped. Only ``mode="leaderboard"`` ex
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, fmt_time, with_answer
 from mvbench.tasks.captions import ASPECTS, pair
-from mvbench.tasks.common import fps_of, group_in_order, np_mean, temporal_dataset_key
+from mvbench.tasks.common import fps_of, group_in_order, is_number, np_mean, temporal_dataset_key
 
 F1_THRESHOLDS = (0.3, 0.5, 0.7)
 LLM_THRESHOLDS = (0.3, 0.5, 0.7)
 
-_ENTRY = re.compile(r"(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\s+seconds?:\s+(.*?)"
-                    r"(?=\n\d+(?:\.\d+)?-\d+(?:\.\d+)?\s+seconds?:|\Z)", re.DOTALL)
-_LOOSE = re.compile(r"(?:\*\*Start Time:\*\*|Start\s*\(?Time\)?|Time\s*Range:|Time\s*Interval:|^|\n)"
-                    r"\s*(\d+\.?\d*)\s*[-–]\s*(\d+\.?\d*)\s*seconds?.*?(?:\*\*Description:\*\*|-)"
+# The official patterns, made linear-time without changing a match (see tag.py; tests hold them to a
+# frozen copy of the originals): no entry starts inside a run of digits, quantifiers are possessive.
+_ENTRY = re.compile(r"(?<!\d)(\d++(?:\.\d++)?+)-(\d++(?:\.\d++)?+)\s++seconds?:\s+(.*?)"
+                    r"(?=\n\d++(?:\.\d++)?+-\d++(?:\.\d++)?+\s++seconds?:|\Z)", re.DOTALL)
+# The official fallback, applied per line, is "<head> … <delimiter> <caption to the end of the line>":
+_LOOSE_START = r"(?:\*\*Start Time:\*\*|Start\s*\(?Time\)?|Time\s*Range:|Time\s*Interval:|^|\n)"
+_LOOSE = re.compile(_LOOSE_START + r"\s*(\d+\.?\d*)\s*[-–]\s*(\d+\.?\d*)\s*seconds?.*?(?:\*\*Description:\*\*|-)"
                     r"\s*(.+?)(?=\n\d|$)", re.DOTALL)
+# Its head alone, possessive (only the longest number can be followed by the next token).
+_LOOSE_HEAD = re.compile(_LOOSE_START + r"\s*+(\d++\.?+\d*+)\s*+[-–]\s*+(\d++\.?+\d*+)\s*+seconds?", re.DOTALL)
+# Where an attempt can start: the head's first token.
+_LOOSE_CANDIDATES = re.compile(r"(?=\*\*Start Time:\*\*|Start|Time)")
+_DESCRIPTION = "**Description:**"
+
+
+def _loose_line(line: str) -> list[tuple[str, str, str]]:
+    """``_LOOSE.findall(line)`` for one line (no newline), in linear time.
+
+    The caption runs to the end of the line, so a line holds at most one match: the first start
+    whose head is followed, anywhere later, by a delimiter with at least one character after it.
+    An attempt whose head ends past the last such delimiter fails after scanning the rest of the
+    line, which makes the plain findall quadratic; it is skipped here instead.
+    """
+    last = max(line.rfind("-", 0, len(line) - 1), line.rfind(_DESCRIPTION, 0, len(line) - 1))
+    if last < 0:
+        return []
+    starts = [0] + [m.start() for m in _LOOSE_CANDIDATES.finditer(line) if m.start() > 0]
+    for start in starts:
+        head = _LOOSE_HEAD.match(line, start)
+        if head is not None and head.end() <= last:
+            match = _LOOSE.match(line, start)
+            if match is not None:
+                return [match.groups()]
+    return []
 
 Segment = dict  # {"start": float, "end": float, "caption": str}
 _FORMAT_LINE = re.compile(r"\d+(?:\.\d+)?-\d+(?:\.\d+)?\s+seconds:\s+\S.*")
@@ -68,7 +98,7 @@ def parse(text: str) -> list[Segment]:
     if segments:
         return segments
     for line in text.strip().split("\n"):
-        for a, b, caption in _LOOSE.findall(line):
+        for a, b, caption in _loose_line(line):
             segments.append({"start": float(a), "end": float(b), "caption": caption.strip().rstrip(".")})
     return segments
 
@@ -82,12 +112,23 @@ def flatten(segments: list[Segment]) -> list[Segment]:
     if not any(ordered[i + 1]["start"] < ordered[i]["end"] for i in range(len(ordered) - 1)):
         return segments
     points = sorted({s["start"] for s in segments} | {s["end"] for s in segments})
+    # The official loop takes, for each pair of consecutive points (a, b), the longest segment with
+    # start < b and end > a (the first such in answer order on ties). As every start and end is a
+    # point, that is start <= a and end >= b. One sweep over the points with a heap of the segments
+    # begun so far, ordered by (longest, first), finds it in O(n log n) instead of O(n^2); segments
+    # that ended are dropped from the top lazily (once ended, a segment covers no later interval).
+    by_start: dict[float, list[int]] = {}
+    for i, seg in enumerate(segments):
+        by_start.setdefault(seg["start"], []).append(i)
+    heap: list[tuple[float, int]] = []
     out: list[Segment] = []
     for start, end in zip(points, points[1:]):
-        cover = [s for s in segments if s["start"] < end and s["end"] > start]
-        if cover:
-            best = max(cover, key=lambda s: s["end"] - s["start"])
-            out.append({"start": start, "end": end, "caption": best["caption"]})
+        for i in by_start.get(start, ()):
+            heapq.heappush(heap, (-(segments[i]["end"] - segments[i]["start"]), i))
+        while heap and not segments[heap[0][1]]["end"] >= end:
+            heapq.heappop(heap)
+        if heap:
+            out.append({"start": start, "end": end, "caption": segments[heap[0][1]]["caption"]})
     return out
 
 
@@ -286,6 +327,15 @@ class DVC(Task):
 
     def parse(self, text: str) -> list[Segment]:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No segment with start, end and caption, or a non-numeric start/end."""
+        segments = gt_segments(record)
+        if not segments:
+            return "struc_info holds no ground-truth segments with start, end and caption"
+        if not all(is_number(s["start"]) and is_number(s["end"]) for s in segments):
+            return "struc_info segment start/end must be numbers"
+        return None
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

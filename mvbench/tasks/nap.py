@@ -300,6 +300,11 @@ class NAP(Task):
         """Embed every answer that needs MiniLM in one batch; returns how many records need it."""
         return prefetch(records, context)
 
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """An empty ground-truth action (``gnd``). A label outside the class list is not a problem:
+        the leaderboard skips such samples, and so does :func:`score_sample`."""
+        return None if str(record.get("gnd", "") or "").strip() else "the ground-truth next action (gnd) is empty"
+
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record, context)
 

@@ -17,7 +17,9 @@ Official behaviour (evaluation/eval_skill_assessment.py, LB 6a68818), ``mode="le
 
 Only ``mode="leaderboard"`` exists. Deliberate deviation: an aspect score too large for a float
 (``Respect for tissue: 999…9/5``) makes the official parser raise ``OverflowError`` and the whole SA
-evaluation fail (the site then shows 0.000); here that aspect simply does not parse.
+evaluation fail (the site then shows 0.000); here that aspect simply does not parse. A score of more
+than 4300 digits (Python's int-conversion limit) stands as ``inf``: never equal to a ground truth,
+and it makes the implied level "expert", as the unlimited integer would.
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task
-from mvbench.tasks.common import balanced_accuracy, dataset_group, detect_dataset, group_in_order, np_mean
+from mvbench.tasks.common import (answer_int, balanced_accuracy, dataset_group, detect_dataset, group_in_order,
+                                  np_mean)
 
 # JIGSAWS GRS sub-scores, in meta_file order: the exact MedVidBench SA aspect names.
 ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
            "Overall performance", "Quality of final product")
 
-_SCORE = re.compile(r"(\d+)/5")
-_ASPECT = re.compile(r"([^:]+?):\s*(\d+)/5")
+# The official patterns, made linear-time without changing a match (tests hold them to a frozen copy
+# of the originals). A score's digits start a digit run, or follow the previous match's "/5" (a
+# start inside a run fails as the start of that run did). An aspect name runs from the part's start
+# or a ":" to the next ":", so an attempt starting inside a name fails as the name's start did.
+_SCORE = re.compile(r"(?:(?<!\d)|(?<=/5))(\d++)/5")
+_ASPECT = re.compile(r"(?:^|(?<=:))([^:]+?):\s*+(\d++)/5")
 _LEVELS = {"novice": "novice", "beginner": "novice", "intermediate": "intermediate", "expert": "expert",
            "advanced": "expert", "n": "novice", "i": "intermediate", "e": "expert", "1": "novice",
            "2": "intermediate", "3": "expert", "low": "novice", "medium": "intermediate",
@@ -46,7 +53,8 @@ class SkillAnswer:
     """A parsed skill-assessment answer.
 
     Attributes:
-        aspects: aspect name → integer score, from ``Name: k/5`` comma-separated parts.
+        aspects: aspect name → integer score, from ``Name: k/5`` comma-separated parts (``inf``
+            for a number beyond Python's int-conversion limit).
         level: skill level implied by the mean of all ``k/5`` scores, None if there are none.
     """
 
@@ -55,7 +63,7 @@ class SkillAnswer:
 
 
 def _level(text: str) -> str | None:
-    scores = [int(s) for s in _SCORE.findall(text)]
+    scores = [answer_int(s) for s in _SCORE.findall(text)]
     if not scores:
         return None
     try:
@@ -79,7 +87,7 @@ def parse(text: str) -> SkillAnswer:
     for part in text.split(","):
         m = _ASPECT.search(part.strip())
         if m:
-            aspects[m.group(1).strip()] = int(m.group(2))
+            aspects[m.group(1).strip()] = answer_int(m.group(2))
     return SkillAnswer(aspects=aspects, level=_level(text))
 
 
@@ -192,6 +200,15 @@ class SA(Task):
 
     def parse(self, text: str) -> SkillAnswer:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No skill level: neither ``struc_info[0].skill_level`` nor ``k/5`` scores in ``gnd``."""
+        struc = record.get("struc_info")
+        if struc not in (None, []) and not (isinstance(struc, list) and isinstance(struc[0], dict)):
+            return f"struc_info must be a list of {{skill_level, skill_scores}} objects, not {struc!r:.60}"
+        if _first_struc(record).get("skill_level") or _level(str(record.get("gnd", "") or "")) is not None:
+            return None
+        return "no ground-truth skill level (struc_info[0].skill_level, or k/5 scores in the reference answer)"
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

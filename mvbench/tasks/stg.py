@@ -18,7 +18,9 @@ Official behaviour (evaluation/eval_stg.py, LB 6a68818), reproduced in ``mode="l
   boxes is excluded (None). Pooling: per-dataset np.mean, each repeated by its count, np.mean.
 
 Differences from the official: a ``struc_info`` item without ``bbox_dict`` whose keys are not
-numbers makes the official STG evaluation crash (no STG metric); here the sample is excluded.
+numbers makes the official STG evaluation crash (no STG metric); here ``mvbench score`` names the
+record as invalid (:meth:`STG.ground_truth_problem`; ``--skip-invalid`` leaves it out), and
+:func:`score_sample` alone excludes it (None).
 Only ``mode="leaderboard"`` exists.
 
 Deliberate deviation: boxes are float64. The official builds int64 arrays from integer boxes, so
@@ -36,8 +38,12 @@ import numpy as np
 from mvbench.tasks.base import MetricSpec, Task, fmt_num, fmt_time, with_answer
 from mvbench.tasks.common import group_in_order, np_mean, pooled_group_mean, temporal_dataset_key
 
-_TIMED = re.compile(r"(\d+(?:\.\d+)?)\s+seconds:\s*\[([^\]]+)\]")
-_RAW = re.compile(r"\[\[([\d\s,]+)\]\]")
+# The official patterns, made linear-time without changing a match (see tag.py; tests hold them to a
+# frozen copy of the originals): no match starts inside a run of digits, quantifiers are possessive.
+# A timed box ends at the first "]" after its "[", so parse() searches only up to the last "]": past
+# it no box can close, and every attempt would otherwise scan to the end of the text.
+_TIMED = re.compile(r"(?<!\d)(\d++(?:\.\d++)?+)\s++seconds:\s*+\[([^\]]++)\]")
+_RAW = re.compile(r"\[\[([\d\s,]++)\]\]")
 _NUM = r"\d+(?:\.\d+)?"
 _BOX = rf"{_NUM}\s+seconds:\s*\[\s*{_NUM}(?:\s*,\s*{_NUM}){{3}}\s*\]"
 _FORMAT = re.compile(rf"\s*{_BOX}(?:\s+{_BOX})*\s*")
@@ -58,7 +64,7 @@ def parse(text: str) -> dict[str, Box] | list[list[int]]:
     """
     if not isinstance(text, str):
         return []
-    matches = _TIMED.findall(text)
+    matches = _TIMED.findall(text, 0, text.rfind("]") + 1)
     if not matches:
         boxes: list[list[int]] = []
         for body in _RAW.findall(text):
@@ -210,6 +216,18 @@ class STG(Task):
 
     def parse(self, text: str) -> dict[str, Box] | list[list[int]]:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No ``bbox_dict``, keys that are not times, or no valid ``[x1, y1, x2, y2]`` box."""
+        gt = gt_boxes(record)
+        if not isinstance(gt, dict) or not gt:
+            return "struc_info holds no ground-truth boxes (struc_info[0].bbox_dict)"
+        bad_keys = [k for k in gt if _key(k) is None]
+        if bad_keys:
+            return f"bbox_dict keys must be times in seconds, not {bad_keys[:3]}"
+        if not any(_valid(box) for box in gt.values()):
+            return "bbox_dict holds no valid [x1, y1, x2, y2] box"
+        return None
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

@@ -19,19 +19,37 @@ Only ``mode="leaderboard"`` exists.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, fmt_time, with_answer
-from mvbench.tasks.common import fps_of, group_in_order, np_mean, pooled_group_mean, temporal_dataset_key
+from mvbench.tasks.common import (answer_int, fps_of, group_in_order, is_number, np_mean, pooled_group_mean,
+                                  temporal_dataset_key)
 
 THRESHOLDS = (0.3, 0.5)
-_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)")
-_TO = re.compile(r"(?:from|is from|takes place from)?\s*(\d+(?:\.\d+)?)(?:s| seconds?)?\s*"
-                 r"to\s*(\d+(?:\.\d+)?)(?:s| seconds?)?", re.IGNORECASE)
-_HMS = re.compile(r"(\d+):(\d+):(\d+)\s+to\s+(\d+):(\d+):(\d+)", re.IGNORECASE)
+# The official patterns, made linear-time without changing a single match (tests/test_parsers_linear.py
+# holds them to a frozen copy of the originals). Two rewrites, both exact:
+# - A match never starts inside a run of digits (``(?<!\d)``) or of whitespace: an attempt there
+#   sees the same text after the run as the attempt at the run's start, which findall made first,
+#   so it fails the same way (a match never ends inside such a run). Without this, findall retries
+#   every digit of a long run and the search is quadratic.
+# - Possessive quantifiers (``\d++``, ``\s*+``) never give back digits or spaces: the token after
+#   each could not match a digit or a space anyway.
+_PAIR = re.compile(r"(?<!\d)(\d++(?:\.\d++)?+)\s*+-\s*+(\d++(?:\.\d++)?+)")
+_TO = re.compile(r"(?:from|is from|takes place from|(?<!\s)(?=\s)|(?<!\d)(?=\d))\s*+(\d++(?:\.\d++)?+)"
+                 r"(?:s| seconds?)?\s*+to\s*+(\d++(?:\.\d++)?+)(?:s| seconds?)?", re.IGNORECASE)
+_HMS = re.compile(r"(?<!\d)(\d++):(\d++):(\d++)\s++to\s++(\d++):(\d++):(\d++)", re.IGNORECASE)
 _NUM = r"\d+(?:\.\d+)?"
 _FORMAT = re.compile(rf"\s*{_NUM}-{_NUM}(?:,\s*{_NUM}-{_NUM})*\s+seconds\.?\s*")
+
+
+def _hms_seconds(h: str, m: str, s: str) -> float:
+    # float(int(...)) as the official; a number too large for a float is inf rather than an error.
+    try:
+        return float(answer_int(h) * 3600 + answer_int(m) * 60 + answer_int(s))
+    except OverflowError:
+        return math.inf
 
 
 def parse(text: str) -> list[tuple[float, float]]:
@@ -52,8 +70,7 @@ def parse(text: str) -> list[tuple[float, float]]:
     for a, b in _TO.findall(text):
         segments.append((round(float(a), 2), round(float(b), 2)))
     for h1, m1, s1, h2, m2, s2 in _HMS.findall(text):
-        segments.append((float(int(h1) * 3600 + int(m1) * 60 + int(s1)),
-                         float(int(h2) * 3600 + int(m2) * 60 + int(s2))))
+        segments.append((_hms_seconds(h1, m1, s1), _hms_seconds(h2, m2, s2)))
     return segments
 
 
@@ -208,6 +225,21 @@ class TAG(Task):
 
     def parse(self, text: str) -> list[tuple[float, float]]:
         return parse(text)
+
+    def ground_truth_problem(self, record: dict) -> str | None:
+        """No list of ``{action, spans}`` items, no span, or a span without numeric start/end."""
+        struc = record.get("struc_info")
+        if not isinstance(struc, list):
+            return f"struc_info must be a list of {{action, spans}} items, not {type(struc).__name__}"
+        try:
+            spans = gt_spans(record)
+        except (KeyError, TypeError):
+            return "a struc_info span is not an object with start and end"
+        if not spans:
+            return "struc_info holds no ground-truth spans"
+        if not all(is_number(v) for span in spans for v in span):
+            return "struc_info span start/end must be numbers"
+        return None
 
     def score_sample(self, record: dict, context: Any = None) -> dict[str, float | None]:
         return score_sample(record)

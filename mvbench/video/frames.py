@@ -12,7 +12,6 @@ the GIL, so the two overlap on a multi-core machine.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +20,7 @@ import cv2
 import numpy as np
 
 from mvbench.errors import VideoError
+from mvbench.tempfiles import make_temp
 from mvbench.video.readers import VideoReader, open_video
 
 _TEMP_PREFIX = ".tmp-"
@@ -87,7 +87,7 @@ def write_jpeg_atomic(frame: np.ndarray, path: str | Path, quality: int = 90) ->
                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise VideoError("JPEG encoding failed", path=path)
-    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    fd, tmp = make_temp(path.parent, prefix=_TEMP_PREFIX, suffix=path.suffix)  # umask-respecting mode
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())

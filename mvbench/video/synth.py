@@ -161,14 +161,17 @@ def make_test_video(path: str | Path, duration_s: float, fps: float, width: int,
     cmd = [ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{width}x{height}", "-framerate", repr(float(fps)), "-i", "pipe:0",
            *codec_args, str(path)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None
-    try:
-        for frame in _frames(num_frames, width, height, seed):
-            proc.stdin.write(frame.tobytes())
-    finally:
-        proc.stdin.close()
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    # The context manager closes every pipe and waits, even on an error (no unclosed file left).
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
+        try:
+            for frame in _frames(num_frames, width, height, seed):
+                proc.stdin.write(frame.tobytes())
+        except BrokenPipeError:
+            pass  # ffmpeg stopped reading: its error is reported below
+        finally:
+            proc.stdin.close()
+        stderr = proc.stderr.read().decode(errors="replace")
         proc.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg failed writing {path}: {stderr.strip()}")
