@@ -245,12 +245,12 @@ def build_argv(spec: ModelSpec, port: int, host: str = "127.0.0.1", python: str 
     if spec.data_parallel_size > 1:
         flags += ["--data-parallel-size", str(spec.data_parallel_size)]
     if spec.limit_mm_per_prompt:
-        flags += ["--limit-mm-per-prompt", json.dumps(spec.limit_mm_per_prompt, sort_keys=True)]
+        flags += ["--limit-mm-per-prompt", json.dumps(spec.limit_mm_per_prompt, sort_keys=True, allow_nan=False)]
     if (spec.limit_mm_per_prompt or {}).get("video"):
         # vLLM's video loader keeps 32 frames of a data-URL frame list by default; MedVidBench sends
         # every sampled frame (up to ~256), so take them all, and label them with the leaderboard's
         # video fps (requests restate both; see mvbench.inference.OFFICIAL_VIDEO_FPS).
-        flags += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1, "fps": OFFICIAL_VIDEO_FPS}})]
+        flags += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1, "fps": OFFICIAL_VIDEO_FPS}}, allow_nan=False)]
     return prefix + flags + list(extra_args)
 
 

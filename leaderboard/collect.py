@@ -84,8 +84,11 @@ def load_entry(path: str | Path, name: str | None = None) -> Entry:
     failed = counts.get("failed") or 0
     if isinstance(failed, bool) or not isinstance(failed, int):
         raise InputError(f"counts.failed must be an integer, got {failed!r}", path)
+    empty = counts.get("empty_answers") or 0
+    if isinstance(empty, bool) or not isinstance(empty, int):
+        raise InputError(f"counts.empty_answers must be an integer, got {empty!r}", path)
     entry = Entry(name or model or _default_name(path), metrics, source=str(path), dataset=dataset,
-                  failed=failed, notes=notes)
+                  failed=failed, empty_answers=empty, notes=notes)
     entry.intervals, entry.interval_info = _intervals(data, path)
     entry.counts = _task_counts(counts)
     entry.fingerprint = _fingerprint_summary(data, fingerprint)
@@ -172,6 +175,8 @@ def _flag_entry(entry: Entry, data: dict) -> None:
         entry.flag("subset", f"subset ({subset}): not the whole split")
     if entry.failed:
         entry.flag("incomplete", f"{entry.failed} requests failed (scored as empty answers)")
+    if entry.empty_answers:
+        entry.flag("incomplete", f"{entry.empty_answers} answers came back empty (rerun to request them again)")
 
 
 def _subset(dataset: dict | None) -> str:
@@ -207,10 +212,10 @@ def check_comparable(entries: list[Entry], allow_mixed: bool = False, allow_inco
         InputError: naming the files whose data differ, or the incomplete runs.
     """
     runs = [e for e in entries if e.source != "paper"]
-    incomplete = [e for e in runs if e.failed > 0]
+    incomplete = [e for e in runs if e.failed > 0 or e.empty_answers > 0]
     if incomplete and not allow_incomplete:
-        listed = "; ".join(f"{e.source} ({e.failed} failed)" for e in incomplete)
-        raise InputError(f"incomplete runs (requests that never got an answer score as wrong): {listed}; rerun "
+        listed = "; ".join(f"{e.source} ({e.failed} failed, {e.empty_answers} empty)" for e in incomplete)
+        raise InputError(f"incomplete runs (failed requests and empty answers score as wrong): {listed}; rerun "
                          "the same `mvbench eval` command to retry them, or pass --allow-incomplete")
     notes: list[str] = []
     if incomplete:

@@ -37,6 +37,7 @@ class Entry:
     mean_rank: float = 0.0
     dataset: dict | None = None  # the run's fingerprint.dataset (None: unknown, e.g. a score file)
     failed: int = 0              # requests that never got an answer (counts.failed)
+    empty_answers: int = 0       # answers that came back empty (counts.empty_answers): also incomplete
     notes: list[str] = field(default_factory=list)  # what loading changed (e.g. NaN read as missing)
     intervals: dict[str, dict | None] = field(default_factory=dict)  # key -> {"low", "high"} (95% bootstrap)
     interval_info: dict | None = None  # how the intervals were drawn (method, unit, resamples, seed)

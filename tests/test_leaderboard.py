@@ -82,14 +82,15 @@ def test_results_files_and_cli(tmp_path: Path) -> None:
 
 
 def _results(folder: Path, value: float = 0.5, model: str | None = "m", sha: str | None = "a" * 64,
-             failed: int = 0, **dataset: object) -> Path:
+             failed: int = 0, empty: int = 0, **dataset: object) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     fingerprint: dict = {"model": model}
     if sha is not None:
         fingerprint["dataset"] = {"origin": "test.json", "kind": "official", "split": "test", "sha256": sha,
                                   "tasks": None, "sources": None, "limit": None, **dataset}
     (folder / "results.json").write_text(json.dumps({**{k: value for k in KEYS}, "fingerprint": fingerprint,
-                                                     "counts": {"samples": 8, "failed": failed}}))
+                                                     "counts": {"samples": 8, "failed": failed,
+                                                                "empty_answers": empty}}))
     return folder
 
 
@@ -146,8 +147,12 @@ def test_incomplete_runs_are_refused_unless_allowed(tmp_path: Path) -> None:
     done, partial = _results(tmp_path / "done", model="m1"), _results(tmp_path / "partial", model="m2", failed=3)
     proc = _cli(done, partial)
     assert proc.returncode == 1
-    assert f"{partial / 'results.json'} (3 failed)" in " ".join(proc.stderr.split()) and "--allow-incomplete" in proc.stderr
+    assert f"{partial / 'results.json'} (3 failed, 0 empty)" in " ".join(proc.stderr.split())
+    assert "--allow-incomplete" in proc.stderr
     assert _cli(done, partial, "--allow-incomplete", "--format", "md").returncode == 0
+    blank = _results(tmp_path / "blank", model="m3", empty=2)  # empty answers are incomplete too
+    proc = _cli(done, blank)
+    assert proc.returncode == 1 and f"{blank / 'results.json'} (0 failed, 2 empty)" in " ".join(proc.stderr.split())
 
 
 def test_with_paper_warns_on_one_line(tmp_path: Path) -> None:

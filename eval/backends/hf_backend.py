@@ -67,7 +67,7 @@ class HFBackend:
         """Model directory, a hash of its config and weight files, dtype, device, transformers version."""
         import transformers
 
-        digest = hashlib.sha256(json.dumps(self._config, sort_keys=True).encode())
+        digest = hashlib.sha256(json.dumps(self._config, sort_keys=True, allow_nan=False).encode())
         for weights in sorted(self.model_path.glob("*.safetensors")):
             digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
         return {"backend": "hf", "model": str(self.model_path), "revision": digest.hexdigest()[:16],

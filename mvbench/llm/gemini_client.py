@@ -361,7 +361,7 @@ class GeminiClient(RetryingClient):
             src: Any = [types.InlinedRequest(contents=r.contents, config=r.config, metadata={"key": r.key})
                         for r in requests]
         else:
-            data = "".join(json.dumps({"key": r.key, "request": r.rest}) + "\n" for r in requests).encode()
+            data = "".join(json.dumps({"key": r.key, "request": r.rest}, allow_nan=False) + "\n" for r in requests).encode()
             uploaded = await self.with_retries(
                 lambda: self._client.aio.files.upload(
                     file=io.BytesIO(data), config=types.UploadFileConfig(mime_type="jsonl",

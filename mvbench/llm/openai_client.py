@@ -227,7 +227,7 @@ class OpenAIChatClient(RetryingClient):
         Raises:
             ServerError: the upload or the creation failed after retries.
         """
-        data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode("utf-8")
+        data = "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in lines).encode("utf-8")
         name = f"mvbench-{metadata.get('mvbench_job', 'batch')}.jsonl"
         uploaded = await self.with_retries(
             lambda: self._client.files.create(file=(name, data, "application/jsonl"), purpose="batch"),
