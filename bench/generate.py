@@ -1,21 +1,29 @@
-"""Generation throughput: ``mvbench generate``'s live engine against fake servers with a fixed 200 ms latency.
+"""Generation throughput: ``mvbench generate``'s live engine against local servers with a fixed 200 ms latency.
 
-For each concurrency C, both writers (GPT slot on a fake OpenAI server, Gemini slot on a fake Gemini
-server, each server in its own process so that it does not share the client's GIL) answer N
-instances through the real live path: :func:`mvbench.generation.live.run_live` with the request
-builder (frames rendered with their boxes, JPEG-encoded), the OpenAI and google-genai clients, the
-journal (one fsync per answer) and the budget bookkeeping. Instances are synthetic (two 96x54
-frames each) so that the client's CPU per request stays small and the measurement is of the
-engine, not of image encoding.
+For each concurrency C, both writers (GPT slot on an OpenAI-protocol server, Gemini slot on a
+Gemini-protocol server, each server in its own process so that it does not share the client's
+GIL) answer N instances through the real live path: :func:`mvbench.generation.live.run_live` with
+the request builder (frames rendered with their boxes, JPEG-encoded), the OpenAI and google-genai
+clients, the journal (fsynced group commits) and the budget bookkeeping. Instances are synthetic:
+two 96x54 frames with the same boxes, shared by every instance as clips of one video share frames,
+so after the first instance the frames come from the builder's render cache and the measurement
+is of the engine, not of image encoding.
+
+The servers (``--server lean``, default) are ``bench/_fast_server.py``: they read each request,
+wait the latency and send a canned reply of the right protocol, using little CPU. On a 2-core
+machine the test suite's fakes (``--server fake``: they parse and hash every body and run in
+threads) take CPU from the client being measured.
 
 C is the number of requests in flight in total: each writer runs with ``--concurrency C/2``. The
 bound is C ÷ latency; the printed ratio is achieved / bound (target >= 0.90). Each writer answers
-``waves`` full waves of C/2 calls (plus one warm-up instance, not timed). The client's CPU time per
-call is printed too: on a shared 2-core machine it is what caps the throughput at high concurrency
-(ceiling about 1000 ÷ ms-per-call calls/s on one free core). ``--per-writer`` makes C the
-concurrency of each writer instead (bound 2·C ÷ latency).
+``waves`` full waves of C/2 calls (plus one warm-up instance, not timed); the default of 16 waves
+measures the steady state of a run (real runs send thousands of calls), where a few waves would
+mostly measure filling and draining the C slots (4 waves: about 0.8 at C=64). The client's CPU time
+per call is printed too. ``--per-writer`` makes C the concurrency of each writer instead (bound
+2·C ÷ latency).
 
-Usage: ``python bench/generate.py [--concurrency 8 64] [--waves 4] [--latency 0.2] [--repeat 2] [--per-writer]``
+Usage: ``python bench/generate.py [--concurrency 8 64] [--waves 16] [--latency 0.2] [--repeat 2] [--per-writer]
+[--server lean|fake]``
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.servers
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _fast_server
 
 from PIL import Image  # noqa: E402
 
@@ -43,6 +52,17 @@ from mvbench.generation.plan import Call, Instance, Plan, call_id  # noqa: E402
 from mvbench.generation.prices import PriceTable  # noqa: E402
 from mvbench.generation.requests import RequestBuilder  # noqa: E402
 from mvbench.records import Record  # noqa: E402
+
+
+def _serve_lean(kind: str, latency_s: float, conn, stop) -> None:
+    from _fast_server import serve
+
+    class Suffixed:  # the OpenAI client's base URL ends in /v1, Gemini's in /
+        def send(self, value):
+            conn.send(f"{value}/v1" if kind == "openai" and isinstance(value, str) else
+                      f"{value}/" if isinstance(value, str) else value)
+
+    serve(latency_s, Suffixed(), stop)
 
 
 def _serve(kind: str, latency_s: float, conn, stop) -> None:
@@ -103,10 +123,12 @@ async def _run(cfg: GenerateConfig, instances: list[Instance], state: Path) -> t
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[8, 64])
-    ap.add_argument("--waves", type=int, default=4, help="calls per writer = waves x concurrency")
+    ap.add_argument("--waves", type=int, default=16, help="calls per writer = waves x concurrency")
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--repeat", type=int, default=2, help="runs per setting; the best is printed")
     ap.add_argument("--per-writer", action="store_true", help="C is each writer's concurrency (bound 2C/latency)")
+    ap.add_argument("--server", choices=("lean", "fake"), default="lean",
+                    help="lean: bench/_fast_server.py (canned replies, little CPU); fake: the test suite's fakes")
     args = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -114,7 +136,8 @@ def main() -> None:
     procs, urls, pipes = [], {}, {}
     for kind in ("openai", "gemini"):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(kind, args.latency, child, stop), daemon=True)
+        target = _serve_lean if args.server == "lean" else _serve
+        proc = ctx.Process(target=target, args=(kind, args.latency, child, stop), daemon=True)
         proc.start()
         procs.append(proc)
         urls[kind] = parent.recv()

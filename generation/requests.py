@@ -21,6 +21,9 @@ from mvbench.generation.plan import Call, Instance
 from mvbench.generation.prompting import gemini_turns, openai_messages, render
 
 FRAME_SETS_KEPT = 64
+# Rendered frames kept for reuse: instances of one video share frames (clips overlap; DVC, VS and RC
+# ask about the same stretches), and a frame with the same boxes renders to the same bytes.
+RENDERED_FRAMES_KEPT = 2048
 
 
 @dataclass
@@ -47,6 +50,7 @@ class RequestBuilder:
         self.cfg = cfg
         self.clients = clients
         self._frames: OrderedDict[str, list[tuple[float, bytes]]] = OrderedDict()
+        self._rendered: OrderedDict[tuple, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def frames(self, inst: Instance) -> list[tuple[float, bytes]]:
@@ -57,17 +61,39 @@ class RequestBuilder:
                 self._frames.move_to_end(uid)
                 return self._frames[uid]
         enr = inst.enrichment
-        out = [(f.t_rel, render_frame(f, enr.source_size, self.cfg.max_side)) for f in enr.frames]
+        out = [(f.t_rel, self._render(f, enr.source_size)) for f in enr.frames]
         with self._lock:
             self._frames[uid] = out
             while len(self._frames) > FRAME_SETS_KEPT:
                 self._frames.popitem(last=False)
         return out
 
+    def _render_key(self, view, source_size: tuple[int, int] | None) -> tuple:
+        return (str(view.path), tuple((b.label, b.target, tuple(b.box)) for b in view.boxes), source_size,
+                self.cfg.max_side)
+
+    def _render(self, view, source_size: tuple[int, int] | None) -> bytes:
+        """One annotated frame's JPEG bytes, rendered once per (file, boxes, sizes)."""
+        key = self._render_key(view, source_size)
+        with self._lock:
+            hit = self._rendered.get(key)
+            if hit is not None:
+                self._rendered.move_to_end(key)
+                return hit
+        data = render_frame(view, source_size, self.cfg.max_side)
+        with self._lock:
+            self._rendered[key] = data
+            while len(self._rendered) > RENDERED_FRAMES_KEPT:
+                self._rendered.popitem(last=False)
+        return data
+
     def has_frames(self, inst: Instance) -> bool:
         """Whether the instance's frames are rendered already (then :meth:`build` is cheap)."""
+        enr = inst.enrichment
         with self._lock:
-            return inst.template.uid in self._frames
+            if inst.template.uid in self._frames:
+                return True
+            return all(self._render_key(f, enr.source_size) in self._rendered for f in enr.frames)
 
     def build(self, inst: Instance, call: Call) -> Request:
         """The request of one call (renders frames on first use: then CPU work, run it in a thread)."""
