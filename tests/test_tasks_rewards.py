@@ -6,45 +6,11 @@ official answer must earn the full reward, a garbled answer less, and another ta
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
 import pytest
 
 from mvbench.tasks import TASKS, task_for_qa_type
-
-EXAMPLES = json.loads(resources.files("mvbench.prompts").joinpath(
-    "oneshot/medvidbench_oneshot_examples.json").read_text(encoding="utf-8"))
-META = {"fps": "1.0", "video_id": "v"}
-
-# qa_type -> (struc_info the official example answer encodes, data_source)
-GROUND_TRUTH = {
-    "tal": ([{"action": "Disinfect skin", "spans": [{"start": 1.1, "end": 3.0}]}], "NurViD"),
-    "stg": ([{"object": "forceps", "start": 1.0, "end": 5.0, "stride": 4,
-              "bbox_dict": {"1.0": [235.08, 261.2, 561.58, 1005.62], "5.0": [274.26, 261.2, 561.58, 1005.62]}}],
-            "CoPESD"),
-    "dense_captioning_gpt": ([[{"start": 36.0, "end": 49.0, "caption": "place an underpad: The clinician ..."}]],
-                             "NurViD"),
-    "dense_captioning_gemini": ([[{"start": 1.0, "end": 29.0, "caption": "check: The healthcare professional"}]],
-                                "NurViD"),
-    "next_action": ([{"next_action": "tying"}], "AVOS"),
-    "cvs_assessment": ([{"cvs_scores": {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0}}],
-                       "Cholec80_CVS"),
-    "skill_assessment": ([{"skill_level": "N", "skill_scores": {
-        "Respect for tissue": 2, "Suture/needle handling": 1, "Time and motion": 1, "Flow of operation": 2,
-        "Overall performance": 1, "Quality of final product": 3}}], "JIGSAWS"),
-    "video_summary_gpt": ([], "CoPESD"),
-    "video_summary_gemini": ([], "CoPESD"),
-    "region_caption_gpt": ([], "EgoSurgery"),
-    "region_caption_gemini": ([], "EgoSurgery"),
-}
-GARBLED = ("", "I cannot tell.", "\x00\ufffd" * 3, "1" * 5000, "seconds: [nan, inf, 1e999]", "tying tying " * 50)
-
-
-def _record(qa_type: str) -> dict:
-    struc, source = GROUND_TRUTH[qa_type]
-    return {"metadata": META, "qa_type": qa_type, "struc_info": struc, "question": EXAMPLES[qa_type]["question"],
-            "gnd": EXAMPLES[qa_type]["answer"], "data_source": source}
+from tests.training_helpers import EXAMPLES, GARBLED, GROUND_TRUTH, META
+from tests.training_helpers import gt_record as _record
 
 
 @pytest.mark.parametrize("qa_type", sorted(GROUND_TRUTH))

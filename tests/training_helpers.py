@@ -1,4 +1,5 @@
-"""Shared by the training tests: a fixture-built dataset and ground-truth records of the official examples."""
+"""Shared by the reward and training tests: ground-truth records of the official one-shot examples, and a
+fixture-built dataset."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from mvbench.tasks import task_for_qa_type
+
 EXAMPLES = json.loads(resources.files("mvbench.prompts").joinpath(
     "oneshot/medvidbench_oneshot_examples.json").read_text(encoding="utf-8"))
 META = {"fps": "1.0", "video_id": "v"}
 
-# qa_type -> (struc_info the official example answer encodes, data_source), as tests/test_tasks_rewards.py
+# qa_type -> (struc_info the official example answer encodes, data_source)
 GROUND_TRUTH = {
     "tal": ([{"action": "Disinfect skin", "spans": [{"start": 1.1, "end": 3.0}]}], "NurViD"),
     "stg": ([{"object": "forceps", "start": 1.0, "end": 5.0, "stride": 4,
@@ -24,11 +27,14 @@ GROUND_TRUTH = {
     "skill_assessment": ([{"skill_level": "N", "skill_scores": {
         "Respect for tissue": 2, "Suture/needle handling": 1, "Time and motion": 1, "Flow of operation": 2,
         "Overall performance": 1, "Quality of final product": 3}}], "JIGSAWS"),
+    "dense_captioning_gemini": ([[{"start": 1.0, "end": 29.0, "caption": "check: The healthcare professional"}]],
+                                "NurViD"),
     "video_summary_gpt": ([], "CoPESD"),
+    "video_summary_gemini": ([], "CoPESD"),
+    "region_caption_gpt": ([], "EgoSurgery"),
     "region_caption_gemini": ([], "EgoSurgery"),
 }
-TASK_OF = {"tal": "TAG", "stg": "STG", "dense_captioning_gpt": "DVC", "next_action": "NAP", "cvs_assessment": "CVS",
-           "skill_assessment": "SA", "video_summary_gpt": "VS", "region_caption_gemini": "RC"}
+TASK_OF = {q: task_for_qa_type(q).name for q in GROUND_TRUTH}
 GARBLED = ("", "I cannot tell.", "\x00\ufffd" * 3, "1" * 5000, "seconds: [nan, inf, 1e999]", "tying tying " * 50)
 
 

@@ -174,12 +174,20 @@ def detect_dataset(video_id: str, question: str, own_video: Callable[[str], str 
     return "Unknown"
 
 
-def dataset_group(rec: dict, detect: Callable[[str, str], str]) -> str:
-    """The dataset group of a record: its ``data_source``, else ``detect(video_id, question)``."""
-    dataset = rec.get("data_source", "Unknown")
-    if dataset == "Unknown" or not dataset:
-        dataset = detect(video_id_of(rec), str(rec.get("question", "") or ""))
-    return dataset
+def dataset_grouper(own_video: Callable[[str], str | None],
+                    own_question: Callable[[str], str | None]) -> Callable[[dict], str]:
+    """The official ``group_records_by_dataset`` of a scorer (SA, CVS) with its own first checks.
+
+    The returned function gives a record's ``data_source``, else the detection chain
+    (:func:`detect_dataset`) on its ``metadata.video_id`` and question.
+    """
+    def group_of(rec: dict) -> str:
+        dataset = rec.get("data_source", "Unknown")
+        if dataset == "Unknown" or not dataset:
+            dataset = detect_dataset(video_id_of(rec), str(rec.get("question", "") or ""), own_video, own_question)
+        return dataset
+
+    return group_of
 
 
 def balanced_accuracy(samples: list[dict], prefix: str) -> float:

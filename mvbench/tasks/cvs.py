@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from mvbench.tasks.base import MetricSpec, Task, with_answer
-from mvbench.tasks.common import (answer_int, balanced_accuracy, dataset_group, detect_dataset, group_in_order,
+from mvbench.tasks.common import (answer_int, balanced_accuracy, dataset_grouper, group_in_order,
                                   np_mean)
 
 COMPONENTS = ("two_structures", "cystic_plate", "hepatocystic_triangle")
@@ -100,13 +100,8 @@ def _own_question(q: str) -> str | None:
     return None
 
 
-def _detect(video_id: str, question: str) -> str:
-    return detect_dataset(video_id, question, _own_video, _own_question)
-
-
-def group_of(rec: dict) -> str:
-    """The dataset group of a record (official ``group_records_by_dataset``)."""
-    return dataset_group(rec, _detect)
+# The official ``group_records_by_dataset`` of this scorer: data_source, else detection.
+group_of = dataset_grouper(_own_video, _own_question)
 
 
 def aggregate(recs: list[dict], samples: list[dict], mode: str = "leaderboard") -> dict[str, float | None]:
