@@ -18,6 +18,7 @@ from mvbench.errors import ServerError
 from mvbench.eval.backends.base import Backend, GenerationRequest
 from mvbench.eval.predictions import PredictionStore, is_answer
 from mvbench.llm.cache import ResponseCache, sha256_text
+from mvbench.llm.collector import collector_tuned
 from mvbench.redact import redact
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ async def answer_all(backend: Backend, work: list[tuple[GenerationRequest, list[
         if progress is not None:
             progress()
 
-    await asyncio.gather(*(one(r, rec) for r, rec in work))
+    with collector_tuned():  # GC scans would stall the loop with many answers in flight
+        await asyncio.gather(*(one(r, rec) for r, rec in work))
     if aborted.is_set():
         why = diagnose() if diagnose else None
         saved = sum(1 for e in store.entries.values() if is_answer(e.get("prediction")))

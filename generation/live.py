@@ -10,10 +10,9 @@ reservation, or one writer fails too many calls in a row, no new call starts; th
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 
 from mvbench.errors import MvbenchError
+from mvbench.llm.collector import collector_tuned
 from mvbench.llm.openai_client import OpenAIChatClient
 
 from mvbench.generation.accounting import upper_bound_cost
@@ -21,28 +20,9 @@ from mvbench.generation.engine import Engine
 from mvbench.generation.plan import Call, Instance
 
 
-@contextlib.contextmanager
-def _collector_tuned(gen0_threshold: int = 50_000):
-    """Freeze what exists (the plan, the records: long-lived, never garbage) and collect young
-    objects less often while calls are in flight.
-
-    A run holds thousands of planned instances; the collector's periodic scans of them stalled the
-    event loop for milliseconds at a time, which delays every answer waiting to be read (measured
-    with ``bench/generate.py``: 0.82 of the bound at 64 in flight with the defaults, 0.89 tuned).
-    """
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(gen0_threshold, old[1], old[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
-
-
 async def run_live(engine: Engine, pending: list[tuple[Instance, Call]]) -> None:
     """Answer every pending call (see the module docstring)."""
-    with _collector_tuned():
+    with collector_tuned():  # GC scans of the plan would stall the loop (mvbench.llm.collector)
         await _run_live(engine, pending)
 
 

@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mvbench.llm.collector import collector_tuned
 from mvbench.tasks.captions import ASPECTS
 
 AUTO_CACHE = "auto"
+
+
+async def _tuned(coro):
+    """Run a batch of judge calls with the collector tuned (:mod:`mvbench.llm.collector`)."""
+    with collector_tuned():
+        return await coro
 
 
 def default_judge_cache() -> Path:
@@ -119,7 +126,7 @@ class JudgeScorer:
         if not items:
             future.set_result([])
             return future
-        inner = asyncio.run_coroutine_threadsafe(self.judge.ajudge_many(items), self._event_loop())
+        inner = asyncio.run_coroutine_threadsafe(_tuned(self.judge.ajudge_many(items)), self._event_loop())
 
         def done(f) -> None:
             try:
