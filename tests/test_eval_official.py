@@ -27,7 +27,7 @@ from mvbench.eval.vllm_launcher import check_gpus, visible_gpus
 from mvbench.models import ModelSpec
 
 MAIN = "from mvbench.cli import main; main()"
-TEST_DATA = Path(__file__).parent / "data" / "medvidbench_test"
+TEST_DATA = Path(__file__).parent / "data" / "medvidbench-samples"  # the real public test records (CC BY-NC-SA 4.0)
 # Not alphabetical, not grouped by task: the submission must follow exactly this order.
 ORDER = ["test_stg_cholectrack20.json", "test_tal_avos.json", "test_dvc_gpt_copesd.json",
          "test_rc_gpt_cholectrack20.json"]
