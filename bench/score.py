@@ -152,7 +152,7 @@ def run_library(path: str) -> dict:
     from mvbench.eval.score import load_score_input, score_records
 
     result = score_records(load_score_input(path))
-    return {"metrics": result.metrics, "nap_needing_minilm": result.summary["counts"]["nap_needing_minilm"]}
+    return {"metrics": result.metrics, "nap_needing_minilm": result.summary["counts"]["prepared"].get("nap", 0)}
 
 
 def run_official_style(path: str) -> dict:

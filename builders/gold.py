@@ -27,10 +27,7 @@ _TOL = 1e-9
 
 def merged_gold(record: Record) -> dict[str, Any]:
     """The official merged form of a record whose prediction is its own gold answer."""
-    return {"metadata": record.metadata, "qa_type": record.qa_type,
-            "struc_info": record.struc_info if record.has_struc_info else [],
-            "question": record.question, "gnd": record.answer or "", "answer": record.answer or "",
-            "data_source": record.data_source}
+    return record.merged(record.answer or "")
 
 
 def structured_metrics(task: Task) -> list[str]:

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from mvbench.builders.card import render_card, render_licence, terms_of
 from mvbench.builders.hub_frames import DEFAULT_SHARD_BYTES, FRAMES_DIR, pack_frames, unpack_frames
-from mvbench.builders.manifest import MANIFEST_NAME, content_hash, read_manifest, record_frames
+from mvbench.builders.manifest import MANIFEST_NAME, content_hash, count_records, read_manifest, record_frames
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json, load_json, read_parquet, write_parquet
 from mvbench.errors import InputError, ServerError
 from mvbench.records import Record
@@ -90,7 +90,10 @@ class Staged:
 
 
 class HubClient(Protocol):
-    """The two Hub calls publishing makes (injected, so tests need no network)."""
+    """The three Hub calls publishing makes (injected, so tests need no network)."""
+
+    def head(self, repo_id: str) -> str | None:
+        """The repository's current commit, or None if it does not exist."""
 
     def create_repo(self, repo_id: str, private: bool) -> str:
         """Create the dataset repository if missing; return its URL."""
@@ -326,7 +329,14 @@ def publish(dataset: str | Path, repo_id: str, *, client: HubClient | None, priv
     root = Path(staging) if staging is not None else Path(tempfile.mkdtemp(prefix=".mvbench-publish-",
                                                                           dir=dataset.resolve().parent))
     staged = stage(dataset, root, repo_id, frames_shard_bytes=frames_shard_bytes)
-    todo = plan(staged.files, load_record(dataset, repo_id))
+    last = load_record(dataset, repo_id)
+    if client is not None and last is not None:
+        head = client.head(repo_id)  # the record describes the repository only if nobody changed it since
+        if head != last.get("commit"):
+            log.warning("%s is at commit %s, not the %s the last publish recorded (changed, reset or deleted "
+                        "since): every file is uploaded", repo_id, head, last.get("commit"))
+            last = None
+    todo = plan(staged.files, last)
     result = PublishResult(staged, todo)
     if client is None:
         return result
@@ -370,6 +380,16 @@ class HfHubClient:
     def _fail(self, what: str, e: Exception) -> ServerError:
         text = str(e).replace(self._token, "<token>") if self._token else str(e)
         return ServerError(f"Hugging Face Hub: {what} failed: {type(e).__name__}: {' '.join(text.split())}")
+
+    def head(self, repo_id: str) -> str | None:
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        try:
+            return self._api.repo_info(repo_id, repo_type="dataset").sha
+        except RepositoryNotFoundError:
+            return None
+        except Exception as e:  # HTTP, offline mode, auth: one line, token scrubbed
+            raise self._fail(f"reading {repo_id}", e) from None
 
     def create_repo(self, repo_id: str, private: bool) -> str:
         try:
@@ -444,8 +464,11 @@ def materialise(source: str | Path, out: str | Path, splits: Sequence[str] | Non
     manifest = load_json(src / MANIFEST_NAME)
     if not (src / RECORDS_DIR).is_dir():
         raise InputError(f"no {RECORDS_DIR}/ folder: not a repository written by mvbench publish", src)
-    if (out / MANIFEST_NAME).is_file() and load_json(out / MANIFEST_NAME).get("content_hash") != manifest.get("content_hash"):
-        raise InputError("holds another dataset: materialise into an empty folder", out)
+    if (out / MANIFEST_NAME).is_file():
+        there = load_json(out / MANIFEST_NAME)
+        origin = (there.get("subset_of") or {}).get("content_hash") or there.get("content_hash")
+        if origin != manifest.get("content_hash"):
+            raise InputError("holds another dataset: materialise into an empty folder", out)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
         raise InputError("not empty: materialise into an empty folder", out)
     records = read_parquet(src / RECORDS_DIR)
@@ -470,6 +493,13 @@ def materialise(source: str | Path, out: str | Path, splits: Sequence[str] | Non
     for stale in out.glob("*/*.parquet"):
         if stale.relative_to(out).as_posix() not in written and stale.parts[-2] != FRAMES_DIR:
             stale.unlink()
+    if splits:  # a subset: the manifest describes what is there, and says what it was cut from
+        digest, n_records, n_frames = content_hash(records)
+        source_of = {info.get("data_source"): name for name, info in (manifest.get("sources") or {}).items()}
+        manifest = {**manifest, "content_hash": digest, "records": n_records,
+                    "counts": count_records(records, source_of),
+                    "frames": {**(manifest.get("frames") or {}), "count": n_frames},
+                    "subset_of": {"content_hash": manifest.get("content_hash"), "splits": sorted(splits)}}
     atomic_write_json(out / MANIFEST_NAME, manifest)
     log.info("materialised %d records and %d frames into %s", len(records), n_frames, out)
     return manifest

@@ -206,21 +206,6 @@ def frame_at(meta: VideoMeta, t: float) -> int | None:
     return index
 
 
-def snap(index: int, available: Sequence[int]) -> int:
-    """The available frame index closest to ``index`` (the earlier one on a tie).
-
-    >>> snap(30, [0, 25, 50]), snap(38, [0, 25, 50]), snap(99, [0, 25, 50])
-    (25, 50, 50)
-    """
-    pos = bisect.bisect_left(available, index)
-    if pos == 0:
-        return available[0]
-    if pos == len(available):
-        return available[-1]
-    before, after = available[pos - 1], available[pos]
-    return before if index - before <= after - index else after
-
-
 @dataclass(frozen=True)
 class Window:
     """A clip window and the events it covers (indices into the annotation's events)."""

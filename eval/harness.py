@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mvbench.errors import InputError
 from mvbench.eval.answering import RunAborted, answer_all
 from mvbench.eval.backends.base import GenerationParams
 from mvbench.eval.backends.factory import ServeOptions, open_backend
@@ -38,6 +37,8 @@ from mvbench.eval.outputs import write_eval_outputs
 from mvbench.eval.predictions import PredictionStore
 from mvbench.eval.requests import build_request
 from mvbench.eval.run_dir import claim_out_dir, run_identity
+
+from mvbench.errors import InputError
 from mvbench.inference import FRAME_ENCODINGS
 from mvbench.llm.cache import ResponseCache
 from mvbench.llm.retry import ClientOptions
@@ -198,17 +199,11 @@ def make_judge(cfg: EvalConfig):
         log.warning("no judge: set OPENAI_API_KEY, or pass --judge and --judge-base-url (a local "
                     "OpenAI-compatible server), or --no-judge; DVC/VS/RC llm scores are left out")
         return None
-    from mvbench.eval.judge import Judge
-    from mvbench.llm.openai_client import OpenAIChatClient
+    from mvbench.eval.judge import DEFAULT_MODEL, connect_judge
 
-    model = cfg.judge or "gpt-4.1"
-    # The judge retries a pair 5 times itself (as the official script); the client must not multiply that.
-    options = ClientOptions(base_url=cfg.judge_base_url, timeout_s=cfg.timeout_s, max_retries=0,
-                            concurrency=cfg.concurrency)
-    OpenAIChatClient(model, options)  # a missing key fails here, before any generation (opens nothing)
-    cache = ResponseCache(cfg.cache_dir.parent / "judge") if cfg.cache_dir else None
-    # one client per judging batch, closed in the batch's own event loop
-    return Judge(model=model, cache=cache, connect=lambda: OpenAIChatClient(model, options))
+    return connect_judge(cfg.judge or DEFAULT_MODEL, cfg.judge_base_url, timeout_s=cfg.timeout_s,
+                         concurrency=cfg.concurrency,
+                         cache_dir=cfg.cache_dir.parent / "judge" if cfg.cache_dir else None)
 
 
 

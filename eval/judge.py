@@ -22,17 +22,54 @@ import contextlib
 import hashlib
 import inspect
 import json
+import os
 import re
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
-from mvbench.tasks.captions import ASPECTS, parse
 from mvbench.prompts import load as load_prompt
+
+from mvbench.tasks import TASKS
+from mvbench.tasks.captions import ASPECTS, parse
 
 DEFAULT_MODEL = "gpt-4.1"
 PROMPT_NAME = "judge/caption_judge"
-TASK_NAMES = {"dvc": "dense_captioning", "vs": "video_summary", "rc": "region_caption"}
+
+
+def default_judge_cache() -> Path:
+    """The judge-reply cache shared by ``mvbench eval``, ``mvbench score`` and the training reward:
+    ``$MVBENCH_CACHE/judge`` (default ``~/.cache/mvbench/judge``)."""
+    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "judge"
+
+
+def connect_judge(model: str = DEFAULT_MODEL, base_url: str | None = None, *, timeout_s: float = 120.0,
+                  concurrency: int = 10, cache_dir: Path | None = None) -> "Judge":
+    """The caption judge on an OpenAI-compatible server (the OpenAI API without ``base_url``).
+
+    A missing API key fails here, before any paid work. The judge retries each pair itself (5
+    attempts, as the official script), so its client makes no retries on top; one client is opened
+    per judging batch and closed in that batch's event loop. Replies are cached in ``cache_dir``
+    (None: no cache).
+    """
+    from mvbench.llm.cache import ResponseCache
+    from mvbench.llm.openai_client import OpenAIChatClient
+    from mvbench.llm.retry import ClientOptions
+
+    options = ClientOptions(base_url=base_url, timeout_s=timeout_s, max_retries=0, concurrency=concurrency)
+    OpenAIChatClient(model, options)  # checks the key; opens nothing
+    cache = ResponseCache(cache_dir) if cache_dir is not None else None
+    return Judge(model=model, cache=cache, connect=lambda: OpenAIChatClient(model, options))
+
+
+def official_task_name(task: str) -> str:
+    """The name the official judge prompt gives a caption task: its qa_type family
+    (``dvc`` → ``dense_captioning``); an official name is returned as it is."""
+    name = task.upper()
+    if name in TASKS and TASKS.get(name).free_text:
+        return TASKS.get(name).qa_types[-1]  # the unsuffixed family, e.g. "video_summary"
+    return task
 
 CompleteFn = Callable[..., "str | Awaitable[str]"]
 
@@ -136,7 +173,7 @@ class Judge:
 
     def messages(self, prediction: str, reference: str, task: str) -> list[dict]:
         """The chat messages for one pair (``task`` is 'dvc', 'vs', 'rc' or an official task name)."""
-        name = TASK_NAMES.get(task, task).replace("_", " ")
+        name = official_task_name(task).replace("_", " ")
         values = {"task": name, "prediction": prediction, "reference": reference}
         msgs = []
         if self.prompt.get("system"):
@@ -165,7 +202,7 @@ class Judge:
 
     async def _ajudge(self, prediction: str, reference: str, task: str) -> dict[str, int] | None:
         self.stats.pairs += 1
-        task_name = TASK_NAMES.get(task, task)
+        task_name = official_task_name(task)
         key = cache_key(self.model, self.prompt_version, task_name, prediction, reference)
         if self.cache is not None:
             cached = self.cache.get(key)

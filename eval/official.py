@@ -6,7 +6,7 @@ questions, no answers) and ``testdata.zip`` (the frames, ~18 GB). Its ground tru
 leaderboard Space scores the ``submission.json`` the run writes.
 
 - **Download:** ``huggingface_hub.hf_hub_download`` into the Hugging Face cache (``HF_HUB_CACHE`` /
-  ``HF_HOME``), at :data:`PINNED_REVISION` unless ``--data-revision`` says otherwise. The commit the
+  ``HF_HOME``), at :data:`DEFAULT_REVISION` unless ``--data-revision`` says otherwise. The commit the
   revision resolved to (read from the cache's ``snapshots/<commit>/`` path) is recorded in
   ``results.json``. With ``HF_HUB_OFFLINE=1`` only the cache is read; a missing file is one line
   saying what to download and where to put it.
@@ -49,7 +49,7 @@ FRAMES_FILE = "testdata.zip"
 # recorded in every results.json (fingerprint.dataset.hub.commit). To pin, put the hash printed by
 # `python -c "from huggingface_hub import HfApi; print(HfApi().dataset_info('UII-AI/MedVidBench').sha)"`
 # here (a hash also resolves offline with no refs/ file).
-PINNED_REVISION = "main"
+DEFAULT_REVISION = "main"
 LEADERBOARD_SPACE = "UII-AI/MedVidBench-Leaderboard"
 LEADERBOARD_URL = f"https://huggingface.co/spaces/{LEADERBOARD_SPACE}"
 MARKER = ".mvbench-extracted.json"
@@ -103,7 +103,7 @@ def download_command(revision: str | None = None, files: tuple[str, ...] = (QUES
 
     major, minor = (int(x) for x in re.findall(r"\d+", hub_version)[:2])
     tool = "hf download" if (major, minor) >= (0, 34) else "huggingface-cli download"
-    return f"{tool} {REPO_ID} {' '.join(files)} --repo-type dataset --revision {revision or PINNED_REVISION}"
+    return f"{tool} {REPO_ID} {' '.join(files)} --repo-type dataset --revision {revision or DEFAULT_REVISION}"
 
 
 def fetch_official_test(revision: str | None = None, *, hf_cache_dir: str | Path | None = None,
@@ -111,7 +111,7 @@ def fetch_official_test(revision: str | None = None, *, hf_cache_dir: str | Path
     """Download (or find in the cache) the official test set and unpack its frames once.
 
     Args:
-        revision: branch, tag or commit of ``UII-AI/MedVidBench``; default :data:`PINNED_REVISION`.
+        revision: branch, tag or commit of ``UII-AI/MedVidBench``; default :data:`DEFAULT_REVISION`.
         hf_cache_dir: the Hugging Face cache; default the hub's own (``HF_HUB_CACHE``/``HF_HOME``).
         extract_root: where frames are unpacked; default :func:`default_extract_root`.
         with_frames: also fetch and unpack ``testdata.zip`` (off when ``--frames-root`` is given).
@@ -123,7 +123,7 @@ def fetch_official_test(revision: str | None = None, *, hf_cache_dir: str | Path
         InputError: a file is neither in the cache nor downloadable (one line: what to download
             and where to put it), or the archive is truncated or corrupt.
     """
-    revision = revision or PINNED_REVISION
+    revision = revision or DEFAULT_REVISION
     questions = _download(QUESTIONS_FILE, revision, hf_cache_dir, with_frames)
     commit = _snapshot_commit(questions)
     provenance: dict = {"repo": f"datasets/{REPO_ID}", "revision": revision, "commit": commit,

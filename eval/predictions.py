@@ -73,9 +73,11 @@ class PredictionStore:
             if not isinstance(obj.get("uid"), str):
                 raise InputError(f"{where}: damaged line (no string 'uid'); {_START_OVER}")
             entries[obj["uid"]] = obj
-        if torn:  # drop the torn tail so the next append starts clean
-            with open(self.path, "wb") as f:
-                f.write(b"\n".join(lines[:-1]) + (b"\n" if len(lines) > 1 else b""))
+        if torn:  # cut the torn tail in place (never rewrite the saved answers) so the next append starts clean
+            with open(self.path, "rb+") as f:
+                f.truncate(len(data) - len(lines[-1]))
+                f.flush()
+                os.fsync(f.fileno())
         elif data and not data.endswith(b"\n"):  # a whole last line without its newline: keep it
             with open(self.path, "ab") as f:
                 f.write(b"\n")

@@ -8,6 +8,7 @@ from functools import cache
 from importlib import resources
 
 from mvbench import prompts
+from mvbench.errors import InputError
 from mvbench.eval.backends.base import GenerationParams, GenerationRequest
 from mvbench.inference import FALLBACK_FPS
 from mvbench.eval.data import FrameResolver
@@ -65,11 +66,17 @@ def build_request(record: Record, resolver: FrameResolver, params: GenerationPar
             benchmark.
         index: the sample's position in the evaluated file (seeds the synthetic CVS example).
     """
+    box = (record.RC_info or {}).get("start_frame_bbox")
+    if record.is_RC and record.RC_info and (not isinstance(record.RC_info.get("start_frame"), str) or not (
+            isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box))):
+        raise InputError("is_RC is true but RC_info needs start_frame (a frame path) and start_frame_bbox "
+                         "([x1, y1, x2, y2])", record=record.uid)
     frames = tuple(str(resolver.resolve(f, record.uid)) for f in record.video)
     rc_frame = rc_box = None
     if record.is_RC and record.RC_info:
-        rc_frame = str(resolver.resolve(record.RC_info["start_frame"], record.uid))
-        rc_box = tuple(float(v) for v in record.RC_info["start_frame_bbox"])
+        info = record.RC_info
+        rc_frame = str(resolver.resolve(info["start_frame"], record.uid))
+        rc_box = tuple(float(v) for v in box)
     system = None
     if prompt_mode == "oneshot":
         system = oneshot_system(record.qa_type, index)

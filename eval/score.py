@@ -237,7 +237,7 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
     by_task_out: dict[str, dict] = {}
     by_source: dict[str, dict] = {}
     counts: dict[str, Any] = {"records": len(recs), "unrouted": sum(1 for r in recs if owner_of(r.get("qa_type")) is None),
-                              "nap_needing_minilm": prepared.get("NAP", 0)}
+                              "prepared": {TASKS.get(n).key: k for n, k in prepared.items() if k}}
     if invalid:
         counts["invalid"] = len(invalid)
     for name, task in TASKS.items():
@@ -273,11 +273,8 @@ def score_records(recs: list[dict], judge: Judge | None = None, mode: str = "lea
 
 
 def merged_record(record: Record, prediction: str) -> dict:
-    """The official evaluator's merged form of one answered sample (``prediction`` as its answer)."""
-    return {"metadata": record.metadata, "qa_type": record.qa_type,
-            "struc_info": record.struc_info if record.has_struc_info else [],
-            "question": record.question, "gnd": record.answer or "", "answer": prediction,
-            "data_source": record.data_source}
+    """The official evaluator's merged form of one answered sample (:meth:`Record.merged`)."""
+    return record.merged(prediction)
 
 
 def _read_json(path: Path) -> Any:
@@ -343,11 +340,14 @@ def _merge(predictions: list, gt: list, pred_path: Path, gt_path: Path, strict_i
         if not isinstance(ref, dict):
             raise InputError("ground-truth record is not an object", path=gt_path, record=i)
     _check_ids(predictions, gt, pred_path, gt_path, strict_ids)
-    for pred, ref in zip(predictions, gt):
+    for i, (pred, ref) in enumerate(zip(predictions, gt)):
         if "qa_type" in pred and pred["qa_type"] != ref.get("qa_type"):
             mismatched += 1
         question = gnd = ""
-        for turn in ref.get("conversations") or []:
+        turns = ref.get("conversations") or []
+        if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
+            raise InputError("conversations must be a list of {from, value} objects", path=gt_path, record=i)
+        for turn in turns:
             if turn.get("from") in ("human", "user"):
                 question = str(turn.get("value", "")).replace("<video>\n", "").replace("<video>", "")
             elif turn.get("from") in ("gpt", "assistant"):

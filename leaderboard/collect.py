@@ -168,7 +168,7 @@ def _flag_entry(entry: Entry, data: dict) -> None:
     if entry.judge_skipped:
         reason = data.get("judge_skipped_reason") or "no judge"
         entry.flag("judge", f"judge skipped ({reason}): DVC/VS/RC llm missing, ranked as 0")
-    elif all(entry.metrics[k] is None for k in judge_keys):
+    elif all(entry.metrics[k] is None for k in judge_keys) and _judge_failed_every_pair(data):
         entry.flag("judge", "the judge gave no scores (every call failed): DVC/VS/RC llm missing, ranked as 0")
     subset = _subset(entry.dataset)
     if subset:
@@ -177,6 +177,18 @@ def _flag_entry(entry: Entry, data: dict) -> None:
         entry.flag("incomplete", f"{entry.failed} requests failed (scored as empty answers)")
     if entry.empty_answers:
         entry.flag("incomplete", f"{entry.empty_answers} answers came back empty (rerun to request them again)")
+    invalid = (data.get("counts") or {}).get("invalid")
+    if isinstance(invalid, int) and invalid > 0:
+        entry.flag("invalid", f"{invalid} records left out: their ground truth is unusable (--skip-invalid)")
+
+
+def _judge_failed_every_pair(data: dict) -> bool:
+    """Whether the run's judge was asked about some pairs and answered none (not: no caption records)."""
+    judge = data.get("judge")
+    if not isinstance(judge, dict):
+        return False
+    pairs, failed = judge.get("pairs"), judge.get("failed")
+    return isinstance(pairs, int) and isinstance(failed, int) and pairs > 0 and failed >= pairs
 
 
 def _subset(dataset: dict | None) -> str:
@@ -222,7 +234,7 @@ def check_comparable(entries: list[Entry], allow_mixed: bool = False, allow_inco
         notes.append("incomplete runs are ranked (--allow-incomplete): failed requests score as empty answers")
     unknown = [e for e in runs if not (e.dataset and e.dataset.get("sha256"))]
     unknown_ids = {id(e) for e in unknown}
-    if unknown and len(unknown) < len(runs):
+    if unknown and len(runs) > 1:
         notes.append("cannot check that these were scored on the same data (no fingerprint.dataset): "
                      + ", ".join(e.source for e in unknown))
         for e in unknown:

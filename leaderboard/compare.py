@@ -26,6 +26,7 @@ class RunSamples:
     pooling: dict[str, dict]
     scores: dict[str, dict]
     has_videos: bool  # the files name each sample's video (else only sample-level resampling is possible)
+    invalid: frozenset[str] = frozenset()  # samples left out of the run's metrics (unusable ground truth)
 
 
 @dataclass
@@ -58,6 +59,7 @@ def load_run_samples(entry: Entry) -> RunSamples:
                          "a paired comparison needs them", entry.source)
     pooling: dict[str, dict] = {}
     scores: dict[str, dict] = {}
+    invalid: set[str] = set()
     has_videos = True
     for f in files:
         for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
@@ -70,13 +72,16 @@ def load_run_samples(entry: Entry) -> RunSamples:
             if not isinstance(row, dict) or not isinstance(row.get("scores"), dict):
                 raise InputError(f"line {n} has no scores object", f)
             key = str(row["uid"] if "uid" in row else row.get("index"))
+            if row.get("invalid"):  # left out of the run's metrics (unusable ground truth): out of the pairs too
+                invalid.add(key)
+                continue
             view = row.get("pooling")
             if not isinstance(view, dict):  # files written before the pooling fields were kept
                 view = {"data_source": row.get("data_source"), "qa_type": row.get("qa_type")}
                 has_videos = False
             pooling[key] = view
             scores[key] = row["scores"]
-    return RunSamples(pooling, scores, has_videos)
+    return RunSamples(pooling, scores, has_videos, frozenset(invalid))
 
 
 def compare(better: Entry, worse: Entry, config: BootstrapConfig = BootstrapConfig()) -> Comparison:
@@ -86,6 +91,9 @@ def compare(better: Entry, worse: Entry, config: BootstrapConfig = BootstrapConf
         InputError: the runs were not scored on the same records.
     """
     a, b = load_run_samples(better), load_run_samples(worse)
+    if a.invalid != b.invalid:
+        raise InputError(f"a paired comparison needs both runs scored on the same records: {better.source} left "
+                         f"{len(a.invalid)} invalid records out, {worse.source} {len(b.invalid)}, not the same ones")
     sha_a, sha_b = ((e.dataset or {}).get("sha256") for e in (better, worse))
     if set(a.scores) != set(b.scores) or (sha_a and sha_b and sha_a != sha_b):
         raise InputError(f"a paired comparison needs both runs scored on the same records: {better.source} has "

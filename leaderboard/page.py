@@ -9,7 +9,6 @@ not reproduced"), and the notes.
 
 from __future__ import annotations
 
-import json
 from html import escape
 
 from mvbench import __version__
@@ -253,7 +252,6 @@ def render_page(board: Board) -> str:
            "header to sort.") if n_runs else "The published rows only."
     main_table = (f'<section id="ranking"><h2>Ranking</h2>{_table(board.runs, "board", colours)}</section>'
                   if board.runs else "")
-    data = json.dumps({"runs": [e.name for e in board.runs], "paper": [e.name for e in board.paper]}, allow_nan=False)
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{escape(board.title)}</title><style>{CSS}</style></head><body><main>"
@@ -261,5 +259,4 @@ def render_page(board: Board) -> str:
             f"{_caveats(board)}{main_table}{_counts(board)}{_comparisons(board)}{_charts(board, colours)}"
             f"{_paper(board, colours)}{_notes(board)}"
             f"<footer>mvbench {escape(__version__)} · one self-contained file: no server, no network.</footer>"
-            f"<script type=\"application/json\" id=\"board-data\">{escape(data, quote=False)}</script>"
             f"<script>{SORT_JS}</script></main></body></html>\n")

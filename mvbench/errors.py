@@ -36,6 +36,16 @@ class VideoError(InputError):
     """A video that is missing, empty, zero-length or cannot be decoded."""
 
 
+class UnknownNameError(MvbenchError, KeyError):
+    """An unknown source, task, model or other registered name (the message lists the known ones).
+
+    Also a KeyError, so lookups keep their mapping semantics.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class ServerError(MvbenchError):
     """A model or judge server failed (after retries) for one request.
 

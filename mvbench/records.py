@@ -161,6 +161,14 @@ class Record:
         except (KeyError, TypeError, ValueError):
             return None
 
+    def merged(self, answer: str) -> dict:
+        """The official evaluator's merged form of this record answered by ``answer``:
+        ``{metadata, qa_type, struc_info, question, gnd, answer, data_source}``."""
+        return {"metadata": self.metadata, "qa_type": self.qa_type,
+                "struc_info": self.struc_info if self.has_struc_info else [],
+                "question": self.question, "gnd": self.answer or "", "answer": answer,
+                "data_source": self.data_source}
+
     @property
     def has_struc_info(self) -> bool:
         """Whether the official record carries a ``struc_info`` key at all."""

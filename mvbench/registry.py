@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from mvbench.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -48,14 +50,14 @@ class Registry(Generic[T]):
         return obj
 
     def get(self, name: str) -> T:
-        """Return the object registered under ``name``, or raise KeyError listing the known names."""
+        """Return the object registered under ``name``, or raise UnknownNameError (a KeyError) listing the known names."""
         try:
             return self._items[name]
         except KeyError:
             known = sorted(self._items)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(known)}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(known)}") from None
 
     def freeze(self) -> None:
         """Refuse further registrations."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ NURVID = DATA / "nurvid"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# mvbench's response and judge caches default to ~/.cache/mvbench: the suite keeps its own, so it
+# neither reads a user's cached answers nor leaves any behind (tests that need a cache pass one).
+_CACHE = tempfile.TemporaryDirectory(prefix="mvbench-test-cache-")
+os.environ["MVBENCH_CACHE"] = _CACHE.name
 
 
 @pytest.fixture(scope="session")

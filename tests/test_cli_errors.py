@@ -88,3 +88,25 @@ def test_help_shows_flags_without_a_value_and_arguments_by_name(command: list[st
         assert "RESULTS..." in result.output and "<list[Path]>" not in result.output
     if command == ["export"]:
         assert "IN_DIR" in result.output and "OUT_DIR" in result.output and "<path>  A built" not in result.output
+
+
+def test_an_unexpected_key_error_is_one_line_that_says_how_to_see_more() -> None:
+    proc = subprocess.run([sys.executable, "-c", _probe("raise KeyError('frame')"), "probe"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "internal error" in proc.stderr and "MVBENCH_DEBUG" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", _probe("from mvbench.tasks import TASKS\nTASKS.get('TGA')"), "probe"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "unknown task 'TGA'" in proc.stderr and "internal" not in proc.stderr
+
+
+def test_an_rc_record_without_its_box_names_the_record(tmp_path: Path) -> None:
+    import json
+
+    rec = json.loads((Path(__file__).parent / "data" / "medvidbench-samples" / "test_rc_gpt_cholectrack20.json")
+                     .read_text(encoding="utf-8"))[0]
+    del rec["RC_info"]["start_frame_bbox"]
+    (tmp_path / "rc.json").write_text(json.dumps([rec]))
+    proc = _run("eval", "--data", str(tmp_path / "rc.json"), "--model", "baseline:prior", "--out", str(tmp_path / "o"),
+                "--no-judge", "--frames-root", str(tmp_path))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "RC_info needs start_frame" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -66,3 +66,12 @@ def test_empty_answers_are_not_done(tmp_path):
         assert [store.done(u) for u in "abcde"] == [True, False, False, False, False]
     finally:
         store.close()
+
+
+def test_a_torn_line_is_cut_in_place_not_by_rewriting_the_saved_answers(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(_line("a") + _line("b") + '{"uid": "c", "predic')
+    inode = path.stat().st_ino
+    with PredictionStore(path) as store:
+        assert set(store.entries) == {"a", "b"}
+    assert path.stat().st_ino == inode and path.read_text() == _line("a") + _line("b")

@@ -27,6 +27,7 @@ from mvbench.builders.publish import (
     check_hub_limits,
     file_info,
     load_record,
+    materialise,
     plan,
     publish,
     record_path,
@@ -49,6 +50,10 @@ class LocalHub:
     def __init__(self, folder: Path):
         self.folder = folder
         self.calls: list[tuple] = []
+        self.commit: str | None = None
+
+    def head(self, repo_id: str) -> str | None:
+        return self.commit
 
     def create_repo(self, repo_id: str, private: bool) -> str:
         self.calls.append(("create_repo", repo_id, private))
@@ -62,7 +67,8 @@ class LocalHub:
             shutil.copyfile(folder / rel, self.folder / rel)
         for rel in delete:
             (self.folder / rel).unlink()
-        return f"commit{len(self.calls)}"
+        self.commit = f"commit{len(self.calls)}"
+        return self.commit
 
     def files(self) -> dict[str, FileInfo]:
         return {p.relative_to(self.folder).as_posix(): file_info(p) for p in self.folder.rglob("*") if p.is_file()}
@@ -185,7 +191,7 @@ def test_unchanged_republish_plans_zero_uploads(dataset: Path, tmp_path: Path) -
     calls = len(hub.calls)
     again = publish(work, REPO_ID, client=hub)
     assert again.plan.empty and again.plan.upload == [] and again.plan.delete == [] and not again.uploaded
-    assert len(again.plan.unchanged) == len(first.staged.files) and len(hub.calls) == calls  # no call at all
+    assert len(again.plan.unchanged) == len(first.staged.files) and len(hub.calls) == calls  # no create, no upload
     assert plan(stage(work, tmp_path / "dry", REPO_ID).files, load_record(work, REPO_ID)).empty
 
     # one source fewer: only the card, licence and manifest change; that source's files are deleted
@@ -196,6 +202,11 @@ def test_unchanged_republish_plans_zero_uploads(dataset: Path, tmp_path: Path) -
     assert change.plan.upload == ["LICENSE.md", "README.md", "manifest.json"]
     assert change.plan.delete and all("/nurvid/" in p for p in change.plan.delete)
     assert hub.files() == change.staged.files
+
+    # the repository changed behind the record (reset, edited on the Hub): the record is not trusted
+    hub.commit = "someone-else"
+    again = publish(smaller, REPO_ID, client=hub)
+    assert again.plan.first and again.uploaded and hub.files() == again.staged.files
 
 
 @pytest.mark.slow
@@ -253,3 +264,17 @@ def test_staging_refuses_foreign_folders_and_changed_records(dataset: Path, tmp_
     shard.unlink()
     with pytest.raises(InputError, match="content hash"):
         stage(changed, tmp_path / "out", REPO_ID)
+
+
+@pytest.mark.slow
+def test_materialising_one_split_writes_a_manifest_of_that_split(dataset: Path, tmp_path: Path) -> None:
+    dry = tmp_path / "dry"
+    assert _cli("publish", dataset, "--repo-id", REPO_ID, "--dry-run", dry, env=_env(tmp_path)).returncode == 0
+    out = tmp_path / "test-only"
+    materialise(dry, out, splits=["test"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    records = read_parquet(out)
+    assert records and {r.split for r in records} == {"test"}
+    assert manifest["content_hash"] == content_hash(records)[0] != manifest["subset_of"]["content_hash"]
+    assert manifest["records"] == len(records) and manifest["subset_of"]["splits"] == ["test"]
+    materialise(dry, out, splits=["test"])  # again into the same folder: the same subset, accepted

@@ -242,3 +242,12 @@ def test_score_file_carries_bootstrap_intervals(tmp_path, app):
     assert line["pooling"] == {"data_source": "AVOS", "qa_type": "tal", "metadata": {"video_id": "vid01", "fps": "1.0"}}
     result = CliRunner().invoke(app, ["score", str(tmp_path / "preds.json"), "--no-judge", "--bootstrap", "0"])
     assert result.exit_code == 0 and "intervals" not in json.loads((tmp_path / "preds.scores.json").read_text())
+
+
+def test_a_ground_truth_with_malformed_conversations_names_the_record(tmp_path):
+    gt = gt_records()
+    (tmp_path / "sub.json").write_text(json.dumps(submission(gt)))
+    gt[1]["conversations"] = "not a list"
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    with pytest.raises(InputError, match=r"\[1\].*conversations must be a list"):
+        load_score_input(tmp_path / "sub.json", tmp_path / "gt.json")

@@ -14,12 +14,13 @@ connection pool stays on one loop for the life of the run.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mvbench.eval.judge import default_judge_cache
 
 from mvbench.llm.collector import collector_tuned
 from mvbench.tasks.captions import ASPECTS
@@ -31,11 +32,6 @@ async def _tuned(coro):
     """Run a batch of judge calls with the collector tuned (:mod:`mvbench.llm.collector`)."""
     with collector_tuned():
         return await coro
-
-
-def default_judge_cache() -> Path:
-    """The judge-reply cache ``mvbench eval`` uses: ``$MVBENCH_CACHE/judge`` or ``~/.cache/mvbench/judge``."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "judge"
 
 
 @dataclass(frozen=True)
@@ -104,6 +100,7 @@ class JudgeScorer:
             InputError: no ``base_url`` and no ``OPENAI_API_KEY``.
         """
         from mvbench.eval.judge import Judge
+
         from mvbench.llm.cache import ResponseCache
         from mvbench.llm.openai_client import OpenAIChatClient
         from mvbench.llm.retry import ClientOptions

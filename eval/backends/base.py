@@ -25,7 +25,8 @@ class GenerationRequest:
         uid: the sample's stable unique id (the key of ``predictions.jsonl``).
         prompt: the question, without the leading ``<video>\\n``.
         frames: paths of the sampled frames, in order.
-        fps: the sampling rate of ``frames`` (``metadata.fps``), passed as the video's fps.
+        fps: the sampling rate of ``frames`` (``metadata.fps``); the video fps sent to the model follows
+            ``params.video_timing`` (:func:`mvbench.inference.timing_fps`: 2.0 for the official timing).
         rc_frame: for region captioning, the start frame on which the box is drawn.
         rc_box: for region captioning, ``[x1, y1, x2, y2]`` in that frame's pixels.
         system: optional system prompt.

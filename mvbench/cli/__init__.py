@@ -133,10 +133,11 @@ def main() -> None:
         message = (f"{where}: " if where else "") + (e.strerror or str(e))
         err_console.print(f"[bold red]error:[/] {escape(_one_line(redact(message)))}", highlight=False)
         sys.exit(1)
-    except KeyError as e:  # registry lookups: unknown source/task/model names
+    except KeyError as e:  # not a known error: a bug; say what and how to see where
         if os.environ.get("MVBENCH_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {escape(_one_line(str(e.args[0] if e.args else e)))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] internal error: missing key {escape(_one_line(repr(e.args[0] if e.args else e)))}"
+                          " (rerun with MVBENCH_DEBUG=1 for the traceback, and report it)", highlight=False)
         sys.exit(1)
     except typer.Exit as e:
         code = e.exit_code

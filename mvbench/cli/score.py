@@ -12,9 +12,9 @@ from typing import Annotated, Optional
 import typer
 
 from mvbench.eval.bootstrap import DEFAULT_RESAMPLES
+from mvbench.eval.judge import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
-DEFAULT_JUDGE = "gpt-4.1"
 
 
 class ScoreMode(str, Enum):
@@ -24,14 +24,9 @@ class ScoreMode(str, Enum):
 
 
 def _make_judge(model: str, base_url: str | None):
-    from mvbench.eval.judge import Judge
-    from mvbench.llm.openai_client import OpenAIChatClient
-    from mvbench.llm.retry import ClientOptions
+    from mvbench.eval.judge import connect_judge, default_judge_cache
 
-    # the judge retries each pair itself (5 attempts, as the official script); no client retries on top
-    options = ClientOptions(base_url=base_url, max_retries=0)
-    OpenAIChatClient(model, options)  # a missing key fails here (opens nothing)
-    return Judge(model=model, connect=lambda: OpenAIChatClient(model, options))
+    return connect_judge(model, base_url, cache_dir=default_judge_cache())  # the replies eval caches
 
 
 def _judge_model(no_judge: bool, judge: str | None, judge_base_url: str | None) -> str | None:
@@ -50,7 +45,7 @@ def _judge_model(no_judge: bool, judge: str | None, judge_base_url: str | None) 
         log.warning("no judge: set OPENAI_API_KEY, or pass --judge and --judge-base-url (a local "
                     "OpenAI-compatible server), or --no-judge; dvc_llm, vs_llm and rc_llm are null")
         return None
-    return judge or DEFAULT_JUDGE
+    return judge or DEFAULT_MODEL
 
 
 def score(
@@ -63,7 +58,7 @@ def score(
     no_judge: Annotated[bool, typer.Option("--no-judge", help="Skip the LLM judge (dvc_llm, vs_llm, "
                                                               "rc_llm are null).")] = False,
     judge: Annotated[Optional[str], typer.Option(
-        "--judge", help=f"Judge model (default {DEFAULT_JUDGE} when OPENAI_API_KEY is set; "
+        "--judge", help=f"Judge model (default {DEFAULT_MODEL} when OPENAI_API_KEY is set; "
                         "otherwise the judge is skipped with a warning).")] = None,
     judge_base_url: Annotated[Optional[str], typer.Option(
         "--judge-base-url", help="OpenAI-compatible judge server (e.g. a local vLLM); needs --judge.")] = None,

@@ -16,6 +16,7 @@ order, so :data:`LEADERBOARD_KEYS` (and every table derived from the registry) f
 
 from __future__ import annotations
 
+from mvbench.errors import UnknownNameError
 from mvbench.registry import Registry
 from mvbench.tasks.base import SCORING_MODES, MetricSpec, Task, owner_of
 from mvbench.tasks.cvs import CVS
@@ -55,7 +56,7 @@ def task_for_qa_type(qa_type: object) -> Task:
     """
     name = owner_of(qa_type)
     if name is None:
-        raise KeyError(f"unknown qa_type {qa_type!r}; known: {', '.join(OFFICIAL_QA_TYPES)}")
+        raise UnknownNameError(f"unknown qa_type {qa_type!r}; known: {', '.join(OFFICIAL_QA_TYPES)}")
     return TASKS.get(name)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mvbench import prompts
+from mvbench.errors import UnknownNameError
 
 SCORING_MODES: tuple[str, ...] = ("leaderboard",)
 
@@ -232,7 +233,7 @@ def preambles(data_source: str) -> list[str]:
     try:
         return list(table[data_source]["preambles"])
     except KeyError:
-        raise KeyError(f"no preambles for data_source {data_source!r} in prompts/preambles.toml") from None
+        raise UnknownNameError(f"no preambles for data_source {data_source!r} in prompts/preambles.toml") from None
 
 
 def with_answer(record: dict, completion: str) -> dict:
