@@ -39,7 +39,7 @@ from mvbench.eval.predictions import PredictionStore
 from mvbench.eval.requests import build_request
 from mvbench.eval.run_dir import claim_out_dir, run_identity
 from mvbench.inference import FRAME_ENCODINGS
-from mvbench.llm.cache import ResponseCache
+from mvbench.llm.cache import ResponseCache, cache_root
 from mvbench.llm.retry import ClientOptions
 from mvbench.models import ModelSpec, resolve_model
 
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 def default_cache_dir() -> Path:
     """``$MVBENCH_CACHE`` or ``~/.cache/mvbench/responses``."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "responses"
+    return cache_root("responses")
 
 
 @dataclass

@@ -14,13 +14,13 @@ connection pool stays on one loop for the life of the run.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mvbench.llm.cache import cache_root
 from mvbench.llm.collector import collector_tuned
 from mvbench.tasks.captions import ASPECTS
 
@@ -35,7 +35,7 @@ async def _tuned(coro):
 
 def default_judge_cache() -> Path:
     """The judge-reply cache ``mvbench eval`` uses: ``$MVBENCH_CACHE/judge`` or ``~/.cache/mvbench/judge``."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "judge"
+    return cache_root("judge")
 
 
 @dataclass(frozen=True)

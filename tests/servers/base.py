@@ -38,6 +38,7 @@ class ServerStats:
     dropped: int = 0
     ok_by_body: Counter = field(default_factory=Counter)
     batch_creates: int = 0
+    batch_create_requests: int = 0
     batch_lines_ok: int = 0
     file_uploads: int = 0
 
