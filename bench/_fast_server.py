@@ -17,12 +17,13 @@ ANSWER = "The hook dissects tissue."
 _OPENAI = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
                       "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
                                    "finish_reason": "stop"}],
-                      "usage": {"prompt_tokens": 100, "completion_tokens": 8, "total_tokens": 108}}).encode()
+                      "usage": {"prompt_tokens": 100, "completion_tokens": 8, "total_tokens": 108}},
+                     allow_nan=False).encode()
 _GEMINI = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": ANSWER}]},
                                       "finishReason": "STOP", "index": 0}],
                       "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 8,
-                                        "totalTokenCount": 108}}).encode()
-_MODELS = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+                                        "totalTokenCount": 108}}, allow_nan=False).encode()
+_MODELS = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}, allow_nan=False).encode()
 
 
 def _reply(status: str, body: bytes) -> bytes:

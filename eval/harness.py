@@ -42,6 +42,7 @@ from mvbench.inference import FRAME_ENCODINGS
 from mvbench.llm.cache import ResponseCache, cache_root
 from mvbench.llm.retry import ClientOptions
 from mvbench.models import ModelSpec, resolve_model
+from mvbench.redact import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ class EvalConfig:
         d = asdict(self)
         d["out_dir"] = str(self.out_dir)
         d["cache_dir"] = str(self.cache_dir) if self.cache_dir else None
+        d["base_url"], d["judge_base_url"] = safe_url(self.base_url), safe_url(self.judge_base_url)  # no credentials
         return d
 
 

@@ -324,6 +324,8 @@ class RetryingClient:
         self.model = model
         self.options = options
         self.base_url = options.base_url
+        # the endpoint as messages may show it (credentials stripped), computed once: it names every call
+        self.where = safe_url(options.base_url) if options.base_url else self.where_default
         self.cache = cache
         self.policy = options.policy()
         self._semaphore = asyncio.Semaphore(options.concurrency)
@@ -396,11 +398,6 @@ class RetryingClient:
         if latency_s is not None:
             meta["latency_s"] = round(latency_s, 3)
         return self.cache.put(key, completion.text, meta)
-
-    @property
-    def where(self) -> str:
-        """The endpoint as it may be written in a message (no credentials; see :func:`~mvbench.redact.safe_url`)."""
-        return safe_url(self.base_url) if self.base_url else self.where_default
 
     def _describe(self, uid: str | None, sample_index: int | None) -> str:
         sample = f" (sample {sample_index})" if sample_index is not None else ""
