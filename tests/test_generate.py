@@ -206,6 +206,9 @@ def test_batch_mode_requeues_expired_and_failed_lines(dataset, tmp_path, referen
     assert summary["failed_calls"] == 0 and summary["content_hash"] == reference["content_hash"]
     acc = summary["accounting"]["gpt:gpt-4.1"]
     assert acc["batch"] == N_DRAFTS and acc["live"] == 0
+    run = summary["this_run"]["gpt:gpt-4.1"]
+    assert (run["batch"], run["live"], run["failed"]) == (N_DRAFTS, 0, N_DRAFTS // 2 + 1)  # expired half, requeued
+    assert run["cost_usd"] == acc["cost_usd"] > 0
     live = reference["summary"]["accounting"]["gpt:gpt-4.1"]
     assert abs(acc["cost_usd"] - live["cost_usd"] / 2) < 1e-6  # batch prices are half
 
