@@ -124,7 +124,7 @@ async def _recover(engine: Engine, state: BatchState) -> None:
     """Adopt jobs created by a process that died before saving their id; drop the rest."""
     changed = False
     for job in state.jobs:
-        if job["status"] != "submitting" or job["variant"] not in engine.clients:
+        if job["status"] != "submitting":
             continue
         found = await find_job(engine.clients[job["variant"]], job["token"])
         if found:

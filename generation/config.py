@@ -48,7 +48,9 @@ class GenerateConfig:
         limit: at most this many instances per (source, task).
         estimate: print calls, images, tokens and cost per provider, then stop (no call made).
         budget_usd: stop cleanly once the next call could take the spend past this (all runs
-            into ``out`` count; a call is reserved at its upper-bound cost before it is sent).
+            into ``out`` count, validator calls included; a call reserves its upper-bound cost just
+            before it is sent, a batch instance both of its calls', and money a call did not use
+            comes back for the next ones).
         gpt_model / gemini_model: the two writers.
         openai_base_url / gemini_base_url: their endpoints (default ``$OPENAI_BASE_URL`` /
             ``$GOOGLE_GEMINI_BASE_URL``, as the SDKs read them; None: the providers' own).

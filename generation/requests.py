@@ -2,7 +2,9 @@
 
 The clients (:mod:`mvbench.llm`) own the wire format, retries and the response cache; this module
 only assembles what they send, identically in live and batch mode, so a batch result and a live
-answer of the same call share one cache key.
+answer of the same call share one cache key. The key includes the writer's endpoint (credentials
+stripped): an answer of a local or fake server registered under a provider's model name is never
+replayed as that provider's.
 """
 
 from __future__ import annotations
