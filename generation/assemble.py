@@ -14,7 +14,9 @@ Every draft of the dataset ends in one state:
 Drafts in this run's scope are judged on this run's answers. A draft outside the scope, or one
 this run leaves failed or pending, keeps what earlier runs made of it (:class:`~.plan.Previous`:
 its generated records or its reject row): a rerun with another scope or other options never
-turns accepted records back into drafts.
+turns accepted records back into drafts. A draft outside the scope that earlier runs left nothing
+for, but whose answers are all journalled under this run's call ids (batch jobs of an earlier,
+wider run), is judged like one in scope.
 
 Writing is crash-safe and idempotent: the drafts' snapshot (``.generation/templates.parquet``) is
 written once, first; then shards under new names (``<split>-NNNNN-<content digest>.parquet``,
@@ -48,7 +50,8 @@ from mvbench.tasks import qa_type_for
 
 from mvbench.generation.config import GenerateConfig, Writer
 from mvbench.generation.journal import Journal
-from mvbench.generation.plan import GENERATED_FROM, REJECTS_FILE, STATE_DIR, TEMPLATES_FILE, Instance, Plan
+from mvbench.generation.plan import (GENERATED_FROM, REJECTS_FILE, STATE_DIR, TEMPLATES_FILE, Instance, Plan,
+                                     Planner)
 from mvbench.generation.prompting import CONTEXT_FILE, VALIDATOR_FILE, prompt_file
 from mvbench.generation.validate import Checked, agreement, check_answer, parse_validator
 
@@ -211,8 +214,20 @@ def _link(src: Path, dst: Path) -> None:
         os.symlink(src.resolve(), dst, target_is_directory=True)
 
 
+def _answered_elsewhere(plan: Plan, journal: Journal) -> set[str]:
+    """Drafts outside the scope with an answer of every writer slot in the journal (a batch job of an
+    earlier, wider run may have brought them): worth enriching to see whether they are this run's calls."""
+    in_scope = {inst.template.uid for inst in plan.instances}
+    variants: dict[str, set[str]] = defaultdict(set)
+    for e in journal.calls.entries.values():
+        if e.get("uid") and e["uid"] not in in_scope:
+            variants[e["uid"]].add(e.get("variant"))
+    return {uid for uid, v in variants.items() if {"gpt", "gemini"} <= v}
+
+
 def assemble(plan: Plan, journal: Journal, cfg: GenerateConfig, generation_info: dict[str, Any],
-             rules: dict[str, PairOutcome] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+             rules: dict[str, PairOutcome] | None = None,
+             planner: Planner | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write the generated dataset (see the module docstring).
 
     Args:
@@ -221,6 +236,8 @@ def assemble(plan: Plan, journal: Journal, cfg: GenerateConfig, generation_info:
         cfg: the options.
         generation_info: accounting and run facts for the manifest's ``generation`` section.
         rules: :func:`rule_outcome` of drafts already judged in this run (by draft uid), not redone.
+        planner: enriches drafts outside the scope that earlier runs left nothing for but whose
+            answers are all in the journal under this run's call ids (then judged like drafts in scope).
 
     Returns:
         ``(manifest, counts)``: the written manifest and ``{source: {task: {status: n}}}``.
@@ -236,8 +253,12 @@ def assemble(plan: Plan, journal: Journal, cfg: GenerateConfig, generation_info:
     records = list(plan.base_records)
     rejects: list[dict[str, Any]] = []
     counts: dict[str, dict[str, dict[str, int]]] = {}
+    answered = _answered_elsewhere(plan, journal) if planner is not None else set()
     for template in sorted(plan.templates, key=lambda r: r.uid):
         inst = in_scope.get(template.uid)
+        if inst is None and template.uid in answered and template.uid not in plan.previous.generated \
+                and template.uid not in plan.previous.rejects:
+            inst = planner.instance(template)
         outcome = evaluate_pair(inst, journal, cfg, rules.get(template.uid)) if inst is not None else None
         status = outcome.status if outcome is not None else None
         if status == "accepted":

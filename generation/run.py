@@ -177,7 +177,7 @@ def run_generate(cfg: GenerateConfig, progress_factory: Callable[[int], Progress
             batch job could not be polled or read (the answers journalled so far are kept; the jobs
             stay recorded and are collected by the next run, nothing is assembled).
     """
-    plan, _ = make_plan(cfg)
+    plan, planner = make_plan(cfg)
     prices = PriceTable.load(cfg.prices)
     state_dir = cfg.out / STATE_DIR
     if cfg.estimate:
@@ -237,7 +237,7 @@ def run_generate(cfg: GenerateConfig, progress_factory: Callable[[int], Progress
             "budget_usd": cfg.budget_usd,
             "stopped": stopped,
         }
-        manifest, counts = assemble(plan, journal, cfg, info, rules)
+        manifest, counts = assemble(plan, journal, cfg, info, rules, planner)
         failed_calls = [k for k in unanswered if k in journal.failures.entries]
     finally:
         journal.close()
