@@ -17,7 +17,8 @@ ANSWER = "The hook dissects tissue."
 _OPENAI = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
                       "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
                                    "finish_reason": "stop"}],
-                      "usage": {"prompt_tokens": 100, "completion_tokens": 8, "total_tokens": 108}}, allow_nan=False).encode()
+                      "usage": {"prompt_tokens": 100, "completion_tokens": 8, "total_tokens": 108}},
+                     allow_nan=False).encode()
 _GEMINI = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": ANSWER}]},
                                       "finishReason": "STOP", "index": 0}],
                       "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 8,

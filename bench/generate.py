@@ -96,7 +96,8 @@ def _instances(root: Path, n: int, cfg: GenerateConfig) -> list[Instance]:
                      source_video="V", uid=f"CholecT50/video_summary/{k:016x}")
         inst = Instance(rec, "cholect50", enrich(rec, ann, root, cfg.frames_per_call, cfg.max_side))
         for w in cfg.writers:
-            inst.calls[w.variant] = Call(call_id(rec, w, {}, cfg.params()), rec.uid, w, 2, 500, 100)
+            inst.calls[w.variant] = Call(call_id(rec, w, rec.uid, cfg.writer_params(w.provider)), rec.uid, w, 2, 500,
+                                         100)
         out.append(inst)
     return out
 

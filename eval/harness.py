@@ -40,16 +40,17 @@ from mvbench.eval.run_dir import claim_out_dir, run_identity
 
 from mvbench.errors import InputError
 from mvbench.inference import FRAME_ENCODINGS
-from mvbench.llm.cache import ResponseCache
+from mvbench.llm.cache import ResponseCache, cache_root
 from mvbench.llm.retry import ClientOptions
 from mvbench.models import ModelSpec, resolve_model
+from mvbench.redact import safe_url
 
 log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
     """``$MVBENCH_CACHE`` or ``~/.cache/mvbench/responses``."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "responses"
+    return cache_root("responses")
 
 
 @dataclass
@@ -158,6 +159,7 @@ class EvalConfig:
         d = asdict(self)
         d["out_dir"] = str(self.out_dir)
         d["cache_dir"] = str(self.cache_dir) if self.cache_dir else None
+        d["base_url"], d["judge_base_url"] = safe_url(self.base_url), safe_url(self.judge_base_url)  # no credentials
         return d
 
 

@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import inspect
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from mvbench.prompts import load as load_prompt
 
+from mvbench.llm.cache import cache_root
 from mvbench.tasks import TASKS
 from mvbench.tasks.captions import ASPECTS, parse
 
@@ -41,7 +41,7 @@ PROMPT_NAME = "judge/caption_judge"
 def default_judge_cache() -> Path:
     """The judge-reply cache shared by ``mvbench eval``, ``mvbench score`` and the training reward:
     ``$MVBENCH_CACHE/judge`` (default ``~/.cache/mvbench/judge``)."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "judge"
+    return cache_root("judge")
 
 
 def connect_judge(model: str = DEFAULT_MODEL, base_url: str | None = None, *, timeout_s: float = 120.0,

@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from mvbench.dataset_io import atomic_write_json
 from mvbench.errors import InputError
+from mvbench.llm.cache import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Extraction:
 
 def default_extract_root() -> Path:
     """``$MVBENCH_CACHE/official`` (default ``~/.cache/mvbench/official``)."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "official"
+    return cache_root("official")
 
 
 def download_command(revision: str | None = None, files: tuple[str, ...] = (QUESTIONS_FILE, FRAMES_FILE)) -> str:

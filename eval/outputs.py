@@ -13,6 +13,7 @@ from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
 from mvbench.eval.predictions import is_answer
 from mvbench.eval.bootstrap import bootstrap_intervals, pooling_fields
 from mvbench.eval.score import merged_record, score_records
+from mvbench.redact import safe_url
 from mvbench.strict_json import dumps
 from mvbench.tasks import LEADERBOARD_KEYS, leaderboard_metrics
 
@@ -114,7 +115,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
     results.update({
         "complete": complete,
         "aborted": aborted,
-        "judge": (summary.get("judge") or None) and {**summary["judge"], "base_url": cfg.judge_base_url},
+        "judge": (summary.get("judge") or None) and {**summary["judge"], "base_url": safe_url(cfg.judge_base_url)},
         "judge_skipped_reason": None if judge is not None else
         ("the run stopped early" if aborted else "--no-judge" if cfg.no_judge else
          "no judge configured (no OPENAI_API_KEY / --judge-base-url)"),
@@ -145,7 +146,7 @@ def write_eval_outputs(cfg, data, store, spec, params, fingerprint: dict, counts
             "frames_rule": FRAMES_RULE.format(how=_HOW[params.frames_as, params.video_timing],
                                               encoding=_IN_PROCESS if spec.backend in ("hf", "baseline")
                                               else _ENCODING[params.frame_encoding]),
-            "judge": ({"model": judge.model, "base_url": cfg.judge_base_url,
+            "judge": ({"model": judge.model, "base_url": safe_url(cfg.judge_base_url),
                        "prompt_version": judge.prompt_version} if judge is not None else None),
             "dataset": {"origin": data.origin, "kind": data.kind, "split": cfg.split, "sha256": data.dataset_hash,
                         "tasks": cfg.tasks, "sources": cfg.sources, "limit": cfg.limit,

@@ -76,6 +76,10 @@ def totals_from_journal(entries: list[dict[str, Any]]) -> dict[str, WriterTotals
 class Budget:
     """Spend tracking with reservations: a call is sent only if its upper-bound cost still fits.
 
+    A refused reservation is not the end: money comes back when calls in flight settle below
+    their upper bound, and the caller may try again then. The run stops (:meth:`stop`,
+    :attr:`exhausted`) only when a call does not fit although nothing is in flight any more.
+
     Args:
         cap_usd: the cap (None: unlimited).
         spent_usd: what earlier runs into the same folder spent.
@@ -86,21 +90,32 @@ class Budget:
         self.spent = spent_usd
         self.reserved = 0.0
         self.refused = 0
+        self.stopped = False
         self._lock = threading.Lock()
 
     @property
     def exhausted(self) -> bool:
-        """True once a reservation was refused (the run stops scheduling new calls)."""
-        return self.refused > 0
+        """True once the run stopped at the cap (no new call is scheduled)."""
+        return self.stopped
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether some reservation is still open (its call or job may settle below it)."""
+        with self._lock:
+            return self.reserved > 1e-12
 
     def reserve(self, amount: float) -> bool:
-        """Reserve ``amount`` USD; False (and nothing reserved) if it would pass the cap."""
+        """Reserve ``amount`` USD; False (and nothing reserved) if it would pass the cap now."""
         with self._lock:
             if self.cap is not None and self.spent + self.reserved + amount > self.cap + 1e-12:
                 self.refused += 1
                 return False
             self.reserved += amount
             return True
+
+    def stop(self) -> None:
+        """The next call cannot fit and nothing is in flight: stop scheduling calls."""
+        self.stopped = True
 
     def hold(self, amount: float) -> None:
         """Reserve ``amount`` unconditionally (a job already submitted by an earlier process)."""

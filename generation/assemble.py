@@ -1,6 +1,6 @@
 """From journalled answers to the generated dataset: pair outcomes, records, rejects, manifest.
 
-Every draft of the dataset (in this run's scope or not) ends in one state:
+Every draft of the dataset ends in one state:
 
 - ``accepted``: both answers are journalled and pass the rule checks, agreement and the optional
   validator: the draft is replaced by a ``*_gpt`` and a ``*_gemini`` record (uid
@@ -9,12 +9,22 @@ Every draft of the dataset (in this run's scope or not) ends in one state:
 - ``rejected``: both answers are there but a check failed: a row of ``rejects.parquet`` with the
   reasons, and no record;
 - ``failed``: a call failed after its retries (logged; the next run retries it) and ``pending``:
-  not answered yet (out of scope, budget, interrupted): the draft stays as it was.
+  not answered yet (budget, interrupted): the draft stays as it was.
+
+Drafts in this run's scope are judged on this run's answers. A draft outside the scope, or one
+this run leaves failed or pending, keeps what earlier runs made of it (:class:`~.plan.Previous`:
+its generated records or its reject row): a rerun with another scope or other options never
+turns accepted records back into drafts. A draft outside the scope that earlier runs left nothing
+for, but whose answers are all journalled under this run's call ids (batch jobs of an earlier,
+wider run), is judged like one in scope.
 
 Writing is crash-safe and idempotent: the drafts' snapshot (``.generation/templates.parquet``) is
-written once, first; then shards (atomic each), ``rejects.parquet``, and ``manifest.json`` last.
-The output depends only on the journal and the options, so an interrupted and resumed run writes
-exactly what an uninterrupted one does.
+written once, first; then shards under new names (``<split>-NNNNN-<content digest>.parquet``,
+atomic each; a shard whose content did not change keeps its name), ``rejects.parquet``, then
+``manifest.json``, and only then the shards the new manifest no longer lists are deleted. A crash
+at any point leaves the old manifest with all its shards, or the new one with all of its. The
+output depends only on the journal, the options and what earlier runs kept, so an interrupted
+and resumed run writes exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -40,11 +50,11 @@ from mvbench.tasks import qa_type_for
 
 from mvbench.generation.config import GenerateConfig, Writer
 from mvbench.generation.journal import Journal
-from mvbench.generation.plan import GENERATED_FROM, STATE_DIR, TEMPLATES_FILE, Instance, Plan, Planner
-from mvbench.generation.prompting import CONTEXT_FILE, prompt_file
+from mvbench.generation.plan import (GENERATED_FROM, REJECTS_FILE, STATE_DIR, TEMPLATES_FILE, Instance, Plan,
+                                     Planner)
+from mvbench.generation.prompting import CONTEXT_FILE, VALIDATOR_FILE, prompt_file
 from mvbench.generation.validate import Checked, agreement, check_answer, parse_validator
 
-REJECTS_FILE = "rejects.parquet"
 FRAMES_DIR = "frames"
 REJECTS_SCHEMA = pa.schema([
     ("uid", pa.string()), ("data_source", pa.string()), ("task", pa.string()), ("split", pa.string()),
@@ -67,14 +77,16 @@ class PairOutcome:
 
 
 def validator_call_id(inst: Instance, cfg: GenerateConfig) -> str:
-    """The journal key of the validator's verdict on one pair."""
-    blob = json.dumps({"validator": cfg.validator_model, "version": prompts.load("generation/validator")["version"],
+    """The journal key of the validator's verdict on one pair: its model, its prompt file's content
+    and the two answers' call ids."""
+    spec = prompts.load(VALIDATOR_FILE)
+    blob = json.dumps({"validator": cfg.validator_model, "system": spec["system"], "user": spec["user"],
                        "calls": sorted(c.call_id for c in inst.calls.values())}, sort_keys=True, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def evaluate_pair(inst: Instance, journal: Journal, cfg: GenerateConfig) -> PairOutcome:
-    """The rule checks and agreement of one draft's answers, as far as they are journalled."""
+def rule_outcome(inst: Instance, journal: Journal, cfg: GenerateConfig) -> PairOutcome:
+    """The rule checks and agreement of one draft's answers, as far as they are journalled (no validator)."""
     answers = {v: journal.get(c.call_id) for v, c in inst.calls.items()}
     if any(a is None for a in answers.values()):
         errors = {v: journal.failures.entries[c.call_id]["error"] for v, c in inst.calls.items()
@@ -89,16 +101,29 @@ def evaluate_pair(inst: Instance, journal: Journal, cfg: GenerateConfig) -> Pair
     out.agreement = round(agreement(out.checks["gpt"], out.checks["gemini"]), 4)
     if out.agreement < cfg.agreement_threshold:
         out.reasons.append(f"agreement: MiniLM cosine {out.agreement:.3f} < {cfg.agreement_threshold}")
-    if cfg.validator_model and not out.reasons:
-        verdict = journal.get(validator_call_id(inst, cfg))
-        if verdict is None:
-            return PairOutcome("pending" if validator_call_id(inst, cfg) not in journal.failures.entries
-                               else "failed", checks=out.checks, agreement=out.agreement)
-        scores = parse_validator(verdict["text"])
-        out.validator = {"gpt": scores.get("A", 0), "gemini": scores.get("B", 0)}
-        for variant, score in out.validator.items():
-            if score < cfg.validator_min_score:
-                out.reasons.append(f"{variant}: validator: score {score} < {cfg.validator_min_score}")
+    if out.reasons:
+        out.status = "rejected"
+    return out
+
+
+def evaluate_pair(inst: Instance, journal: Journal, cfg: GenerateConfig,
+                  rules: PairOutcome | None = None) -> PairOutcome:
+    """The outcome of one draft: :func:`rule_outcome` (or ``rules``, already computed), then the
+    optional validator's verdict on a pair that passed them."""
+    out = copy.copy(rules) if rules is not None else rule_outcome(inst, journal, cfg)
+    if out.status != "accepted" or not cfg.validator_model:
+        return out
+    vid = validator_call_id(inst, cfg)
+    verdict = journal.get(vid)
+    if verdict is None:
+        return PairOutcome("failed" if vid in journal.failures.entries else "pending", checks=out.checks,
+                           agreement=out.agreement)
+    scores = parse_validator(verdict["text"])
+    out.reasons = list(out.reasons)
+    out.validator = {"gpt": scores.get("A", 0), "gemini": scores.get("B", 0)}
+    for variant, score in out.validator.items():
+        if score < cfg.validator_min_score:
+            out.reasons.append(f"{variant}: validator: score {score} < {cfg.validator_min_score}")
     if out.reasons:
         out.status = "rejected"
     return out
@@ -149,25 +174,14 @@ def reject_row(inst: Instance, outcome: PairOutcome, journal: Journal) -> dict[s
                                  {"validator": outcome.validator}, sort_keys=True, allow_nan=False)}
 
 
-def outcomes_for_all(plan: Plan, planner: Planner, journal: Journal, cfg: GenerateConfig
-                     ) -> list[tuple[Instance | None, Record, PairOutcome]]:
-    """The outcome of every draft of the dataset (enriching only drafts with both answers)."""
-    in_scope = {inst.template.uid: inst for inst in plan.instances}
-    out = []
-    for t in sorted(plan.templates, key=lambda r: r.uid):
-        inst = in_scope.get(t.uid)
-        if inst is None:
-            ids = planner.call_ids(t)
-            if not all(journal.done(i) for i in ids.values()):
-                failed = any(i in journal.failures.entries for i in ids.values())
-                out.append((None, t, PairOutcome("failed" if failed else "pending")))
-                continue
-            inst = planner.instance(t)
-        out.append((inst, t, evaluate_pair(inst, journal, cfg)))
-    return out
+def _shard_name(split: str, n: int, records: list[Record]) -> str:
+    digest = hashlib.sha256("\n".join(json.dumps(r.to_row(), sort_keys=True, default=str, allow_nan=False)
+                                      for r in records).encode()).hexdigest()[:12]
+    return f"{split}-{n:05d}-{digest}.parquet"
 
 
 def _write_shards(out_dir: Path, records: list[Record], source_of: dict[str, str], shard_size: int) -> list[str]:
+    """Write every shard under a name of its content (see the module docstring); delete nothing."""
     by_group: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in records:
         by_group[(source_of.get(r.data_source, r.data_source), r.split or "train")].append(r)
@@ -175,13 +189,24 @@ def _write_shards(out_dir: Path, records: list[Record], source_of: dict[str, str
     for (source, split), recs in sorted(by_group.items()):
         recs.sort(key=lambda r: r.uid)
         for n, start in enumerate(range(0, len(recs), shard_size)):
-            path = write_parquet(recs[start:start + shard_size], out_dir / source / f"{split}-{n:05d}.parquet")
+            part = recs[start:start + shard_size]
+            path = out_dir / source / _shard_name(split, n, part)
+            if not path.is_file():  # same name, same content: already there
+                write_parquet(part, path)
             written.append(path.relative_to(out_dir).as_posix())
-    for source in {s for s, _ in by_group}:
-        for stale in (out_dir / source).glob("*.parquet"):
-            if stale.relative_to(out_dir).as_posix() not in written:
-                stale.unlink()
     return written
+
+
+def _drop_stale_shards(out_dir: Path, listed: list[str], old: list[str]) -> None:
+    """After the new manifest is written: delete the old manifest's shards it no longer lists, and
+    shards a crashed run left unlisted in the same source folders."""
+    keep = set(listed)
+    folders = {Path(s).parent for s in [*listed, *old]} - {Path(".")}
+    candidates = {s for s in old if (out_dir / s).is_file()}
+    for folder in folders:
+        candidates |= {p.relative_to(out_dir).as_posix() for p in (out_dir / folder).glob("*.parquet")}
+    for rel in sorted(candidates - keep):
+        (out_dir / rel).unlink(missing_ok=True)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -189,15 +214,30 @@ def _link(src: Path, dst: Path) -> None:
         os.symlink(src.resolve(), dst, target_is_directory=True)
 
 
-def assemble(plan: Plan, planner: Planner, journal: Journal, cfg: GenerateConfig,
-             generation_info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _answered_elsewhere(plan: Plan, journal: Journal) -> set[str]:
+    """Drafts outside the scope with an answer of every writer slot in the journal (a batch job of an
+    earlier, wider run may have brought them): worth enriching to see whether they are this run's calls."""
+    in_scope = {inst.template.uid for inst in plan.instances}
+    variants: dict[str, set[str]] = defaultdict(set)
+    for e in journal.calls.entries.values():
+        if e.get("uid") and e["uid"] not in in_scope:
+            variants[e["uid"]].add(e.get("variant"))
+    return {uid for uid, v in variants.items() if {"gpt", "gemini"} <= v}
+
+
+def assemble(plan: Plan, journal: Journal, cfg: GenerateConfig, generation_info: dict[str, Any],
+             rules: dict[str, PairOutcome] | None = None,
+             planner: Planner | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write the generated dataset (see the module docstring).
 
     Args:
-        plan / planner: the run's plan.
+        plan: the run's plan (with what earlier runs left).
         journal: the answers.
         cfg: the options.
         generation_info: accounting and run facts for the manifest's ``generation`` section.
+        rules: :func:`rule_outcome` of drafts already judged in this run (by draft uid), not redone.
+        planner: enriches drafts outside the scope that earlier runs left nothing for but whose
+            answers are all in the journal under this run's call ids (then judged like drafts in scope).
 
     Returns:
         ``(manifest, counts)``: the written manifest and ``{source: {task: {status: n}}}``.
@@ -207,20 +247,37 @@ def assemble(plan: Plan, planner: Planner, journal: Journal, cfg: GenerateConfig
     snapshot = out_dir / STATE_DIR / TEMPLATES_FILE
     if not snapshot.is_file():  # first, so that shards rewritten in place never lose the drafts
         write_parquet(plan.templates, snapshot)
+    rules = rules or {}
+    in_scope = {inst.template.uid: inst for inst in plan.instances}
+    failed_uids = {e["uid"] for k, e in journal.failures.entries.items() if not journal.done(k)}
     records = list(plan.base_records)
     rejects: list[dict[str, Any]] = []
     counts: dict[str, dict[str, dict[str, int]]] = {}
-    for inst, template, outcome in outcomes_for_all(plan, planner, journal, cfg):
-        source = planner.source(template)
-        c = counts.setdefault(source, {}).setdefault(template.task, {"accepted": 0, "rejected": 0,
-                                                                     "failed": 0, "pending": 0})
-        c[outcome.status] += 1
-        if outcome.status == "accepted":
+    answered = _answered_elsewhere(plan, journal) if planner is not None else set()
+    for template in sorted(plan.templates, key=lambda r: r.uid):
+        inst = in_scope.get(template.uid)
+        if inst is None and template.uid in answered and template.uid not in plan.previous.generated \
+                and template.uid not in plan.previous.rejects:
+            inst = planner.instance(template)
+        outcome = evaluate_pair(inst, journal, cfg, rules.get(template.uid)) if inst is not None else None
+        status = outcome.status if outcome is not None else None
+        if status == "accepted":
             records += generated_records(inst, outcome, cfg.writers, plan.prompt_versions)
-        elif outcome.status == "rejected":
+        elif status == "rejected":
             rejects.append(reject_row(inst, outcome, journal))
+        elif template.uid in plan.previous.generated:  # kept from an earlier run (see the module docstring)
+            records += plan.previous.generated[template.uid]
+            status = "accepted"
+        elif template.uid in plan.previous.rejects:
+            rejects.append(plan.previous.rejects[template.uid])
+            status = "rejected"
         else:
             records.append(template)
+            status = status or ("failed" if template.uid in failed_uids else "pending")
+        source = plan.source_of.get(template.data_source, template.data_source)
+        c = counts.setdefault(source, {}).setdefault(template.task, {"accepted": 0, "rejected": 0,
+                                                                     "failed": 0, "pending": 0})
+        c[status] += 1
     shard_size = int((plan.manifest.get("config") or {}).get("shard_size") or 1000)
     shards = _write_shards(out_dir, records, plan.source_of, shard_size)
     rejects.sort(key=lambda r: r["uid"])
@@ -243,4 +300,5 @@ def assemble(plan: Plan, planner: Planner, journal: Journal, cfg: GenerateConfig
         manifest["frames"]["frames_from"] = str((cfg.dataset / FRAMES_DIR).resolve())
         manifest["generation"]["input"] = str(cfg.dataset.resolve())
     write_manifest(out_dir, manifest)
+    _drop_stale_shards(out_dir, manifest["shards"], plan.previous.shards)
     return manifest, counts

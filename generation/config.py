@@ -6,13 +6,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CAPTION_TASKS = ("DVC", "VS", "RC")
+from mvbench.builders.annotations import CAPTION_TASKS
+from mvbench.llm.cache import cache_root
+from mvbench.records import check_generator
+
+__all__ = ["CAPTION_TASKS", "DETAILS", "VALIDATOR_MAX_TOKENS", "GenerateConfig", "Writer", "default_cache_dir"]
 DETAILS = ("low", "high", "auto")
+VALIDATOR_MAX_TOKENS = 16  # the validator answers two lines, "A: n" and "B: m"
 
 
 def default_cache_dir() -> Path:
     """``$MVBENCH_CACHE/generation`` (default ``~/.cache/mvbench/generation``): kept across runs."""
-    return Path(os.environ.get("MVBENCH_CACHE", Path.home() / ".cache" / "mvbench")) / "generation"
+    return cache_root("generation")
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,9 @@ class GenerateConfig:
         limit: at most this many instances per (source, task).
         estimate: print calls, images, tokens and cost per provider, then stop (no call made).
         budget_usd: stop cleanly once the next call could take the spend past this (all runs
-            into ``out`` count; a call is reserved at its upper-bound cost before it is sent).
+            into ``out`` count, validator calls included; a call reserves its upper-bound cost just
+            before it is sent, a batch instance both of its calls', and money a call did not use
+            comes back for the next ones).
         gpt_model / gemini_model: the two writers.
         openai_base_url / gemini_base_url: their endpoints (default ``$OPENAI_BASE_URL`` /
             ``$GOOGLE_GEMINI_BASE_URL``, as the SDKs read them; None: the providers' own).
@@ -133,7 +140,14 @@ class GenerateConfig:
         if not 1 <= self.validator_min_score <= 5:
             raise ValueError("--validator-min-score must be in 1..5")
         if self.poll_interval_s <= 0 or self.batch_max_requests < 1 or self.max_requeues < 0:
-            raise ValueError("--poll-interval must be > 0, batch size >= 1 and --max-requeues >= 0")
+            raise ValueError("--poll-interval must be > 0, --max-requeues >= 0 and batch_max_requests >= 1")
+        for flag, model in (("--gpt-model", self.gpt_model), ("--gemini-model", self.gemini_model),
+                            ("--validator", self.validator_model)):
+            # checked before any call: a model id that cannot name a record would be paid for, then refused
+            if model is not None and (check_generator(model) is not None or model in ("template", "official")):
+                raise ValueError(f"{flag} {model!r} is not a usable model id (records name their writer by it: "
+                                 "no whitespace or control characters, at most 200 characters, not 'template' "
+                                 "or 'official')")
         if self.gpt_model == self.gemini_model and self.openai_base_url == self.gemini_base_url:
             raise ValueError("the two writers are the same model: dual-model agreement needs two different ones")
 
@@ -143,11 +157,29 @@ class GenerateConfig:
         return [Writer("gpt", "openai", self.gpt_model, self.openai_base_url),
                 Writer("gemini", "gemini", self.gemini_model, self.gemini_base_url)]
 
+    @property
+    def validator_writer(self) -> Writer | None:
+        """The optional LLM validator, as a writer slot of its own (None without ``--validator``)."""
+        if not self.validator_model:
+            return None
+        return Writer("validator", "openai", self.validator_model, self.validator_base_url)
+
     def params(self) -> dict:
-        """The options that change an answer (they enter every call's identity)."""
+        """The options that change an answer, of both writers (recorded in the manifest)."""
         return {"temperature": float(self.temperature), "max_tokens": self.max_tokens, "seed": self.seed,
                 "frames_per_call": self.frames_per_call, "max_side": self.max_side,
                 "image_detail": self.image_detail, "gemini_thinking_budget": self.gemini_thinking_budget}
+
+    def writer_params(self, provider: str) -> dict:
+        """The options that change one provider's answers (they enter its calls' identity): the
+        decoding options, plus OpenAI's ``image_detail`` or Gemini's thinking budget, never the other's.
+        (Frames and their size enter through the rendered request, see :func:`~.plan.call_id`.)"""
+        out = {"temperature": float(self.temperature), "max_tokens": self.max_tokens, "seed": self.seed}
+        if provider == "openai":
+            out["image_detail"] = self.image_detail
+        else:
+            out["gemini_thinking_budget"] = self.gemini_thinking_budget
+        return out
 
     def thresholds(self) -> dict:
         """The validation thresholds (recorded in the manifest)."""

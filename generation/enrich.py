@@ -227,7 +227,7 @@ def enrich(record: Record, ann: VideoAnnotation, frames_root: Path, frames_per_c
         if not steps or steps[-1] != e.label:
             steps.append(e.label)
     if record.task == "DVC":
-        terms = list(dict.fromkeys(str(s.get("action") or _label_of(s["caption"])) for s in segments))
+        terms = list(dict.fromkeys(segment_label(s) for s in segments))
     elif record.task == "RC":
         terms = [rc["object"]] if rc else []
     else:
@@ -240,8 +240,17 @@ def enrich(record: Record, ann: VideoAnnotation, frames_root: Path, frames_per_c
     return enrichment
 
 
-def _label_of(caption: str) -> str:
-    return caption.split(":", 1)[0].strip() if ":" in caption else caption
+def segment_label(segment: dict) -> str:
+    """The label of a DVC segment: its ``action``, else its caption up to the first colon.
+
+    The one rule for the prompt's segment list, the mention check and the rewritten answers.
+
+    >>> segment_label({"caption": "preparation: the team sets up"})
+    'preparation'
+    >>> segment_label({"action": "clipping", "caption": "x"})
+    'clipping'
+    """
+    return str(segment.get("action") or segment["caption"].split(":", 1)[0]).strip()
 
 
 def sent_size(path: Path, source_size: tuple[int, int] | None, max_side: int) -> tuple[int, int]:

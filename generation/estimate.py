@@ -4,6 +4,10 @@ Input tokens: the prompt text at 4 characters per token plus each frame's image 
 provider bills them for the frame's size as sent (OpenAI's tile rule for gpt-4.1; Gemini's 258 per
 tile of 768 px). Output tokens: the prompt file's typical answer length (``expected_output_tokens``,
 per segment for DVC). Calls already in this output folder's journal are left out.
+
+With ``--validator``, its row is an upper bound: one call per pair (only pairs that pass the rules
+and agreement are sent to it), each the validator prompt with both writers' typical answers in,
+and its 16-token verdict out.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mvbench.generation.plan import Plan
+from mvbench.generation.assemble import validator_call_id
+from mvbench.generation.config import VALIDATOR_MAX_TOKENS, GenerateConfig
+from mvbench.generation.plan import Plan, text_tokens
 from mvbench.generation.prices import PriceTable
+from mvbench.generation.prompting import validator_text
 
 
 @dataclass
@@ -53,7 +60,7 @@ def journalled_ids(state_dir: Path) -> set[str]:
     return ids
 
 
-def estimate(plan: Plan, prices: PriceTable, done: set[str]) -> dict[str, Any]:
+def estimate(plan: Plan, prices: PriceTable, done: set[str], cfg: GenerateConfig | None = None) -> dict[str, Any]:
     """The estimate of a run (see the module docstring).
 
     Returns:
@@ -74,10 +81,24 @@ def estimate(plan: Plan, prices: PriceTable, done: set[str]) -> dict[str, Any]:
             e.images += call.images
             e.input_tokens += call.est_input_tokens
             e.output_tokens += call.est_output_tokens
+    validator = cfg.validator_writer if cfg is not None else None
+    if validator is not None:
+        e = per.setdefault(validator.variant, WriterEstimate(validator.variant, validator.provider, validator.model))
+        for inst in plan.instances:
+            if validator_call_id(inst, cfg) in done:
+                e.done += 1
+                continue
+            answers = {v: "x" * 4 * c.est_output_tokens for v, c in inst.calls.items()}
+            system, user = validator_text(inst.enrichment, answers.get("gpt", ""), answers.get("gemini", ""))
+            e.calls += 1
+            e.input_tokens += text_tokens(system) + text_tokens(user)
+            e.output_tokens += VALIDATOR_MAX_TOKENS
     for e in per.values():
         e.cost_usd = prices.cost(e.model, e.input_tokens, e.output_tokens, batch=False)
-        e.batch_cost_usd = prices.cost(e.model, e.input_tokens, e.output_tokens, batch=True)
-    writers = [per[v] for v in sorted(per, key=lambda v: v != "gpt")]
+        # the validator is always called live, in batch mode too
+        e.batch_cost_usd = prices.cost(e.model, e.input_tokens, e.output_tokens, batch=e.variant != "validator")
+    order = {"gpt": 0, "gemini": 1, "validator": 2}
+    writers = [per[v] for v in sorted(per, key=lambda v: order.get(v, 3))]
     costs = [e.cost_usd for e in writers]
     batch_costs = [e.batch_cost_usd for e in writers]
     return {"instances": len(plan.instances), "by_task": dict(sorted(by_task.items())),

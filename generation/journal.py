@@ -64,8 +64,9 @@ class JsonlLog:
                 if i == len(lines) - 1:  # torn tail from a killed writer: drop it
                     self.path.write_bytes(b"\n".join(lines[:-1]) + (b"\n" if len(lines) > 1 else b""))
                     break
-                raise InputError(f"{self.path}:{i + 1}: damaged journal line; delete the folder "
-                                 f"{self.path.parent} to start the generation over") from None
+                raise InputError(f"{self.path}:{i + 1}: damaged journal line: remove that one line (or restore "
+                                 "the file from a copy) and rerun; keep the rest of the folder: it holds paid "
+                                 "answers, open batch jobs and the drafts snapshot of generated records") from None
             entries[str(key)] = obj
         else:
             if data and not data.endswith(b"\n"):
@@ -116,6 +117,7 @@ class Journal:
     """The calls journal and the failures log of one output folder (see the module docstring)."""
 
     def __init__(self, state_dir: Path):
+        self.state_dir = Path(state_dir)
         self.calls = JsonlLog(state_dir / "calls.jsonl", "call_id")
         self.failures = JsonlLog(state_dir / "failures.jsonl", "call_id")
 
@@ -134,10 +136,9 @@ class Journal:
         await self.failures.append_async({"call_id": call_id, "uid": uid, "variant": variant,
                                           "error": redact(error)})
 
-    def spent_usd(self, call_ids: set[str] | None = None) -> float:
-        """USD spent on the journalled calls (all, or those in ``call_ids``)."""
-        return sum(float(e.get("cost_usd") or 0.0) for k, e in self.calls.entries.items()
-                   if call_ids is None or k in call_ids)
+    def spent_usd(self) -> float:
+        """USD spent on every journalled call (all runs into this folder, the validator's included)."""
+        return sum(float(e.get("cost_usd") or 0.0) for e in self.calls.entries.values())
 
     def close(self) -> None:
         self.calls.close()

@@ -3,12 +3,21 @@
 Templates: the DVC/VS/RC records with ``generator == "template"``. A dataset generated in place
 keeps a snapshot of them in ``.generation/templates.parquet`` (its shards then hold the generated
 records instead), so a later run, a wider ``--limit`` or a rerun after a crash always starts from
-the same drafts. Generated records carry ``validation.generated_from`` (their draft's uid), so
-they are told apart from imported official records, which are kept as they are.
+the same drafts. That snapshot is the only copy of the drafts of pairs already generated: a
+dataset whose shards hold generated records but whose snapshot is gone is refused, not rewritten.
+Generated records carry ``validation.generated_from`` (their draft's uid), so they are told apart
+from imported official records, which are kept as they are.
+
+What earlier runs left in the output folder (:class:`Previous`: its generated records and reject
+rows, per draft) is kept for every draft this run does not settle: drafts outside its scope, and
+drafts whose answers under this run's options are not all there yet (budget, failures).
 
 A call is one writer answering one instance. Its identity (:func:`call_id`) covers the instance
-(uid and builder version), the writer (slot, provider, model), the prompt files' versions and the
-output-affecting options, but not the endpoint; it keys the journal and the batch ``custom_id``.
+(uid and builder version), the writer (slot, provider, model), the request as rendered (system
+and user text, and which frames with which boxes at which size) and that writer's own
+output-affecting options (:meth:`~.config.GenerateConfig.writer_params`), but not the endpoint;
+it keys the journal and the batch ``custom_id``. Editing a prompt file or the enrichment changes
+it, whatever the file's declared ``version``.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from mvbench.builders.annotations import load_annotation
 from mvbench.builders.base import VideoAnnotation
 from mvbench.builders.manifest import MANIFEST_NAME
@@ -29,13 +40,14 @@ from mvbench.records import Record
 
 from mvbench.generation.config import CAPTION_TASKS, GenerateConfig, Writer
 from mvbench.generation.enrich import Enrichment, enrich, gemini_image_tokens, openai_image_tokens
-from mvbench.generation.prompting import (expected_output_tokens, prompt_file, prompt_files, prompt_versions,
+from mvbench.generation.prompting import (expected_output_tokens, prompt_files, prompt_versions,
                                           render)
 
 STATE_DIR = ".generation"
 TEMPLATES_FILE = "templates.parquet"
+REJECTS_FILE = "rejects.parquet"
 GENERATED_FROM = "generated_from"
-CALL_SCHEMA = 1
+CALL_SCHEMA = 2
 
 
 def text_tokens(text: str) -> int:
@@ -66,8 +78,23 @@ class Instance:
 
 
 @dataclass
+class Previous:
+    """What earlier runs left in the output folder, per draft uid.
+
+    Args:
+        generated: the ``*_gpt`` / ``*_gemini`` records made from each draft.
+        rejects: the ``rejects.parquet`` row of each rejected draft.
+        shards: the shards the output folder's manifest lists (replaced by the next assemble).
+    """
+
+    generated: dict[str, list[Record]] = field(default_factory=dict)
+    rejects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shards: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Plan:
-    """Everything in scope, plus the dataset it came from."""
+    """Everything in scope, plus the dataset it came from and what earlier runs left."""
 
     dataset: Path
     manifest: dict[str, Any]
@@ -76,17 +103,34 @@ class Plan:
     instances: list[Instance]
     prompt_versions: dict[str, str]
     source_of: dict[str, str]
+    previous: Previous = field(default_factory=Previous)
 
     @property
     def calls(self) -> list[Call]:
         return [c for inst in self.instances for c in inst.calls.values()]
 
 
-def call_id(template: Record, writer: Writer, versions: dict[str, str], params: dict) -> str:
-    """The identity of one call (see the module docstring): 64 hex digits, a valid batch ``custom_id``."""
+def request_digest(system: str, user: str, enr: Enrichment) -> str:
+    """sha256 of a request as rendered: its text and its frames (which ones, boxes drawn, size sent)."""
+    frames = [[f.position, f.t_rel, list(f.size), [[b.label, list(b.box), b.target] for b in f.boxes]]
+              for f in enr.frames]
+    blob = json.dumps({"system": system, "user": user, "frames": frames, "source_size": enr.source_size},
+                      sort_keys=True, allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def call_id(template: Record, writer: Writer, request: str, params: dict) -> str:
+    """The identity of one call (see the module docstring): 64 hex digits, a valid batch ``custom_id``.
+
+    Args:
+        template: the draft.
+        writer: the writer slot.
+        request: :func:`request_digest` of the rendered request.
+        params: the writer's output-affecting options (``cfg.writer_params(writer.provider)``).
+    """
     blob = json.dumps({"schema": CALL_SCHEMA, "uid": template.uid, "builder": template.builder_version,
                        "variant": writer.variant, "provider": writer.provider, "model": writer.model,
-                       "prompts": versions, "params": params}, sort_keys=True, allow_nan=False)
+                       "request": request, "params": params}, sort_keys=True, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -95,11 +139,12 @@ def is_generated(record: Record) -> bool:
     return isinstance(record.validation, dict) and GENERATED_FROM in record.validation
 
 
-def read_dataset(dataset: Path) -> tuple[dict[str, Any], list[Record], list[Record]]:
-    """``(manifest, records kept as they are, caption drafts)`` of a built dataset.
+def read_dataset(dataset: Path) -> tuple[dict[str, Any], list[Record], list[Record], list[Record]]:
+    """``(manifest, records kept as they are, caption drafts, generated records)`` of a built dataset.
 
     Raises:
-        InputError: not a built dataset (no manifest or no shards).
+        InputError: not a built dataset (no manifest or no shards); generated records without the
+            drafts snapshot they were made from.
     """
     if not (dataset / MANIFEST_NAME).is_file():
         raise InputError("not a built dataset (no manifest.json): run mvbench build first", dataset)
@@ -110,13 +155,47 @@ def read_dataset(dataset: Path) -> tuple[dict[str, Any], list[Record], list[Reco
     records: list[Record] = []
     for shard in shards:
         records += read_parquet(shard)
+    generated = [r for r in records if r.task in CAPTION_TASKS and is_generated(r)]
     snapshot = dataset / STATE_DIR / TEMPLATES_FILE
     if snapshot.is_file():
         templates = read_parquet(snapshot)
+    elif generated:
+        raise InputError(f"this dataset holds {len(generated)} generated records but not the drafts snapshot "
+                         f"{STATE_DIR}/{TEMPLATES_FILE} they were made from (the only copy of those drafts): "
+                         f"restore that file (or the whole {STATE_DIR} folder) from a copy, or generate from the "
+                         "built dataset instead; nothing was changed", snapshot)
     else:
         templates = [r for r in records if r.task in CAPTION_TASKS and r.generator == "template"]
     base = [r for r in records if not (r.task in CAPTION_TASKS and (r.generator == "template" or is_generated(r)))]
-    return manifest, base, templates
+    return manifest, base, templates, generated
+
+
+def read_previous(cfg: GenerateConfig, dataset_generated: list[Record]) -> Previous:
+    """What earlier runs into ``cfg.out`` left there (see :class:`Previous`).
+
+    Args:
+        cfg: the run's options.
+        dataset_generated: generated records of the input dataset (those of ``cfg.out`` when the
+            run is in place).
+    """
+    out = cfg.out
+    prev = Previous()
+    in_place = out.resolve() == cfg.dataset.resolve()
+    if in_place:
+        generated = dataset_generated
+        prev.shards = list(load_json(out / MANIFEST_NAME).get("shards") or [])
+    elif (out / MANIFEST_NAME).is_file():
+        prev.shards = list(load_json(out / MANIFEST_NAME).get("shards") or [])
+        generated = [r for s in prev.shards if (out / s).is_file() for r in read_parquet(out / s) if is_generated(r)]
+    else:
+        generated = []
+    for r in generated:
+        prev.generated.setdefault(r.validation[GENERATED_FROM], []).append(r)
+    rejects = out / REJECTS_FILE
+    if rejects.is_file():
+        for row in pq.read_table(rejects).to_pylist():
+            prev.rejects[row["uid"]] = row
+    return prev
 
 
 def _select(templates: list[Record], source_of: dict[str, str], cfg: GenerateConfig) -> list[tuple[Record, str]]:
@@ -154,21 +233,12 @@ class Planner:
         self.sources_info = manifest.get("sources") or {}
         self.source_of = {info.get("data_source", name): name for name, info in self.sources_info.items()}
         self.versions = prompt_versions(prompt_files(list(CAPTION_TASKS), [w.variant for w in cfg.writers]))
-        self.params = cfg.params()
+        self.params = {w.variant: cfg.writer_params(w.provider) for w in cfg.writers}
         self._annotations: dict[tuple[str, str], VideoAnnotation] = {}
 
     def source(self, record: Record) -> str:
         """The builder name of a record's source."""
         return self.source_of.get(record.data_source, record.data_source)
-
-    def call_ids(self, record: Record) -> dict[str, str]:
-        """variant → call id of a draft (no annotation or frame is read)."""
-        out = {}
-        for writer in self.cfg.writers:
-            mine = {f: v for f, v in self.versions.items()
-                    if f in (prompt_file(record.task, writer.variant), "generation/context")}
-            out[writer.variant] = call_id(record, writer, mine, self.params)
-        return out
 
     def annotation(self, source: str, video_id: str) -> VideoAnnotation:
         key = (source, video_id)
@@ -187,15 +257,15 @@ class Planner:
         enr = enrich(record, self.annotation(source, record.source_video or ""), cfg.dataset,
                      cfg.frames_per_call, cfg.max_side)
         inst = Instance(record, source, enr)
-        ids = self.call_ids(record)
         for writer in cfg.writers:
             system, user = render(enr, writer.variant)
+            cid = call_id(record, writer, request_digest(system, user, enr), self.params[writer.variant])
             if writer.provider == "openai":
                 img = sum(openai_image_tokens(*f.size, cfg.image_detail) for f in enr.frames)
             else:
                 img = sum(gemini_image_tokens(*f.size) for f in enr.frames)
             est_in = text_tokens(system) + text_tokens(user) + 8 * len(enr.frames) + img
-            inst.calls[writer.variant] = Call(ids[writer.variant], record.uid, writer, len(enr.frames), est_in,
+            inst.calls[writer.variant] = Call(cid, record.uid, writer, len(enr.frames), est_in,
                                               expected_output_tokens(enr, writer.variant))
         return inst
 
@@ -206,7 +276,7 @@ def make_plan(cfg: GenerateConfig) -> tuple[Plan, Planner]:
     Raises:
         InputError: not a built dataset, an unknown ``--sources`` name, a missing annotation.
     """
-    manifest, base, templates = read_dataset(cfg.dataset)
+    manifest, base, templates, generated = read_dataset(cfg.dataset)
     planner = Planner(cfg, manifest)
     source_of = planner.source_of
     if cfg.sources:
@@ -216,5 +286,8 @@ def make_plan(cfg: GenerateConfig) -> tuple[Plan, Planner]:
             raise InputError(f"--sources {unknown} not in this dataset (it holds {sorted(source_of.values())})",
                              cfg.dataset)
     instances = [planner.instance(record) for record, _ in _select(templates, source_of, cfg)]
-    plan = Plan(cfg.dataset, manifest, base, templates, instances, planner.versions, source_of)
+    drafts = {t.uid for t in templates}
+    base += [r for r in generated if r.validation[GENERATED_FROM] not in drafts]  # not ours to replace
+    plan = Plan(cfg.dataset, manifest, base, templates, instances, planner.versions, source_of,
+                read_previous(cfg, generated))
     return plan, planner

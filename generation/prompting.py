@@ -5,7 +5,7 @@ context per source. A request is the system instruction plus one user turn: ever
 its time (``Frame at 4.0 s:``), then the filled template. Both providers get the same content
 (OpenAI ``image_url`` parts, Gemini inline parts), so the two answers differ by model and wording
 of the instruction only. The prompt files' versions and hash go into the manifest; their text is in
-every request, hence in the cache key.
+every request, hence in the cache key and (rendered) in each call's identity.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mvbench.llm.gemini_client import InlineData, Turn
 from mvbench.llm.images import jpeg_data_url
 from mvbench.tasks.base import fmt_time
 
-from mvbench.generation.enrich import Enrichment
+from mvbench.generation.enrich import Enrichment, segment_label
 
 TASK_FILES = {"DVC": "dvc", "VS": "vs", "RC": "rc"}
 CONTEXT_FILE = "generation/context"
@@ -47,7 +47,7 @@ def segments_text(enr: Enrichment) -> str:
     """The DVC segments to caption, one per line (``- 0.0-12.0 s: label``)."""
     lines = []
     for s in enr.segments:
-        label = s.get("action") or s["caption"].split(":", 1)[0]
+        label = segment_label(s)
         lines.append(f"- {fmt_time(s['start'])}-{fmt_time(s['end'])} s: {label}")
     return "\n".join(lines)
 

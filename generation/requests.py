@@ -2,24 +2,29 @@
 
 The clients (:mod:`mvbench.llm`) own the wire format, retries and the response cache; this module
 only assembles what they send, identically in live and batch mode, so a batch result and a live
-answer of the same call share one cache key.
+answer of the same call share one cache key. The key includes the writer's endpoint (credentials
+stripped): an answer of a local or fake server registered under a provider's model name is never
+replayed as that provider's.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from mvbench.llm.gemini_client import GeminiClient
 from mvbench.llm.openai_client import OpenAIChatClient
+from mvbench.llm.retry import Completion
+from mvbench.redact import safe_url
 
 from mvbench.generation.config import GenerateConfig
 from mvbench.generation.enrich import render_frame
 from mvbench.generation.plan import Call, Instance
 from mvbench.generation.prompting import gemini_turns, openai_messages, render
 
+BATCH_TOKEN_KEY = "mvbench_job"  # the OpenAI batch metadata key holding a job's token
 FRAME_SETS_KEPT = 64
 # Rendered frames kept for reuse: instances of one video share frames (clips overlap; DVC, VS and RC
 # ask about the same stretches), and a frame with the same boxes renders to the same bytes.
@@ -28,7 +33,11 @@ RENDERED_FRAMES_KEPT = 2048
 
 @dataclass
 class Request:
-    """One call ready to send: OpenAI ``messages`` or Gemini ``turns`` + ``system``, and its cache key."""
+    """One call ready to send: OpenAI ``messages`` or Gemini ``turns`` + ``system``, and its cache key.
+
+    The one place that knows which client takes which form: :meth:`send` (live), :meth:`batch_item`
+    (a line of a batch job), :func:`submit_job` and :func:`find_job`.
+    """
 
     call: Call
     messages: list[dict] | None
@@ -36,6 +45,47 @@ class Request:
     system: str
     params: dict[str, Any]
     cache_key: str | None
+    cache_extra: dict[str, Any]
+    sample_index: int | None
+
+    async def send(self, client: Any) -> Completion:
+        """Answer it live (the cache first; an empty answer is retried, then a ServerError)."""
+        if self.messages is not None:
+            return await client.call(self.messages, uid=self.call.uid, sample_index=self.sample_index,
+                                     cache_extra=self.cache_extra, retry_empty=True, **self.params)
+        return await client.call(self.turns, system=self.system, uid=self.call.uid, sample_index=self.sample_index,
+                                 cache_extra=self.cache_extra, retry_empty=True, **self.params)
+
+    def batch_item(self, client: Any) -> tuple[Any, int]:
+        """``(what the client's submit_batch takes for this call, its size in bytes)``, keyed by call id."""
+        if self.messages is not None:
+            line = client.batch_line(self.call.call_id, self.messages, **self.params)
+            return line, len(json.dumps(line, allow_nan=False))
+        item = client.batch_request(self.call.call_id, self.turns, system=self.system, **self.params)
+        return item, item.size
+
+
+async def submit_job(client: Any, items: list[Any], token: str, gemini_inline_bytes: int) -> str:
+    """Create one batch job of ``items`` (from :meth:`Request.batch_item`) labelled with ``token``.
+
+    Raises:
+        ServerError: the upload failed (no job); BatchCreateError: the creation failed.
+    """
+    if isinstance(client, OpenAIChatClient):
+        return await client.submit_batch(items, {BATCH_TOKEN_KEY: token})
+    return await client.submit_batch(items, token, inline_limit_bytes=gemini_inline_bytes)
+
+
+async def find_job(client: Any, token: str) -> str | None:
+    """The id of the batch job labelled with ``token`` (see :func:`submit_job`), or None."""
+    if isinstance(client, OpenAIChatClient):
+        return await client.find_batch({BATCH_TOKEN_KEY: token})
+    return await client.find_batch(token)
+
+
+def endpoint_of(base_url: str | None) -> str:
+    """A writer's endpoint as it may be written anywhere (no credentials)."""
+    return safe_url(base_url) if base_url else "provider default"
 
 
 class RequestBuilder:
@@ -101,26 +151,25 @@ class RequestBuilder:
         system, user = render(inst.enrichment, call.writer.variant)
         frames = self.frames(inst)
         client = self.clients[call.writer.variant]
-        if isinstance(client, OpenAIChatClient):
+        sample = sample_index(cfg)
+        # answers of a local or fake server must never be replayed as the provider's: the endpoint
+        # (credentials stripped) is part of the cache key
+        extra = {"endpoint": endpoint_of(call.writer.base_url)}
+        if call.writer.provider == "openai":
             messages = openai_messages(system, user, frames, cfg.image_detail)
             params: dict[str, Any] = {"temperature": float(cfg.temperature), "max_tokens": cfg.max_tokens}
             if cfg.seed is not None:
                 params["seed"] = cfg.seed
-            key = client.cache_key(messages, params, sample_index=self._sample(), extra=None) \
+            key = client.cache_key(messages, params, sample_index=sample, extra=extra) \
                 if client.cache is not None else None
-            return Request(call, messages, None, system, params, key)
-        assert isinstance(client, GeminiClient)
+            return Request(call, messages, None, system, params, key, extra, sample)
         turns = gemini_turns(user, frames)
         params = {"temperature": float(cfg.temperature), "max_tokens": cfg.max_tokens, "seed": cfg.seed}
-        key = client.cache_key(turns, system, client.params(**params), sample_index=self._sample()) \
+        key = client.cache_key(turns, system, client.params(**params), sample_index=sample, extra=extra) \
             if client.cache is not None else None
-        return Request(call, None, turns, system, params, key)
+        return Request(call, None, turns, system, params, key, extra, sample)
 
-    def _sample(self) -> int | None:
-        # a sampled answer is one sample of a distribution: its index is part of its identity
-        return 0 if self.cfg.temperature > 0 else None
 
-    def forget(self, inst: Instance) -> None:
-        """Drop an instance's rendered frames once both its calls are sent."""
-        with self._lock:
-            self._frames.pop(inst.template.uid, None)
+def sample_index(cfg: GenerateConfig) -> int | None:
+    """The sample index of a call: 0 when sampling (temperature > 0; then part of its identity), else None."""
+    return 0 if cfg.temperature > 0 else None

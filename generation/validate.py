@@ -32,7 +32,7 @@ from mvbench import embedding
 from mvbench.tasks import TASKS
 from mvbench.tasks.dvc import parse as parse_dvc
 
-from mvbench.generation.enrich import Enrichment
+from mvbench.generation.enrich import Enrichment, segment_label
 
 _WORD = re.compile(r"[a-z0-9]+")
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-\s*(\d+(?:\.\d+)?)\s*)?(?:s|sec|secs|second|seconds)\b", re.IGNORECASE)
@@ -102,10 +102,6 @@ def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _label(segment: dict) -> str:
-    return str(segment.get("action") or segment["caption"].split(":", 1)[0]).strip()
-
-
 def check_answer(enr: Enrichment, template_struc: Any, variant: str, text: str, min_mention_recall: float,
                  dvc_min_iou: float) -> Checked:
     """Run the rule checks on one answer and shape it as its record will hold it."""
@@ -145,7 +141,7 @@ def _check_dvc(c: Checked, enr: Enrichment, template_struc: Any, text: str, dvc_
         span = (float(gt["start"]), float(gt["end"]))
         best = max(parsed, key=lambda p: _iou(span, (p["start"], p["end"])))
         worst = min(worst, _iou(span, (best["start"], best["end"])))
-        label = _label(gt)
+        label = segment_label(gt)
         caption = best["caption"].strip()
         bare = caption.split(":", 1)[1].strip() if caption.lower().startswith(label.lower() + ":") else caption
         item = {"start": gt["start"], "end": gt["end"],

@@ -121,9 +121,29 @@ def atomic_write_table(table: pa.Table, path: str | Path) -> Path:
 
 
 def read_parquet(path: str | Path) -> list[Record]:
-    """Read records from one Parquet file, or every ``*.parquet`` below a folder (sorted)."""
+    """Read records from one Parquet file, or from a folder.
+
+    A built dataset folder (it has ``manifest.json`` listing ``shards``) is read from exactly those
+    shards, so other Parquet files beside them (``mvbench generate``'s drafts snapshot and
+    ``rejects.parquet``) are never taken for records. Any other folder: every ``*.parquet`` below
+    it, sorted, outside hidden folders.
+
+    Raises:
+        InputError: no Parquet file, a listed shard missing, or an unreadable file (naming it).
+    """
     path = Path(path)
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if path.is_dir():
+        shards = _manifest_shards(path)
+        if shards is not None:
+            files = [path / s for s in shards]
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                raise InputError(f"a shard manifest.json lists is missing ({len(missing)} in all)", missing[0])
+        else:
+            files = sorted(f for f in path.rglob("*.parquet")
+                           if not any(part.startswith(".") for part in f.relative_to(path).parts))
+    else:
+        files = [path]
     if not files or not all(f.is_file() for f in files):
         raise InputError("no Parquet files found", path)
     out: list[Record] = []
@@ -134,3 +154,15 @@ def read_parquet(path: str | Path) -> list[Record]:
             raise InputError(f"unreadable Parquet file: {e}", f) from None
         out += [Record.from_row(row) for row in table.to_pylist()]
     return out
+
+
+def _manifest_shards(folder: Path) -> list[str] | None:
+    """The ``shards`` a folder's ``manifest.json`` lists, or None (no manifest, or none listed)."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    data = load_json(manifest)
+    shards = data.get("shards") if isinstance(data, dict) else None
+    if not isinstance(shards, list) or not shards or not all(isinstance(s, str) for s in shards):
+        return None
+    return shards

@@ -12,6 +12,11 @@ keys they were configured with) and the current values of the usual key variable
 (the placeholder key for local servers) is not a secret, and masking short strings would mangle
 ordinary text.
 
+Endpoints can carry credentials too (``https://user:pass@host/v1``, ``...?api-key=...``):
+:func:`safe_url` is the form of a URL that may be written anywhere (userinfo, query and fragment
+dropped), and :func:`register_url_secrets` registers the credential parts of a configured URL so
+that a server echoing them is masked as well. The clients do both for their ``base_url``.
+
 >>> register_secret("sk-test-0123456789")
 >>> redact("401: bad key sk-test-0123456789 (Bearer sk-test-0123456789)")
 '401: bad key [REDACTED] (Bearer [REDACTED])'
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 SECRET_ENV_VARS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "HF_TOKEN",
                    "HUGGING_FACE_HUB_TOKEN", "ANTHROPIC_API_KEY")
@@ -37,6 +43,45 @@ def register_secret(value: str | None) -> None:
     if value and len(value) >= MIN_SECRET_LEN:
         with _lock:
             _registered.add(value)
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` without userinfo, query or fragment: the form that may go into a file, log or message.
+
+    >>> safe_url("https://user:s3cret-pass@proxy.example.com:8443/v1?api-key=abc123456789#x")
+    'https://proxy.example.com:8443/v1'
+    >>> safe_url("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    """
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # not a URL we can take apart: write nothing of it
+        return "<unparseable url>"
+    if not parts.scheme and not host:
+        return redact(str(url).split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1])
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def register_url_secrets(url: str | None) -> None:
+    """Register the password, user name and query values of ``url`` as secrets (see :func:`register_secret`)."""
+    if not url:
+        return
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return
+    register_secret(unquote(parts.password or ""))
+    register_secret(parts.password)
+    register_secret(unquote(parts.username or ""))
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        register_secret(value)
 
 
 def secrets() -> list[str]:

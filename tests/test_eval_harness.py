@@ -80,6 +80,20 @@ def test_oracle_answers_score_perfectly_and_outputs_are_complete(samples_dir: Pa
     assert len(lines) == len(answers)
 
 
+def test_credentials_in_a_base_url_reach_no_output_file(samples_dir: Path, tmp_path: Path) -> None:
+    data, answers = make_eval_dataset(samples_dir, tmp_path)
+    secret = "evalsecret-4242-pw"
+    with FakeOpenAIServer(respond=oracle(answers)) as srv:
+        url = srv.base_url.replace("http://", f"http://evaluser:{secret}@")
+        results = run_eval(_cfg(data, tmp_path / "out", url))
+    assert results["counts"]["answered"] == len(answers)
+    assert results["config"]["base_url"] == srv.base_url  # the endpoint, without its credentials
+    assert results["fingerprint"]["backend"]["base_url"] == srv.base_url
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
 def test_injected_500s_and_timeouts_are_retried_to_the_same_results(samples_dir: Path, tmp_path: Path) -> None:
     data, answers = make_eval_dataset(samples_dir, tmp_path)
     with FakeOpenAIServer(respond=oracle(answers), script=["500", "hang", "500", "429"], hang_s=3.0) as srv:

@@ -131,11 +131,14 @@ def test_faults_end_every_instance_accepted_rejected_or_failed_and_a_rerun_retri
         return gemini_captions(body)
 
     out = tmp_path / "gen"
+    # the hung call is held until its client gives up (timeout 1 s) and is then never answered, so
+    # no answer reaches the server's count after the run: no timing in the assertion below
     o, g = _servers(gemini=gemini, o={"script": ["429", "500", "malformed", "empty", "hang", "503"],
-                                      "fault_headers": {"Retry-After": "0"}, "hang_s": 3.0})
+                                      "fault_headers": {"Retry-After": "0"}, "hang_s": 120.0})
     with o, g:
         summary = run_generate(_cfg(dataset, out, o, g, timeout_s=1.0, max_retries=6, concurrency=2))
-        assert o.stats.hangs == 1 and o.stats.malformed == 1 and o.stats.repeated() == 0
+        assert o.stats.hangs == 1 and o.stats.abandoned == 1 and o.stats.malformed == 1
+        assert o.stats.repeated() == 0
     counts = summary["counts"]["cholect50"]
     assert counts["DVC"]["accepted"] == 3 and counts["VS"]["rejected"] == 3 and counts["RC"]["failed"] == 1
     assert sum(sum(c.values()) for c in counts.values()) == N_DRAFTS  # none lost
@@ -157,13 +160,28 @@ def test_faults_end_every_instance_accepted_rejected_or_failed_and_a_rerun_retri
     assert again["counts"]["cholect50"]["VS"]["rejected"] == 3
 
 
+def _upper_bounds(cfg: GenerateConfig, batch: bool = False) -> list[float]:
+    from mvbench.generation.accounting import upper_bound_cost
+    from mvbench.generation.plan import make_plan
+    from mvbench.generation.prices import PriceTable
+
+    prices = PriceTable.load()
+    return [upper_bound_cost(prices, c.writer, c.est_input_tokens, cfg.max_tokens, batch=batch)
+            for c in make_plan(cfg)[0].calls]
+
+
 def test_budget_stops_cleanly_at_the_cap_and_a_larger_budget_finishes(dataset, tmp_path, reference):
     out = tmp_path / "gen"
+    cap = 0.03  # the whole run costs about $0.027 at list prices, a GPT call reserves up to $0.021
     o, g = _servers()
     with o, g:
-        summary = run_generate(_cfg(dataset, out, o, g, budget_usd=0.05, concurrency=1))
+        cfg = _cfg(dataset, out, o, g, budget_usd=cap, concurrency=1)
+        summary = run_generate(cfg)
         calls = o.stats.calls + g.stats.calls
-    assert summary["stopped"] == "budget" and 0 < summary["spent_usd"] <= 0.05
+    assert summary["stopped"] == "budget" and 0 < summary["spent_usd"] <= cap
+    # money freed by calls that cost less than their reservation is used again: the run stops only
+    # when even the smallest remaining call's upper bound no longer fits
+    assert cap - summary["spent_usd"] < max(_upper_bounds(cfg))
     assert 0 < calls < 2 * N_DRAFTS
     counts = summary["counts"]["cholect50"]
     assert sum(c["pending"] for c in counts.values()) > 0
@@ -188,6 +206,9 @@ def test_batch_mode_requeues_expired_and_failed_lines(dataset, tmp_path, referen
     assert summary["failed_calls"] == 0 and summary["content_hash"] == reference["content_hash"]
     acc = summary["accounting"]["gpt:gpt-4.1"]
     assert acc["batch"] == N_DRAFTS and acc["live"] == 0
+    run = summary["this_run"]["gpt:gpt-4.1"]
+    assert (run["batch"], run["live"], run["failed"]) == (N_DRAFTS, 0, N_DRAFTS // 2 + 1)  # expired half, requeued
+    assert run["cost_usd"] == acc["cost_usd"] > 0
     live = reference["summary"]["accounting"]["gpt:gpt-4.1"]
     assert abs(acc["cost_usd"] - live["cost_usd"] / 2) < 1e-6  # batch prices are half
 
@@ -244,22 +265,35 @@ def test_a_dataset_without_annotation_files_is_enriched_from_the_raw_tree(datase
         [i.enrichment.annotation_lines for i in reference.instances]
 
 
-def test_a_prompt_change_changes_the_call_identity(dataset, monkeypatch):
+def test_call_identity_follows_the_rendered_prompt_and_only_its_own_writers_options(dataset, monkeypatch):
     from mvbench import prompts
     from mvbench.generation.plan import make_plan
 
-    cfg = GenerateConfig(dataset=dataset, cache_dir=None, tasks=("VS",), limit=1)
-    before = make_plan(cfg)[0].calls[0].call_id
+    def ids(**kw) -> dict[str, str]:
+        cfg = GenerateConfig(dataset=dataset, cache_dir=None, tasks=("VS",), limit=1, **kw)
+        return {c.writer.variant: c.call_id for c in make_plan(cfg)[0].calls}
+
+    before = ids()
+    low, thinking = ids(image_detail="low"), ids(gemini_thinking_budget=128)
+    assert low["gpt"] != before["gpt"] and low["gemini"] == before["gemini"]  # detail is OpenAI's option
+    assert thinking["gemini"] != before["gemini"] and thinking["gpt"] == before["gpt"]
+    assert ids(max_tokens=2048)["gemini"] != before["gemini"]  # shared decoding options change both
     real = prompts.load
 
-    def patched(name: str):
-        data = dict(real(name))
-        if name == "generation/vs_gpt":
-            data["version"] = "2"
-        return data
+    def patched(edit):
+        def load(name: str):
+            data = dict(real(name))
+            if name == "generation/vs_gpt":
+                edit(data)
+            return data
+        return load
 
-    monkeypatch.setattr(prompts, "load", patched)
-    assert make_plan(cfg)[0].calls[0].call_id != before
+    # a new declared version with the same text asks nothing again; an edit without a new version does
+    monkeypatch.setattr(prompts, "load", patched(lambda d: d.update(version="2")))
+    assert ids() == before
+    monkeypatch.setattr(prompts, "load", patched(lambda d: d.update(system=d["system"] + " Be brief.")))
+    edited = ids()
+    assert edited["gpt"] != before["gpt"] and edited["gemini"] == before["gemini"]
 
 
 # ----- kill -9 ---------------------------------------------------------------------------------
@@ -388,6 +422,244 @@ def test_a_job_created_before_its_id_was_saved_is_adopted_not_paid_twice(dataset
     assert summary["content_hash"] == reference["content_hash"]
 
 
+def _journal(out: Path) -> list[dict]:
+    path = out / ".generation" / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_a_narrower_rerun_over_open_batch_jobs_journals_every_answer_they_paid_for(dataset, tmp_path, reference):
+    """Kill -9 while both jobs run, rerun with --tasks RC: the jobs' DVC and VS answers are kept too."""
+    out, cache = tmp_path / "gen", tmp_path / "cache"
+    gate = threading.Event()
+    o, g = _servers(o={"batch_gate": gate}, g={"batch_gate": gate})
+
+    def submitted() -> bool:
+        path = out / ".generation" / "batches.json"
+        jobs = json.loads(path.read_text())["jobs"] if path.is_file() else []
+        return len(jobs) == 2 and all(j["status"] == "submitted" for j in jobs)
+
+    with o, g:
+        proc = subprocess.Popen(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
+                                env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(lambda: submitted() or proc.poll() is not None, what="both batch jobs")
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        gate.set()
+        narrow = run_generate(_cfg(dataset, out, o, g, batch=True, tasks=("RC",)))
+        assert len(_journal(out)) == 2 * N_DRAFTS  # every paid answer, in scope or not
+        # and assembled: answers of drafts outside the scope under this run's call ids are judged too
+        assert narrow["counts"]["cholect50"] == reference["summary"]["counts"]["cholect50"]
+        full = run_generate(_cfg(dataset, out, o, g, batch=True))
+        assert o.stats.batch_creates == 1 and g.stats.batch_creates == 1  # nothing paid again
+        assert o.stats.batch_lines_ok == N_DRAFTS and g.stats.batch_lines_ok == N_DRAFTS
+    assert full["content_hash"] == reference["content_hash"]
+
+
+def test_batch_mode_under_a_budget_pays_both_answers_of_an_instance_or_neither(dataset, tmp_path):
+    out = tmp_path / "gen"
+    cap = 0.02  # an instance reserves about $0.0125 at batch prices (GPT $0.0104 + Gemini $0.0022)
+    o, g = _servers()
+    with o, g:
+        cfg = _cfg(dataset, out, o, g, batch=True, budget_usd=cap)
+        summary = run_generate(cfg)
+    entries = _journal(out)
+    by_variant = {v: {e["uid"] for e in entries if e["variant"] == v} for v in ("gpt", "gemini")}
+    assert by_variant["gpt"] == by_variant["gemini"] and by_variant["gpt"]  # pairs, never one writer alone
+    counts = summary["counts"]["cholect50"]
+    assert sum(c["accepted"] for c in counts.values()) == len(by_variant["gpt"]) >= 2  # freed money reused
+    assert summary["stopped"] == "budget" and 0 < summary["spent_usd"] <= cap
+    assert summary["spent_usd"] == pytest.approx(sum(e["cost_usd"] for e in entries), abs=1e-6)
+    bounds = _upper_bounds(cfg, batch=True)
+    assert cap - summary["spent_usd"] < max(a + b for a, b in zip(bounds[::2], bounds[1::2]))
+
+
+@pytest.mark.parametrize("fault", ["lose", "refuse"])
+def test_a_batch_create_whose_reply_is_lost_is_looked_up_not_created_twice(dataset, tmp_path, reference, fault):
+    """``lose``: the server created the job but answered 500; ``refuse``: 500 and no job. The client
+    cannot tell them apart: it looks the job up by its token; not found, the job stays open (it may
+    still appear) and the next run looks again before anything is submitted twice."""
+    out = tmp_path / "gen"
+    o, g = _servers(o={"batch_create_faults": (fault,)}, g={"batch_create_faults": (fault,)})
+
+    def statuses() -> list[str]:
+        return [j["status"] for j in json.loads((out / ".generation" / "batches.json").read_text())["jobs"]]
+
+    with o, g:
+        summary = run_generate(_cfg(dataset, out, o, g, batch=True))
+        for server in (o, g):
+            assert server.stats.batch_create_requests == 1  # never retried blindly
+        if fault == "refuse":
+            assert statuses() == ["submitting", "submitting"] and o.stats.batch_creates == 0
+            assert summary["counts"]["cholect50"]["DVC"]["pending"] == 3
+            summary = run_generate(_cfg(dataset, out, o, g, batch=True))  # looked up, not found: sent again
+            assert statuses() == ["abandoned", "abandoned", "collected", "collected"]
+        else:
+            assert statuses() == ["collected", "collected"]
+        for server in (o, g):
+            assert server.stats.batch_creates == 1  # one job per writer, paid once
+            assert server.stats.batch_lines_ok == N_DRAFTS and server.stats.repeated() == 0
+    assert summary["content_hash"] == reference["content_hash"]
+
+
+def test_expired_batch_lines_never_count_as_a_failure_streak(dataset, tmp_path, reference, monkeypatch):
+    from mvbench.generation.engine import Engine
+
+    monkeypatch.setattr(Engine, "abort_after", property(lambda self: 2))  # a real job expires thousands
+    o, g = _servers(o={"batch_outcomes": ("expire",)}, g={"batch_outcomes": ("fail",)})
+    with o, g:
+        summary = run_generate(_cfg(dataset, tmp_path / "gen", o, g, batch=True))  # no ServerError
+        assert o.stats.batch_creates == 2 and g.stats.batch_creates == 2
+    assert summary["stopped"] is None and summary["content_hash"] == reference["content_hash"]
+
+
+def test_recollecting_a_partly_journalled_job_journals_nothing_twice(dataset, tmp_path, reference):
+    out = tmp_path / "gen"
+    o, g = _servers()
+    with o, g:
+        run_generate(_cfg(dataset, out, o, g, batch=True))
+        state = out / ".generation" / "batches.json"
+        jobs = json.loads(state.read_text())
+        for job in jobs["jobs"]:  # the process died after journalling, before saving "collected"
+            job["status"] = "submitted"
+        state.write_text(json.dumps(jobs))
+        again = run_generate(_cfg(dataset, out, o, g, batch=True, budget_usd=1.0))
+        assert o.stats.batch_creates == 1 and g.stats.batch_creates == 1
+    lines = (out / ".generation" / "calls.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * N_DRAFTS
+    assert again["spent_usd"] == pytest.approx(sum(e["cost_usd"] for e in _journal(out)), abs=1e-6)
+    assert again["content_hash"] == reference["content_hash"]
+
+
+def test_the_validator_is_paid_within_the_budget_and_counted(dataset, tmp_path):
+    o, g = _servers()
+    with o, g, FakeOpenAIServer(respond=lambda body: "A: 5\nB: 5") as v:
+        def run(out: Path, cap: float) -> dict:
+            return run_generate(_cfg(dataset, out, o, g, budget_usd=cap, concurrency=1, validator_model="gpt-4.1",
+                                     validator_base_url=v.base_url))
+
+        full = run(tmp_path / "full", 0.06)  # room for every writer call and every verdict
+        assert v.stats.calls == N_DRAFTS
+        capped = run(tmp_path / "capped", 0.03)  # the writers reach the cap: no verdict is bought after it
+        assert v.stats.calls == N_DRAFTS
+    entries = _journal(tmp_path / "full")
+    verdicts = [e for e in entries if e["variant"] == "validator"]
+    assert len(verdicts) == N_DRAFTS and all(e["cost_usd"] > 0 for e in verdicts)
+    assert full["spent_usd"] == pytest.approx(sum(e["cost_usd"] for e in entries), abs=1e-6)  # verdicts included
+    assert full["this_run"]["validator:gpt-4.1"]["live"] == N_DRAFTS
+    assert full["accounting"]["validator:gpt-4.1"]["calls"] == N_DRAFTS
+    assert capped["stopped"] == "budget" and capped["spent_usd"] <= 0.03
+    est = run_generate(_cfg(dataset, tmp_path / "est", o, g, estimate=True, validator_model="gpt-4.1",
+                            validator_base_url="http://127.0.0.1:9"))["estimate"]
+    validator_row = next(w for w in est["writers"] if w["variant"] == "validator")
+    assert validator_row["calls"] == N_DRAFTS and validator_row["cost_usd"] > 0
+    assert est["total_cost_usd"] == pytest.approx(sum(w["cost_usd"] for w in est["writers"]), abs=1e-3)
+
+
+def test_a_rerun_with_other_scope_or_options_keeps_earlier_accepted_records(dataset, tmp_path):
+    out = tmp_path / "gen"
+    o, g = _servers()
+    with o, g:
+        first = run_generate(_cfg(dataset, out, o, g, tasks=("DVC",)))
+        assert first["counts"]["cholect50"]["DVC"]["accepted"] == 3
+        second = run_generate(_cfg(dataset, out, o, g, tasks=("RC",), max_tokens=2048))
+        with FakeOpenAIServer(respond=lambda body: "A: 5\nB: 5") as v:
+            third = run_generate(_cfg(dataset, out, o, g, tasks=("RC",), validator_model="judge",
+                                      validator_base_url=v.base_url))
+    for summary in (second, third):
+        assert summary["counts"]["cholect50"]["DVC"] == {"accepted": 3, "rejected": 0, "failed": 0, "pending": 0}
+        assert summary["counts"]["cholect50"]["RC"]["accepted"] == 1
+    dvc = [r for r in _records(out) if r.task == "DVC"]
+    assert len(dvc) == 6 and {r.generator for r in dvc} == {"gpt-4.1", "gemini-2.5-flash"}
+
+
+def test_an_interrupted_in_place_assemble_loses_no_record(dataset, tmp_path, reference, monkeypatch):
+    """A crash between the shards and the manifest, when the shard count changes, then a rerun."""
+    import shutil
+
+    import mvbench.generation.assemble as assemble_module
+    from mvbench.generation.plan import read_dataset
+
+    ds = tmp_path / "ds"
+    shutil.copytree(dataset, ds, symlinks=True)
+    manifest = json.loads((ds / "manifest.json").read_text())
+    manifest["config"]["shard_size"] = 5  # generated records outnumber drafts: more shards than before
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    before = read_dataset(ds)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before the manifest")
+
+    o, g = _servers()
+    with o, g:
+        monkeypatch.setattr(assemble_module, "write_manifest", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_generate(_cfg(ds, ds, o, g))
+        old = json.loads((ds / "manifest.json").read_text())
+        assert all((ds / s).is_file() for s in old["shards"])  # the old manifest is whole
+        assert [r.uid for r in read_dataset(ds)[1]] == [r.uid for r in before[1]]
+        monkeypatch.undo()
+        summary = run_generate(_cfg(ds, ds, o, g))
+        assert o.stats.repeated() == 0 and g.stats.repeated() == 0
+    new = json.loads((ds / "manifest.json").read_text())
+    listed = {(ds / s).resolve() for s in new["shards"]}
+    on_disk = {p.resolve() for p in ds.glob("*/*.parquet") if not p.parent.name.startswith(".")}
+    assert on_disk == listed  # stale shards gone, every listed one there
+    assert new["records"] == json.loads((reference["out"] / "manifest.json").read_text())["records"]
+    assert summary["content_hash"] == reference["content_hash"]
+
+
+def test_an_in_place_dataset_without_its_drafts_snapshot_is_refused_not_rewritten(dataset, tmp_path):
+    import shutil
+
+    from mvbench.errors import InputError
+    from mvbench.generation.journal import Journal
+
+    ds = tmp_path / "ds"
+    shutil.copytree(dataset, ds, symlinks=True)
+    o, g = _servers()
+    with o, g:
+        run_generate(_cfg(ds, ds, o, g, tasks=("RC",)))
+    calls = ds / ".generation" / "calls.jsonl"
+    lines = calls.read_text().splitlines()
+    calls.write_text("\n".join([lines[0], "{damaged", *lines[1:]]) + "\n")
+    with pytest.raises(InputError, match="remove that one line") as damaged:
+        Journal(ds / ".generation")
+    assert "delete" not in str(damaged.value)
+    shutil.rmtree(ds / ".generation")  # what no message advises any more
+    manifest = (ds / "manifest.json").read_text()
+    with pytest.raises(InputError, match="templates.parquet"):
+        run_generate(_cfg(ds, ds, o, g))
+    assert (ds / "manifest.json").read_text() == manifest  # nothing rewritten
+
+
+def test_the_endpoint_is_part_of_the_cache_key_and_credentials_in_it_are_never_written(dataset, tmp_path):
+    cache = tmp_path / "cache"
+    o, g = _servers()
+    with o, g:
+        run_generate(_cfg(dataset, tmp_path / "a", o, g, cache_dir=cache, tasks=("RC",)))
+    o2, g2 = _servers(o={"action_for": lambda body: "500"})  # another server under the same model name
+    with o2, g2:
+        secret = "pw-in-url-98765"
+        url = o2.base_url.replace("http://", f"http://someone:{secret}@")
+        cfg = _cfg(dataset, tmp_path / "b", o2, g2, cache_dir=cache, tasks=("RC",), max_retries=0)
+        cfg.openai_base_url = cfg.writers[0].base_url.replace(o2.base_url, url)
+        summary = run_generate(cfg)
+        assert g2.stats.calls == 1 and o2.stats.calls == 1  # nothing replayed from the first server's answers
+    assert summary["failed_calls"] == 1
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["generation"]["writers"][0]["endpoint"] == o2.base_url
+    failures = (tmp_path / "b" / ".generation" / "failures.jsonl").read_text()
+    assert o2.base_url in failures
+    for path in [*(tmp_path / "b").rglob("*"), *cache.rglob("*")]:
+        if path.is_file() and not path.is_symlink():
+            assert secret not in path.read_bytes().decode("utf-8", errors="replace"), path
+
+
 # ----- secrets ---------------------------------------------------------------------------------
 def test_keys_reach_no_output_file_log_or_cache(dataset, tmp_path):
     openai_key, gemini_key = "sk-gen-SECRET-111111111111", "AIza-gen-SECRET-222222222222"
@@ -427,10 +699,14 @@ def test_build_generate_yields_records_that_score_like_official_ones(raw_root, t
         monkeypatch.setenv("OPENAI_BASE_URL", o.base_url)
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", g.base_url)
         monkeypatch.setenv("MVBENCH_CACHE", str(tmp_path / "cache"))
+        refused = CliRunner().invoke(app, ["build", "--source", "cholect50", "--root", str(raw_root), "--out",
+                                           str(out), "--budget-usd", "1"])
+        assert refused.exit_code == 2 and "--generate" in refused.output and not out.exists()
         result = CliRunner().invoke(app, ["build", "--source", "cholect50", "--root", str(raw_root), "--out",
-                                          str(out), "--workers", "1", "--generate"])
+                                          str(out), "--workers", "1", "--generate", "--budget-usd", "1"])
         assert result.exit_code == 0, result.output
         assert o.stats.ok == N_DRAFTS and g.stats.ok == N_DRAFTS
+        assert json.loads((out / "manifest.json").read_text())["generation"]["budget_usd"] == 1.0
         first_hash = json.loads((out / "manifest.json").read_text())["content_hash"]
         again = CliRunner().invoke(app, ["generate", str(out)])  # in place again: drafts come from the snapshot
         assert again.exit_code == 0, again.output

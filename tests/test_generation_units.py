@@ -141,11 +141,46 @@ def test_prices_from_a_file_and_budget_needs_prices(tmp_path):
         PriceTable.load(tmp_path / "bad.toml")
 
 
-def test_budget_reservations_never_pass_the_cap():
+def test_budget_reservations_never_pass_the_cap_and_freed_money_is_reserved_again():
     b = Budget(1.0, spent_usd=0.5)
-    assert b.reserve(0.3) and not b.reserve(0.3) and b.exhausted
+    assert b.reserve(0.3) and not b.reserve(0.3)  # refused while 0.3 is in flight: not the end yet
+    assert not b.exhausted and b.in_flight and b.refused == 1
     b.settle(0.3, 0.1)
-    assert b.spent == pytest.approx(0.6) and b.reserved == 0.0
+    assert b.spent == pytest.approx(0.6) and b.reserved == 0.0 and not b.in_flight
+    assert b.reserve(0.3)  # the 0.2 given back is used again
+    b.settle(0.3, 0.3)
+    assert not b.reserve(0.3) and not b.in_flight  # does not fit with nothing in flight: the caller stops
+    b.stop()
+    assert b.exhausted
+
+
+def test_live_reservation_waits_for_money_in_flight_then_stops_only_when_nothing_is_left(tmp_path):
+    import asyncio
+
+    from mvbench.generation.engine import Engine
+
+    async def scenario() -> list[str]:
+        engine = Engine(GenerateConfig(dataset=tmp_path, cache_dir=None), None, None, PriceTable.load(),
+                        Budget(1.0), {}, None)
+        events: list[str] = []
+        assert await engine.reserve(0.6)
+
+        async def second() -> None:
+            ok = await engine.reserve(0.6)  # waits: 0.6 is in flight
+            events.append(f"second {ok}")
+            if ok:
+                engine.settle(0.6, 0.6)
+
+        task = asyncio.create_task(second())
+        await asyncio.sleep(0)
+        events.append("first settles")
+        engine.settle(0.6, 0.2)  # 0.4 comes back: the second call fits now
+        await task
+        events.append(f"third {await engine.reserve(0.6)}")  # 0.8 spent, nothing in flight: stop
+        events.append(f"exhausted {engine.budget.exhausted}")
+        return events
+
+    assert asyncio.run(scenario()) == ["first settles", "second True", "third False", "exhausted True"]
 
 
 def test_journal_drops_a_torn_last_line_and_masks_secrets(tmp_path, monkeypatch):
@@ -175,13 +210,17 @@ def test_dotenv_sets_missing_keys_and_masks_them(tmp_path, monkeypatch):
     monkeypatch.delenv("MVBENCH_TEST_API_KEY", raising=False)
     monkeypatch.setenv("MVBENCH_PRESET", "kept")
     env = tmp_path / ".env"
-    env.write_text("# keys\nexport MVBENCH_TEST_API_KEY='dotenv-secret-123456'\nMVBENCH_PRESET=overwritten\n")
-    assert load_dotenv(env) == ["MVBENCH_TEST_API_KEY"]
+    monkeypatch.delenv("MVBENCH_TEST_NOTE", raising=False)
+    env.write_text("# keys\nexport MVBENCH_TEST_API_KEY='dotenv-secret-123456' # from the console\n"
+                   "MVBENCH_PRESET=overwritten\nMVBENCH_TEST_NOTE=plain # a comment\n")
+    assert load_dotenv(env) == ["MVBENCH_TEST_API_KEY", "MVBENCH_TEST_NOTE"]
     import os
 
     assert os.environ["MVBENCH_TEST_API_KEY"] == "dotenv-secret-123456" and os.environ["MVBENCH_PRESET"] == "kept"
+    assert os.environ["MVBENCH_TEST_NOTE"] == "plain"  # "# a comment" is not part of the value
     assert redact("x dotenv-secret-123456 y") == "x [REDACTED] y"
     monkeypatch.delenv("MVBENCH_TEST_API_KEY")
+    monkeypatch.delenv("MVBENCH_TEST_NOTE")
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -191,6 +230,9 @@ def test_dotenv_sets_missing_keys_and_masks_them(tmp_path, monkeypatch):
     ({"image_detail": "ultra"}, "--image-detail"),
     ({"gpt_model": "same", "gemini_model": "same", "openai_base_url": "http://x", "gemini_base_url": "http://x"},
      "the same model"),
+    ({"gpt_model": "template"}, "--gpt-model 'template' is not a usable model id"),
+    ({"gemini_model": "gemini 2.5"}, "--gemini-model 'gemini 2.5' is not a usable model id"),
+    ({"validator_model": "official"}, "--validator 'official' is not a usable model id"),
 ])
 def test_config_rejects_bad_values_saying_what_to_change(kw, message, tmp_path):
     with pytest.raises(ValueError, match=message):

@@ -141,3 +141,21 @@ def test_duplicate_records_get_unique_uids(tmp_path: Path) -> None:
     (tmp_path / "d.json").write_text(json.dumps([rec, rec, rec]), encoding="utf-8")
     uids = [r.uid for r in read_official_json(tmp_path / "d.json")]
     assert len(set(uids)) == 3 and uids[1] == uids[0] + "#1"
+
+
+def test_a_built_folder_is_read_from_its_listed_shards_only(tmp_path):
+    import json as _json
+
+    from mvbench.dataset_io import read_parquet, write_parquet
+    from mvbench.errors import InputError as _InputError
+
+    recs = [Record.from_official(r) for r in _json.loads(_json.dumps(DOC_EXAMPLES))]
+    write_parquet(recs[:2], tmp_path / "src" / "test-00000.parquet")
+    write_parquet(recs[2:], tmp_path / ".generation" / "templates.parquet")  # a drafts snapshot
+    write_parquet(recs[2:], tmp_path / "rejects.parquet")
+    assert len(read_parquet(tmp_path)) == len(recs)  # no manifest: every file outside hidden folders...
+    (tmp_path / "manifest.json").write_text(_json.dumps({"shards": ["src/test-00000.parquet"]}))
+    assert [r.uid for r in read_parquet(tmp_path)] == [r.uid for r in recs[:2]]  # ...with one: its shards only
+    (tmp_path / "manifest.json").write_text(_json.dumps({"shards": ["src/test-00001.parquet"]}))
+    with pytest.raises(_InputError, match="missing"):
+        read_parquet(tmp_path)

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from mvbench.errors import ServerError
+from mvbench.redact import register_url_secrets, safe_url
 from mvbench.eval.backends.base import Backend
 from mvbench.inference import FramesAs
 from mvbench.llm.retry import ClientOptions
@@ -46,6 +47,8 @@ async def served_model_name(base_url: str, spec: ModelSpec, timeout_s: float = 3
     Raises:
         ServerError: the server cannot be reached, or it serves none of the candidate names.
     """
+    register_url_secrets(base_url)  # httpx errors quote the URL: its credentials are masked
+    where = safe_url(base_url)
     url = base_url.rstrip("/") + "/models"
     try:
         async with httpx.AsyncClient(timeout=timeout_s) as client:
@@ -53,14 +56,15 @@ async def served_model_name(base_url: str, spec: ModelSpec, timeout_s: float = 3
             resp.raise_for_status()
             ids = [m.get("id") for m in resp.json().get("data", []) if isinstance(m, dict)]
     except (httpx.HTTPError, ValueError) as e:
-        raise ServerError(f"cannot use the server at {base_url}: GET {url} failed ({type(e).__name__}: {e})") from None
+        raise ServerError(f"cannot use the server at {where}: GET {safe_url(url)} failed "
+                          f"({type(e).__name__}: {e})") from None
     for name in (spec.served_name, spec.model):
         if name in ids:
             return name
     if len(ids) == 1:
-        log.warning("the server at %s serves %r, not %r: using it", base_url, ids[0], spec.served_name)
+        log.warning("the server at %s serves %r, not %r: using it", where, ids[0], spec.served_name)
         return ids[0]
-    raise ServerError(f"the server at {base_url} serves {ids or 'no model'}, not {spec.served_name!r}; "
+    raise ServerError(f"the server at {where} serves {ids or 'no model'}, not {spec.served_name!r}; "
                       "pass --model with one of those names")
 
 

@@ -17,6 +17,7 @@ from mvbench.llm.cache import ResponseCache
 from mvbench.llm.gemini_client import GeminiClient, InlineData, Turn
 from mvbench.llm.images import mime_type
 from mvbench.llm.retry import ClientOptions
+from mvbench.redact import safe_url
 
 MESSAGE_LAYOUT_VERSION = 1
 
@@ -61,7 +62,7 @@ class GeminiBackend:
 
     def fingerprint(self) -> dict:
         """Model, endpoint and the backend choices that change outputs."""
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+        return {"backend": self.name, "model": self.model, "base_url": safe_url(self.base_url),
                 "message_layout": MESSAGE_LAYOUT_VERSION, "frames_as": "images",
                 "thinking_budget": self.client.thinking_budget}
 

@@ -55,6 +55,7 @@ from mvbench.llm.images import (
 )
 from mvbench.llm.openai_client import OpenAIChatClient
 from mvbench.llm.retry import ClientOptions
+from mvbench.redact import safe_url
 
 MESSAGE_LAYOUT_VERSION = 2  # 2: RC start frame boxed in place (official), not a separate image
 FRAME_CACHE_SIZE = 4096  # prepared frames are ~10 kB each at the official pixel budget
@@ -157,7 +158,7 @@ class OpenAIBackend:
     def fingerprint(self) -> dict:
         """Model, server and the backend choices that change outputs (per-request params, the
         frame encoding among them, are part of each request's cache key)."""
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+        return {"backend": self.name, "model": self.model, "base_url": safe_url(self.base_url),
                 "message_layout": MESSAGE_LAYOUT_VERSION, "video_encoding": "vllm-frame-list",
                 "mm_processor_kwargs": self.mm_processor_kwargs}
 

@@ -125,7 +125,9 @@ def register(app: typer.Typer) -> None:
         option: Annotated[Optional[list[str]], typer.Option("--option", help="Builder config override key=value (repeatable).")] = None,
         stg_keyframes: Annotated[bool, typer.Option("--stg-keyframes", help="STG also asks, one by one, about boxes too far apart to form tracks (sparse keyframe labels).")] = False,
         list_: Annotated[bool, typer.Option("--list", help="List sources and their tasks, then exit.")] = False,
-        generate: Annotated[bool, typer.Option("--generate", help="Then run `mvbench generate OUT` (paid: GPT and Gemini answers for DVC, VS and RC; endpoints from $OPENAI_BASE_URL / $GOOGLE_GEMINI_BASE_URL, keys from the environment or .env).")] = False,
+        generate: Annotated[bool, typer.Option("--generate", help="Then run `mvbench generate OUT` (paid: GPT and Gemini answers for DVC, VS and RC; endpoints from $OPENAI_BASE_URL / $GOOGLE_GEMINI_BASE_URL, keys from the environment or .env). For other generation options, or --estimate first, build, then run `mvbench generate OUT`.")] = False,
+        budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="With --generate: stop cleanly before the generation's spend could pass this (as `mvbench generate --budget-usd`).")] = None,
+        batch: Annotated[bool, typer.Option("--batch", help="With --generate: use the OpenAI Batch API and Gemini batch mode (as `mvbench generate --batch`).")] = False,
     ) -> None:
         """Build MedVidBench instances (Parquet + frames + manifest) from raw source trees."""
         from mvbench.builders import get_builder
@@ -137,6 +139,10 @@ def register(app: typer.Typer) -> None:
             return
         if not source or root is None or out is None:
             raise typer.BadParameter("--source, --root and --out are required (or use --list)")
+        if (budget_usd is not None or batch) and not generate:
+            raise typer.BadParameter("--budget-usd and --batch are generation options: add --generate")
+        if budget_usd is not None and budget_usd <= 0:
+            raise typer.BadParameter("--budget-usd must be > 0")
         output_dir(out, "--out")
         if source == "all":
             pairs = detect_sources(root)
@@ -200,7 +206,7 @@ def register(app: typer.Typer) -> None:
         if generate:
             from mvbench.cli.generate import run_generate_command
 
-            run_generate_command(out)
+            run_generate_command(out, budget_usd=budget_usd, batch=batch)
 
     @app.command("balance")
     def balance(

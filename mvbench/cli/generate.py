@@ -59,8 +59,9 @@ def print_summary(summary: dict) -> None:
                     f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
                     _money(t["cost_usd"]) + (f" (+{t['unpriced']} unpriced)" if t["unpriced"] else ""))
     Console().print(acc)
-    run = ", ".join(f"{k}: {v['requests_sent']} requests, {v['cache_hits']} cache hits, {v['retries']} retries, "
-                    f"{v['failed']} failed" for k, v in summary["this_run"].items())
+    run = "; ".join(f"{k}: {v.get('live', 0)} live, {v.get('batch', 0)} batch and {v.get('cached', 0)} cached "
+                    f"answers ({v.get('requests_sent', 0)} requests, {v.get('retries', 0)} retries), "
+                    f"{v.get('failed', 0)} failed, {_money(v.get('cost_usd'))}" for k, v in summary["this_run"].items())
     if run:
         err.print(f"this run: {run}")
 
@@ -80,6 +81,8 @@ def generate(
     gemini_base_url: Annotated[Optional[str], typer.Option("--gemini-base-url", help="Gemini endpoint (default $GOOGLE_GEMINI_BASE_URL, else Google's).")] = None,
     temperature: Annotated[float, typer.Option("--temperature")] = 0.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output budget per answer.")] = 1024,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed sent to both writers (part of each call's identity).")] = None,
+    gemini_thinking_budget: Annotated[Optional[int], typer.Option("--gemini-thinking-budget", help="Gemini thinking tokens (0: off, the default; -1: the model decides).")] = 0,
     frames_per_call: Annotated[int, typer.Option("--frames-per-call", help="Frames sent per request at most.")] = 16,
     max_side: Annotated[int, typer.Option("--max-side", help="Longest frame side sent, in pixels.")] = 512,
     image_detail: Annotated[str, typer.Option("--image-detail", help="OpenAI image detail: low, high or auto.")] = "auto",
@@ -87,10 +90,14 @@ def generate(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request attempt.")] = 120.0,
     max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request.")] = 5,
     poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between batch polls.")] = 30.0,
+    max_requeues: Annotated[int, typer.Option("--max-requeues", help="Batch mode: times a failed or expired line is resubmitted in one run.")] = 2,
     agreement_threshold: Annotated[float, typer.Option("--agreement-threshold", help="Reject pairs whose MiniLM cosine is below this.")] = 0.3,
-    validator: Annotated[Optional[str], typer.Option("--validator", help="Also have this OpenAI-compatible model rate each pair.")] = None,
+    min_mention_recall: Annotated[float, typer.Option("--min-mention-recall", help="Share of the annotated labels an answer must name.")] = 0.5,
+    dvc_min_iou: Annotated[float, typer.Option("--dvc-min-iou", help="Each annotated DVC segment must be matched by an answer segment with at least this tIoU.")] = 0.5,
+    validator: Annotated[Optional[str], typer.Option("--validator", help="Also have this OpenAI-compatible model rate each pair (a paid call per pair, within --budget-usd).")] = None,
     validator_base_url: Annotated[Optional[str], typer.Option("--validator-base-url", help="The validator's endpoint.")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Response cache (default ~/.cache/mvbench/generation).")] = None,
+    validator_min_score: Annotated[int, typer.Option("--validator-min-score", help="Reject an answer the validator scores below this (1-5).")] = 3,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Response cache (default $MVBENCH_CACHE/generation, else ~/.cache/mvbench/generation).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="No response cache (the run's journal still prevents repeated calls).")] = False,
     prices: Annotated[Optional[Path], typer.Option("--prices", help="Price table (TOML) replacing the built-in one.")] = None,
     raw_root: Annotated[Optional[list[str]], typer.Option("--raw-root", metavar="SOURCE=PATH", help="Raw root of a source, for datasets built without annotation files.")] = None,
@@ -100,11 +107,14 @@ def generate(
     run_generate_command(dataset, out=out, sources=sources, tasks=tasks, limit=limit, estimate=estimate,
                          budget_usd=budget_usd, batch=batch, gpt_model=gpt_model, gemini_model=gemini_model,
                          openai_base_url=openai_base_url, gemini_base_url=gemini_base_url, temperature=temperature,
-                         max_tokens=max_tokens, frames_per_call=frames_per_call, max_side=max_side,
+                         max_tokens=max_tokens, seed=seed, gemini_thinking_budget=gemini_thinking_budget,
+                         frames_per_call=frames_per_call, max_side=max_side,
                          image_detail=image_detail, concurrency=concurrency, timeout_s=timeout,
-                         max_retries=max_retries, poll_interval_s=poll_interval,
-                         agreement_threshold=agreement_threshold, validator_model=validator,
-                         validator_base_url=validator_base_url, no_cache=no_cache, cache_dir=cache_dir,
+                         max_retries=max_retries, poll_interval_s=poll_interval, max_requeues=max_requeues,
+                         agreement_threshold=agreement_threshold, min_mention_recall=min_mention_recall,
+                         dvc_min_iou=dvc_min_iou, validator_model=validator,
+                         validator_base_url=validator_base_url, validator_min_score=validator_min_score,
+                         no_cache=no_cache, cache_dir=cache_dir,
                          prices=prices, raw_root=raw_root, json_out=json_out)
 
 

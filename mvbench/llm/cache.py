@@ -46,6 +46,11 @@ from pathlib import Path
 
 from mvbench.errors import InputError
 
+
+def cache_root(kind: str) -> Path:
+    """``$MVBENCH_CACHE/<kind>`` (default ``~/.cache/mvbench/<kind>``): the one rule for every cache folder."""
+    return Path(os.environ.get("MVBENCH_CACHE") or Path.home() / ".cache" / "mvbench") / kind
+
 SCHEMA_VERSION = 1
 DB_NAME = "responses.sqlite"
 LOG_NAME = "responses.jsonl"

@@ -49,8 +49,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from mvbench.errors import InputError
-from mvbench.llm.batch import GEMINI_STATES, BatchItemResult, BatchStatus
+from mvbench.errors import InputError, ServerError
+from mvbench.llm.batch import (GEMINI_STATES, BatchCreateError, BatchItemResult, BatchStatus,
+                               create_may_have_happened)
 from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
 from mvbench.llm.images import hash_bytes
 from mvbench.llm.retry import (RETRY_AFTER_STATUSES, ClientOptions, Completion, EmptyAnswerError, RetryingClient,
@@ -355,7 +356,8 @@ class GeminiClient(RetryingClient):
             The job name (``batches/...``).
 
         Raises:
-            ServerError: the upload or the creation failed after retries.
+            ServerError: the upload failed after retries (no job was created).
+            BatchCreateError: the creation failed (one attempt; see :mod:`mvbench.llm.batch`).
         """
         if sum(r.size for r in requests) <= inline_limit_bytes:
             src: Any = [types.InlinedRequest(contents=r.contents, config=r.config, metadata={"key": r.key})
@@ -368,10 +370,13 @@ class GeminiClient(RetryingClient):
                                                                          display_name=display_name)),
                 is_retryable_gemini, "upload of a batch input file")
             src = uploaded.name
-        job = await self.with_retries(
-            lambda: self._client.aio.batches.create(model=self.model, src=src,
-                                                    config=types.CreateBatchJobConfig(display_name=display_name)),
-            is_retryable_gemini, "creation of a batch job")
+        try:  # never retried: a lost reply may hide a created (billed) job, see mvbench.llm.batch
+            job = await self.with_retries(
+                lambda: self._client.aio.batches.create(model=self.model, src=src,
+                                                        config=types.CreateBatchJobConfig(display_name=display_name)),
+                is_retryable_gemini, "creation of a batch job", retry=False)
+        except ServerError as e:
+            raise BatchCreateError(str(e), maybe_created=create_may_have_happened(e, is_retryable_gemini)) from None
         return job.name
 
     async def find_batch(self, display_name: str, max_pages: int = 10) -> str | None:
@@ -426,11 +431,6 @@ class GeminiClient(RetryingClient):
                 if line.strip():
                     results.append(_file_result_line(line))
         return results
-
-    async def cancel_batch(self, name: str) -> None:
-        """Ask the server to cancel a job."""
-        await self.with_retries(lambda: self._client.aio.batches.cancel(name=name), is_retryable_gemini,
-                                f"cancel of batch {name}")
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -24,7 +24,8 @@ the same body a live call sends, :meth:`~OpenAIChatClient.submit_batch` uploads 
 (``purpose="batch"``) and creates the job, :meth:`~OpenAIChatClient.batch_status` polls it and
 :meth:`~OpenAIChatClient.batch_results` reads the output and error files, keyed by ``custom_id``.
 :meth:`~OpenAIChatClient.find_batch` finds a job by its metadata, so a process killed between
-``batches.create`` and saving the job id adopts the job instead of paying twice.
+``batches.create`` and saving the job id adopts the job instead of paying twice. ``batches.create``
+itself is sent once, never retried (:class:`~mvbench.llm.batch.BatchCreateError`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from mvbench.errors import InputError
-from mvbench.llm.batch import OPENAI_STATES, BatchItemResult, BatchStatus
+from mvbench.errors import InputError, ServerError
+from mvbench.llm.batch import (OPENAI_STATES, BatchCreateError, BatchItemResult, BatchStatus,
+                               create_may_have_happened)
 from mvbench.llm.cache import ResponseCache, canonical_json, sha256_text
 from mvbench.llm.retry import (RETRY_AFTER_STATUSES, ClientOptions, Completion, EmptyAnswerError, RetryingClient,
                                Usage, parse_retry_after)
@@ -225,17 +227,21 @@ class OpenAIChatClient(RetryingClient):
             The batch id.
 
         Raises:
-            ServerError: the upload or the creation failed after retries.
+            ServerError: the upload failed after retries (no job was created).
+            BatchCreateError: the creation failed (one attempt; see :mod:`mvbench.llm.batch`).
         """
         data = "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in lines).encode("utf-8")
         name = f"mvbench-{metadata.get('mvbench_job', 'batch')}.jsonl"
         uploaded = await self.with_retries(
             lambda: self._client.files.create(file=(name, data, "application/jsonl"), purpose="batch"),
             is_retryable_openai, "upload of a batch input file")
-        batch = await self.with_retries(
-            lambda: self._client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
-                                                completion_window="24h", metadata=metadata),
-            is_retryable_openai, "creation of a batch job")
+        try:  # never retried: a lost reply may hide a created (billed) job, see mvbench.llm.batch
+            batch = await self.with_retries(
+                lambda: self._client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
+                                                    completion_window="24h", metadata=metadata),
+                is_retryable_openai, "creation of a batch job", retry=False)
+        except ServerError as e:
+            raise BatchCreateError(str(e), maybe_created=create_may_have_happened(e, is_retryable_openai)) from None
         return batch.id
 
     async def find_batch(self, metadata: dict[str, str], max_pages: int = 10) -> str | None:
@@ -283,11 +289,6 @@ class OpenAIChatClient(RetryingClient):
                 if line.strip():
                     results.append(_batch_output_line(line))
         return results
-
-    async def cancel_batch(self, batch_id: str) -> None:
-        """Ask the server to cancel a job (its finished requests stay readable)."""
-        await self.with_retries(lambda: self._client.batches.cancel(batch_id), is_retryable_openai,
-                                f"cancel of batch {batch_id}")
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

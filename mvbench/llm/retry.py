@@ -12,6 +12,7 @@ Every call also reports what it cost: :class:`Completion` carries the text, the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import logging
 import random
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 from mvbench.errors import ServerError
-from mvbench.redact import redact, register_secret
+from mvbench.redact import redact, register_secret, register_url_secrets, safe_url
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ class ClientOptions:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         register_secret(self.api_key)
+        register_url_secrets(self.base_url)
 
     def policy(self) -> RetryPolicy:
         """The retry policy these options imply."""
@@ -322,6 +324,8 @@ class RetryingClient:
         self.model = model
         self.options = options
         self.base_url = options.base_url
+        # the endpoint as messages may show it (credentials stripped), computed once: it names every call
+        self.where = safe_url(options.base_url) if options.base_url else self.where_default
         self.cache = cache
         self.policy = options.policy()
         self._semaphore = asyncio.Semaphore(options.concurrency)
@@ -329,22 +333,23 @@ class RetryingClient:
         self.counters = ClientCounters()
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # tests record waits here
 
-    @property
-    def requests_sent(self) -> int:
-        """HTTP attempts made for generation calls (retries included)."""
-        return self.counters.requests_sent
-
     def retry_after(self, exc: BaseException) -> float | None:
         """The wait a failed attempt's server asked for (subclasses read their SDK's errors)."""
         return None
 
     async def with_retries(self, attempt: Callable[[], Awaitable[T]], is_retryable: Callable[[BaseException], bool],
-                           what: str, limit: bool = True) -> T:
-        """Run one non-generation request (file upload, batch poll ...) with this client's retries."""
+                           what: str, limit: bool = True, retry: bool = True) -> T:
+        """Run one non-generation request (file upload, batch poll ...) with this client's retries.
+
+        Args:
+            retry: False for a request that must not be sent twice (creating a batch job): one
+                attempt, its error raised as a ServerError whose ``__cause__`` is the original.
+        """
         stats = RetryStats()
+        policy = self.policy if retry else dataclasses.replace(self.policy, max_retries=0)
         try:
-            return await call_with_retries(attempt, policy=self.policy, is_retryable=is_retryable,
-                                           what=f"{what} at {self.base_url or self.where_default}",
+            return await call_with_retries(attempt, policy=policy, is_retryable=is_retryable,
+                                           what=f"{what} at {self.where}",
                                            rng=self._rng, limiter=self._semaphore if limit else None,
                                            retry_after=self.retry_after, sleep=self.sleep, stats=stats)
         finally:
@@ -395,6 +400,5 @@ class RetryingClient:
         return self.cache.put(key, completion.text, meta)
 
     def _describe(self, uid: str | None, sample_index: int | None) -> str:
-        where = self.base_url or self.where_default
         sample = f" (sample {sample_index})" if sample_index is not None else ""
-        return redact(f"request {uid or '<no uid>'}{sample} to {self.model} at {where}")
+        return redact(f"request {uid or '<no uid>'}{sample} to {self.model} at {self.where}")

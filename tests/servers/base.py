@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import select
+import socket
 import threading
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,8 +39,10 @@ class ServerStats:
     hangs: int = 0
     malformed: int = 0
     dropped: int = 0
+    abandoned: int = 0  # "hang" calls whose client gave up (closed the connection) first: never answered
     ok_by_body: Counter = field(default_factory=Counter)
     batch_creates: int = 0
+    batch_create_requests: int = 0
     batch_lines_ok: int = 0
     file_uploads: int = 0
 
@@ -107,7 +112,8 @@ class FakeServer:
         fail_rate: fraction of later calls that fail with ``fail_status`` (seeded RNG).
         fail_status: the HTTP status for ``fail_rate`` failures (500, 429, ...).
         seed: RNG seed for ``fail_rate``.
-        hang_s: how long a ``"hang"`` waits before answering (keep it bounded).
+        hang_s: how long a ``"hang"`` waits before answering (keep it bounded); a client that gives
+            up first (closes the connection) ends the hang, unanswered (``stats.abandoned``).
         max_lifetime_s: the server shuts itself down after this long.
         keep_requests: how many recent request bodies to keep in ``requests``.
         fault_headers: extra headers on every injected 429/503 reply (e.g. ``{"Retry-After": "7"}``).
@@ -277,7 +283,11 @@ class FakeServer:
         if action == "hang":
             with self._lock:
                 self.stats.hangs += 1
-            self._stopping.wait(self.hang_s)
+            if self._client_gave_up(handler, self.hang_s):
+                with self._lock:
+                    self.stats.abandoned += 1
+                handler.close_connection = True
+                return
             action = "ok"
         if action == "malformed":
             with self._lock:
@@ -310,6 +320,29 @@ class FakeServer:
             if text:
                 self.stats.ok_by_body[body_digest(body)] += 1
         handler._send_json(200, answer(text))
+
+    def _client_gave_up(self, handler: _Handler, wait_s: float) -> bool:
+        """Hold a call up to ``wait_s``; True as soon as its client closes the connection (it timed
+        out and retries elsewhere: an answer now would reach nobody, so it is neither sent nor
+        counted), False once the wait is over or the server stops (then it is answered)."""
+        sock = handler.connection
+        deadline = time.monotonic() + wait_s
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                readable, _, _ = select.select([sock], [], [], min(0.05, left))
+                if readable and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    return True
+            except BlockingIOError:
+                continue
+            except OSError:  # reset by the client
+                return True
+            if readable:  # bytes of another request on this connection: the client is still there
+                self._stopping.wait(left)
+                return False
+        return False
 
     def fault_body(self, payload: dict, status: int) -> dict:
         """The body of an injected 429/503/500 (subclasses add protocol details such as RetryInfo)."""

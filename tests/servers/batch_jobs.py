@@ -9,6 +9,11 @@ A job starts ``pending``; the first poll makes it ``running``; after ``polls`` m
 - ``"fail"``: validation failed; nothing ran, a job-level error is reported.
 
 Outcomes are taken from ``outcomes`` in job-creation order, then ``"complete"``.
+
+``create_faults`` script the create requests themselves, in arrival order (then ``"ok"``):
+``"lose"`` creates the job and then answers 500 (the reply is lost: the job exists and runs),
+``"refuse"`` answers 500 without creating anything. Every create request is counted in
+``server.stats.batch_create_requests``; created jobs in ``batch_creates``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import threading
 from dataclasses import dataclass, field
 
 OUTCOMES = ("complete", "expire", "fail")
+CREATE_FAULTS = ("ok", "lose", "refuse")
 
 
 @dataclass
@@ -56,13 +62,17 @@ class BatchEngine:
         gate: if given, jobs finish only once it is set.
         outcomes: scripted outcomes per job, in creation order.
         seed: shuffles output order (results are keyed by id, never by position).
+        create_faults: scripted faults of the create requests, in arrival order (see the module docstring).
     """
 
     def __init__(self, server, polls: int = 1, gate: threading.Event | None = None,
-                 outcomes: list[str] | tuple[str, ...] = (), seed: int = 0):
-        bad = [o for o in outcomes if o not in OUTCOMES]
+                 outcomes: list[str] | tuple[str, ...] = (), seed: int = 0,
+                 create_faults: list[str] | tuple[str, ...] = ()):
+        bad = [o for o in outcomes if o not in OUTCOMES] + [f for f in create_faults if f not in CREATE_FAULTS]
         if bad:
-            raise ValueError(f"unknown batch outcomes {bad}; known: {OUTCOMES}")
+            raise ValueError(f"unknown batch outcomes or create faults {bad}; known: {OUTCOMES}, {CREATE_FAULTS}")
+        self.create_faults = list(create_faults)
+        self._create_requests = 0
         self.server = server
         self.polls = polls
         self.gate = gate
@@ -71,6 +81,14 @@ class BatchEngine:
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+
+    def create_fault(self) -> str:
+        """Count one create request and return its scripted fault (``"ok"`` when none is left)."""
+        with self._lock:
+            n = self._create_requests
+            self._create_requests += 1
+            self.server.stats.batch_create_requests += 1
+            return self.create_faults[n] if n < len(self.create_faults) else "ok"
 
     def create(self, lines: list[tuple[str, dict]], labels: dict, prefix: str) -> FakeBatchJob:
         """Register a job (counted in ``server.stats.batch_creates``)."""

@@ -72,7 +72,7 @@ class FakeGeminiServer(FakeServer):
 
     Args:
         retry_delay: put ``RetryInfo.retryDelay`` (e.g. ``"7s"``) in injected 429/503 bodies.
-        batch_polls / batch_gate / batch_outcomes: the batch jobs' script
+        batch_polls / batch_gate / batch_outcomes / batch_create_faults: the batch jobs' script
             (:class:`tests.servers.batch_jobs.BatchEngine`).
         **kwargs: passed to :class:`tests.servers.base.FakeServer`.
     """
@@ -80,10 +80,12 @@ class FakeGeminiServer(FakeServer):
     finish_reason = "STOP"  # set to e.g. "MAX_TOKENS" to mimic a reply cut by the token budget
 
     def __init__(self, retry_delay: str | None = None, batch_polls: int = 1,
-                 batch_gate: threading.Event | None = None, batch_outcomes: tuple[str, ...] = (), **kwargs):
+                 batch_gate: threading.Event | None = None, batch_outcomes: tuple[str, ...] = (),
+                 batch_create_faults: tuple[str, ...] = (), **kwargs):
         super().__init__(**kwargs)
         self.retry_delay = retry_delay
-        self.batches = BatchEngine(self, polls=batch_polls, gate=batch_gate, outcomes=batch_outcomes)
+        self.batches = BatchEngine(self, polls=batch_polls, gate=batch_gate, outcomes=batch_outcomes,
+                                   create_faults=batch_create_faults)
         self.files: dict[str, bytes] = {}
         self.uploads: dict[str, dict] = {}
         self._ids = itertools.count(1)
@@ -234,8 +236,15 @@ class FakeGeminiServer(FakeServer):
         if None in keys or len(set(keys)) != len(keys):
             handler._send_json(400, self.error_body(400, "every request needs a unique key"))
             return
+        fault = self.batches.create_fault()
+        if fault == "refuse":
+            handler._send_json(500, self.error_body(500, "injected fault (batch create refused)"))
+            return
         job = self.batches.create(lines, {"display_name": batch.get("displayName"), "model": model, "kind": kind},
                                   prefix="b")
+        if fault == "lose":  # the job exists, the reply says otherwise
+            handler._send_json(500, self.error_body(500, "injected fault (batch create reply lost)"))
+            return
         handler._send_json(200, self._operation(job))
 
     def _operation(self, job: FakeBatchJob) -> dict:

@@ -85,16 +85,20 @@ class FakeOpenAIServer(FakeServer):
 
     Args:
         model: the id listed by ``/v1/models``.
+        batch_polls / batch_gate / batch_outcomes / batch_create_faults: the batch jobs' script
+            (:class:`tests.servers.batch_jobs.BatchEngine`).
         **kwargs: passed to :class:`tests.servers.base.FakeServer`.
     """
 
     finish_reason = "stop"  # set to e.g. "length" to mimic a reply cut by the token budget
 
     def __init__(self, model: str = "fake-model", batch_polls: int = 1, batch_gate: threading.Event | None = None,
-                 batch_outcomes: tuple[str, ...] = (), **kwargs):
+                 batch_outcomes: tuple[str, ...] = (),
+                 batch_create_faults: tuple[str, ...] = (), **kwargs):
         super().__init__(**kwargs)
         self.model = model
-        self.batches = BatchEngine(self, polls=batch_polls, gate=batch_gate, outcomes=batch_outcomes)
+        self.batches = BatchEngine(self, polls=batch_polls, gate=batch_gate, outcomes=batch_outcomes,
+                                   create_faults=batch_create_faults)
         self.files: dict[str, bytes] = {}
         self._file_ids = itertools.count(1)
 
@@ -210,8 +214,15 @@ class FakeOpenAIServer(FakeServer):
                 return
             seen.add(line["custom_id"])
             lines.append((line["custom_id"], line["body"]))
+        fault = self.batches.create_fault()
+        if fault == "refuse":
+            handler._send_json(500, self.error_body(500, "injected fault (batch create refused)"))
+            return
         job = self.batches.create(lines, {"metadata": body.get("metadata") or {},
                                           "input_file_id": body["input_file_id"]}, prefix="batch_")
+        if fault == "lose":  # the job exists, the reply says otherwise
+            handler._send_json(500, self.error_body(500, "injected fault (batch create reply lost)"))
+            return
         handler._send_json(200, self._batch_object(job))
 
     def _batch_object(self, job: FakeBatchJob) -> dict:
