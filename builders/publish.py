@@ -493,6 +493,7 @@ def materialise(source: str | Path, out: str | Path, splits: Sequence[str] | Non
     for stale in out.glob("*/*.parquet"):
         if stale.relative_to(out).as_posix() not in written and stale.parts[-2] != FRAMES_DIR:
             stale.unlink()
+    manifest = {**manifest, "shards": sorted(written)}  # the shards written here (a build's own names)
     if splits:  # a subset: the manifest describes what is there, and says what it was cut from
         digest, n_records, n_frames = content_hash(records)
         source_of = {info.get("data_source"): name for name, info in (manifest.get("sources") or {}).items()}
