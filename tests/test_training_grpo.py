@@ -197,3 +197,25 @@ def test_vllm_accepts_the_video_rows_and_refuses_a_bare_frame_array(batch, tmp_p
     lines = proc.stdout.strip().splitlines()
     n = frames.shape[0]
     assert lines[-2] == f"1 {n} 2.0 {n}" and lines[-1] == "bare refused"
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@pytest.mark.skipif(not VLLM_PYTHON.exists(), reason=f"{VLLM_PYTHON} missing: run scripts/setup-vllm-cpu.sh")
+def test_vllms_transformers_resolves_a_saved_checkpoint_processor_to_the_stock_one(setup, tmp_path):
+    setup["processor"].save_pretrained(tmp_path)  # as every checkpoint and OUT/final
+    probe = ("import sys\n"
+             "from transformers import AutoImageProcessor, AutoProcessor\n"
+             "from transformers.video_processing_utils import BaseVideoProcessor\n"
+             "video, _ = BaseVideoProcessor.get_video_processor_dict(sys.argv[1])\n"
+             "print(video['video_processor_type'], video['size']['longest_edge'])\n"
+             "print(type(AutoImageProcessor.from_pretrained(sys.argv[1])).__name__)\n"
+             "try:\n    print(type(AutoProcessor.from_pretrained(sys.argv[1])).__name__)\n"
+             "except ImportError as e:\n    print('needs', 'Qwen2VLVideoProcessor' in str(e))\n")
+    proc = subprocess.run([str(VLLM_PYTHON), "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    budget = setup["processor"].image_processor.size.longest_edge
+    assert lines[-3] == f"Qwen2VLVideoProcessor {budget}" and lines[-2] == "Qwen2VLImageProcessorPil"
+    assert lines[-1] in ("Qwen2_5_VLProcessor", "needs True")  # the stock processor (its video half needs torchvision)
