@@ -19,7 +19,8 @@ from mvbench.eval.requests import build_request
 from mvbench.inference import GenerationParams
 from mvbench.training.advantages import trl_advantages
 from mvbench.training.data import load_training_data
-from mvbench.training.grpo import VideoGRPOTrainer, check_vllm_prompts, vllm_video_rows
+from mvbench.training.grpo import (TRAINING_VLLM, VideoGRPOTrainer, check_vllm_prompts, check_vllm_version,
+                                   installed_vllm_version, server_vllm_version, vllm_video_rows)
 from mvbench.training.runner import load_model
 from mvbench.training.smoke import smoke_model
 from tests.training_helpers import build_fixture_dataset
@@ -53,12 +54,13 @@ class Preset:
         return list(self.values)
 
 
-def _trainer(setup, reward, scale_rewards: str, out: Path) -> VideoGRPOTrainer:
+def _trainer(setup, reward, scale_rewards: str, out: Path, **grpo_args) -> VideoGRPOTrainer:
     from trl import GRPOConfig
 
     args = GRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, per_device_train_batch_size=4,
                       num_generations=G, max_completion_length=4, report_to="none", gradient_checkpointing=False,
-                      scale_rewards=scale_rewards, max_steps=1, dataloader_num_workers=0, logging_steps=1)
+                      scale_rewards=scale_rewards, max_steps=1, dataloader_num_workers=0, logging_steps=1,
+                      **grpo_args)
     return VideoGRPOTrainer(model=load_model(setup["model_dir"], "float32", "sdpa"), reward_funcs=[reward], args=args,
                             train_dataset=setup["data"].dataset(), processing_class=setup["processor"],
                             sample_inputs=setup["data"].inputs, video_params=setup["params"])
@@ -219,3 +221,31 @@ def test_vllms_transformers_resolves_a_saved_checkpoint_processor_to_the_stock_o
     budget = setup["processor"].image_processor.size.longest_edge
     assert lines[-3] == f"Qwen2VLVideoProcessor {budget}" and lines[-2] == "Qwen2VLImageProcessorPil"
     assert lines[-1] in ("Qwen2_5_VLProcessor", "needs True")  # the stock processor (its video half needs torchvision)
+
+
+def test_vllm_rollouts_need_the_pinned_vllm_release(setup, tmp_path):
+    assert TRAINING_VLLM == "0.31"
+    for ok in ("0.31.0", "0.31.2+cu129", "0.31.1rc1"):
+        assert check_vllm_version(ok) == ok
+    for bad in ("0.30.0", "0.32.0", "0.11.0", "1.31.0", "not a version", None):
+        with pytest.raises(InputError, match=r"vLLM 0\.31\.x"):
+            check_vllm_version(bad)
+    pinned = (REPO / "pyproject.toml").read_text()
+    assert f'train-vllm = ["vllm=={TRAINING_VLLM}.*"]' in pinned
+    # The trainer checks the installed vLLM before TRL starts it (this venv has none).
+    if installed_vllm_version() is None:
+        with pytest.raises(InputError, match="no vLLM installed"):
+            _trainer(setup, Preset(), "batch", tmp_path, use_vllm=True)
+
+
+def test_server_mode_reads_the_servers_vllm_version(tmp_path):
+    from tests.servers.fake_vllm import FakeVLLMServer
+
+    with FakeVLLMServer(version="0.30.0") as old, FakeVLLMServer(version="0.31.0") as good, \
+            FakeVLLMServer(version=None) as silent:
+        assert server_vllm_version(good.root_url) == "0.31.0"
+        with pytest.raises(InputError, match="0.30.0 at the server"):
+            check_vllm_version(server_vllm_version(old.root_url), "at the server")
+        assert server_vllm_version(silent.root_url) is None
+    with pytest.raises(InputError, match="cannot read the vLLM server's version"):
+        server_vllm_version(old.root_url, timeout_s=2)  # stopped

