@@ -56,6 +56,25 @@ def test_overrides_and_mistakes_in_configs():
         load_config(PAPER_GRPO).check_inputs()
 
 
+def test_task_selection_is_case_insensitive_validated_and_never_empty(tmp_path):
+    from mvbench.training.runner import run_stage
+
+    cfg = load_config("smoke.yaml", ["tasks=[tag, stg]"])
+    assert cfg.tasks == ("TAG", "STG")
+    assert cfg.stage_tasks("sft") == ["TAG", "STG"] and cfg.stage_tasks("grpo") == ["TAG", "STG"]
+    assert load_config("smoke.yaml").stage_tasks("grpo") == ["TAG", "STG", "VS", "RC"]
+    assert load_config("smoke.yaml").stage_tasks("sft") is None
+    for override, message in (("tasks=[xyz]", "tasks must be null"), ("tasks=[]", "tasks must be null"),
+                              ("tasks=[TAG, tag]", "names a task twice")):
+        with pytest.raises(InputError, match=message):
+            load_config("smoke.yaml", [override])
+    # No rewarded task selected: GRPO refuses before building anything (an empty filter would train on all).
+    nap = load_config("smoke.yaml", ["tasks=[nap]"], out=str(tmp_path / "{stage}"))
+    with pytest.raises(InputError, match="no rewarded task among tasks"):
+        run_stage("grpo", nap)
+    assert not any(tmp_path.iterdir())
+
+
 def test_the_default_grpo_recipe_says_it_needs_a_gpu_and_fails_on_cpu():
     # What `make train-grpo` runs with its defaults.
     proc = subprocess.run([sys.executable, "-m", "mvbench.cli", "train", "grpo", "--config",

@@ -23,6 +23,7 @@ import yaml
 
 from mvbench.errors import InputError
 from mvbench.inference import OFFICIAL_MAX_PIXELS, OFFICIAL_MIN_PIXELS
+from mvbench.tasks import TASKS
 from mvbench.training.judge_reward import JudgeConfig
 from mvbench.training.normalization import NormalizationConfig
 from mvbench.training.rewards import RewardConfig
@@ -217,7 +218,8 @@ class TrainConfig:
             becomes ``sft`` or ``grpo``.
         frames_root: for official JSON, the folder of the official frames.
         split: which split to train on.
-        tasks / sources / limit: select records (GRPO keeps only rewarded tasks).
+        tasks / sources / limit: select records; task names are case-insensitive (stored upper
+            case), null selects all; GRPO trains on the rewarded tasks among them (:meth:`stage_tasks`).
         video: inputs (the official defaults; shared with ``mvbench eval``).
         model_dtype: weights' dtype (``bfloat16``, ``float32``...).
         attn_implementation: ``sdpa``, ``eager`` or ``flash_attention_2``.
@@ -251,10 +253,33 @@ class TrainConfig:
             raise ValueError("model_dtype must be bfloat16, float16, float32 or auto")
         if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
             raise ValueError("attn_implementation must be sdpa, eager or flash_attention_2")
+        if self.tasks is not None:
+            tasks = tuple(str(t).strip().upper() for t in self.tasks)
+            unknown = [t for t in tasks if t not in TASKS]
+            if unknown or not tasks:
+                raise ValueError(f"tasks must be null (every task) or name tasks among {', '.join(TASKS)}; "
+                                 f"got {list(self.tasks)}")
+            if len(set(tasks)) != len(tasks):
+                raise ValueError(f"tasks names a task twice: {list(self.tasks)}")
+            object.__setattr__(self, "tasks", tasks)
 
     def out_dir(self, stage: str) -> Path:
         """The output folder of a stage."""
         return Path(self.out.replace("{stage}", stage)).expanduser()
+
+    def stage_tasks(self, stage: str) -> list[str] | None:
+        """The tasks a stage trains on: SFT ``tasks`` (None: all); GRPO the rewarded tasks among them.
+
+        Raises:
+            InputError: GRPO with no rewarded task among ``tasks`` (an empty selection must not mean "all").
+        """
+        if stage != "grpo":
+            return list(self.tasks) if self.tasks else None
+        rewarded = [t for t in self.grpo.rewards.tasks if self.tasks is None or t in self.tasks]
+        if not rewarded:
+            raise InputError(f"no rewarded task among tasks {list(self.tasks or ())}: GRPO rewards "
+                             f"{', '.join(self.grpo.rewards.tasks)} (grpo.rewards.tasks); change tasks or the rewards")
+        return rewarded
 
     def check_inputs(self) -> None:
         """Raise unless model and data are set (the smoke config builds its own when they are not).

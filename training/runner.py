@@ -208,6 +208,7 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
         raise ValueError(f"stage must be 'sft' or 'grpo', not {stage!r}")
     cuda = check_device(cfg, stage)
     cfg.check_inputs()
+    tasks = cfg.stage_tasks(stage)
     check_trl_version()
     out = cfg.out_dir(stage)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,10 +218,8 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
                               video_timing=cfg.video.video_timing)  # type: ignore[arg-type]
     suite = None
     stats_provenance = None
-    tasks = list(cfg.tasks) if cfg.tasks else None
     if stage == "grpo":
         suite, stats_provenance, cfg = _reward_suite(cfg, out, model_dir, data_path, params)
-        tasks = [t for t in cfg.grpo.rewards.tasks if tasks is None or t in tasks]
     data = load_training_data(data_path, stage=stage, params=params, split=cfg.split, frames_root=cfg.frames_root,
                               tasks=tasks, sources=list(cfg.sources) if cfg.sources else None, limit=cfg.limit,
                               balance_cap=cfg.grpo.balance_cap if stage == "grpo" else None, seed=cfg.seed)
