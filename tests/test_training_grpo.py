@@ -249,3 +249,15 @@ def test_server_mode_reads_the_servers_vllm_version(tmp_path):
         assert server_vllm_version(silent.root_url) is None
     with pytest.raises(InputError, match="cannot read the vLLM server's version"):
         server_vllm_version(old.root_url, timeout_s=2)  # stopped
+
+
+def test_vllm_options_the_video_rollouts_do_not_implement_are_refused(setup, tmp_path):
+    from mvbench.training.config import UNSUPPORTED_GRPO_OPTIONS, load_config
+
+    assert set(UNSUPPORTED_GRPO_OPTIONS) == {"vllm_enable_sleep_mode", "vllm_structured_outputs_regex"}
+    for option, value in (("vllm_enable_sleep_mode", "true"), ("vllm_structured_outputs_regex", "'[0-9]+'")):
+        with pytest.raises(InputError, match=f"grpo.extra.{option} is not supported"):
+            load_config("smoke.yaml", [f"grpo.extra={{{option}: {value}}}"])
+    assert load_config("smoke.yaml", ["grpo.extra={vllm_enable_sleep_mode: false}"])  # off is fine
+    with pytest.raises(InputError, match="vllm_enable_sleep_mode is not supported"):  # a trainer built directly
+        _trainer(setup, Preset(), "batch", tmp_path, use_vllm=True, vllm_enable_sleep_mode=True)

@@ -30,6 +30,12 @@ from mvbench.training.rewards import RewardConfig
 
 CONFIG_PACKAGE = "mvbench.training"
 SCALE_REWARDS = ("batch", "group", "none")
+# GRPOConfig options the video rollouts do not implement (mvbench.training.grpo overrides TRL's vLLM
+# generation), refused rather than silently ignored: option -> why.
+UNSUPPORTED_GRPO_OPTIONS = {
+    "vllm_enable_sleep_mode": "the video rollouts do not re-push the weights vLLM discards when it sleeps",
+    "vllm_structured_outputs_regex": "the video rollouts do not constrain generation",
+}
 VLLM_MODES = ("colocate", "server")
 STAGES = ("sft", "grpo")
 
@@ -203,6 +209,9 @@ class GRPOSettings(StageSettings):
             raise ValueError("grpo.balance_cap must be >= 1 or null")
         if self.max_completion_length < 1:
             raise ValueError("grpo.max_completion_length must be >= 1")
+        for key, why in UNSUPPORTED_GRPO_OPTIONS.items():
+            if self.extra.get(key):
+                raise ValueError(f"grpo.extra.{key} is not supported: {why}")
 
 
 @dataclass(frozen=True)

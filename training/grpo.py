@@ -52,6 +52,7 @@ from trl import GRPOTrainer
 from mvbench import qwen_inputs
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams, timing_fps
+from mvbench.training.config import UNSUPPORTED_GRPO_OPTIONS
 from mvbench.training.data import SampleInputs
 from mvbench.training.resume import ResumeFromPretrained
 from mvbench.training.rewards import RewardSuite
@@ -169,6 +170,9 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
                  reward_suite: RewardSuite | None = None, **kwargs: Any):
         grpo_args = kwargs.get("args", args[2] if len(args) > 2 else None)
         if grpo_args is not None and grpo_args.use_vllm:  # before TRL starts vLLM
+            for option, why in UNSUPPORTED_GRPO_OPTIONS.items():
+                if getattr(grpo_args, option, None):
+                    raise InputError(f"{option} is not supported: {why}")
             check_vllm_version(installed_vllm_version())
         self.sample_inputs = sample_inputs
         self.video_params = video_params
@@ -298,13 +302,9 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         from vllm import SamplingParams
 
         rows = vllm_video_rows(self._vllm_prompt_ids, self._batch_frames, self._batch_fps, self.video_params)
-        if vg.enable_sleep_mode:
-            vg.llm.wake_up(tags=["kv_cache"])
+        # (No sleep mode: refused at start, see UNSUPPORTED_GRPO_OPTIONS.)
         outputs = vg.llm.generate(rows, sampling_params=SamplingParams(n=1, **self._sampling_kwargs(vg)),
                                   use_tqdm=False)
-        if vg.enable_sleep_mode:
-            vg.llm.sleep(level=2)
-            vg._llm_weights_sleeping = True
         logprobs, _ = extract_logprobs(outputs)
         return ([o.prompt_token_ids for o in outputs], [list(c.token_ids) for o in outputs for c in o.outputs],
                 logprobs)
