@@ -20,7 +20,7 @@ from mvbench.inference import GenerationParams
 from mvbench.training.advantages import trl_advantages
 from mvbench.training.data import load_training_data
 from mvbench.training.grpo import (TRAINING_VLLM, VideoGRPOTrainer, check_vllm_prompts, check_vllm_version,
-                                   installed_vllm_version, server_vllm_version, vllm_video_rows)
+                                   installed_vllm_version, server_rollouts, server_vllm_version, vllm_video_rows)
 from mvbench.training.runner import load_model
 from mvbench.training.smoke import smoke_model
 from tests.training_helpers import build_fixture_dataset
@@ -261,3 +261,45 @@ def test_vllm_options_the_video_rollouts_do_not_implement_are_refused(setup, tmp
     assert load_config("smoke.yaml", ["grpo.extra={vllm_enable_sleep_mode: false}"])  # off is fine
     with pytest.raises(InputError, match="vllm_enable_sleep_mode is not supported"):  # a trainer built directly
         _trainer(setup, Preset(), "batch", tmp_path, use_vllm=True, vllm_enable_sleep_mode=True)
+
+
+def test_server_mode_sends_the_generation_batch_in_one_chat_call_per_fps(setup):
+    import requests
+    from trl.generation.vllm_client import VLLMClient
+
+    from mvbench.eval.backends.openai_backend import build_messages, load_request_images
+    from tests.servers.fake_vllm import FakeVLLMServer, prompt_ids_for
+
+    class Client(VLLMClient):  # TRL's client (its constructor needs vLLM installed; chat() does not)
+        def __init__(self, base_url):
+            self.session, self.base_url, self.model, self.calls = requests.Session(), base_url, "fake-model", 0
+
+        def chat(self, messages, **kwargs):
+            self.calls += 1
+            return super().chat(messages, **kwargs)
+
+    inputs = setup["data"].inputs
+    uids = [r.uid for r in setup["data"].records[:5]]
+    requests_ = [inputs.request(u) for u in uids]
+    conversations = [build_messages(r, load_request_images(r)) for r in requests_]
+    fps = [2.0, 2.0, 1.0, 2.0, 1.0]  # official timing gives one value; record timing groups by value
+    sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0,
+                "max_tokens": 8}
+    with FakeVLLMServer() as srv:
+        client = Client(srv.root_url)
+        prompt_ids, completion_ids, logprobs = server_rollouts(
+            client, conversations, fps, num_generations=G, params=setup["params"], sampling=sampling,
+            extra_body={"logit_bias": {"5": -100.0}}, logprobs=0)
+        client.session.close()
+        bodies = list(srv.requests)
+    assert client.calls == 2 and len(bodies) == 5  # one call per fps, one request per conversation
+    assert len(prompt_ids) == len(completion_ids) == len(logprobs) == 5 * G
+    for i, conversation in enumerate(conversations):
+        body = next(b for b in bodies if b["messages"] == conversation)
+        assert body["n"] == G and body["logit_bias"] == {"5": -100.0}
+        assert body["media_io_kwargs"] == {"video": {"fps": fps[i], "num_frames": -1}}
+        assert body["mm_processor_kwargs"]["fps"] == fps[i]
+        rows = slice(i * G, (i + 1) * G)
+        assert prompt_ids[rows] == [prompt_ids_for(body)] * G  # each prompt's rows in prompt order
+        assert completion_ids[rows] == [[1000 + k, 2000 + len(prompt_ids_for(body))] for k in range(G)]
+        assert [len(lp) for lp in logprobs[rows]] == [2] * G

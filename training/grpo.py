@@ -156,6 +156,51 @@ def check_vllm_prompts(vllm_prompt_ids: list[list[int]], training_prompt_ids: li
                              "rollouts would not be generated from the prompt being trained on (trl#6401)")
 
 
+def server_rollouts(client: Any, conversations: list[list[dict]], fps: list[float], *, num_generations: int,
+                    params: GenerationParams, sampling: dict, extra_body: dict,
+                    logprobs: int | None) -> tuple[list[list[int]], list[list[int]], list]:
+    """Server-mode rollouts: one ``client.chat`` call per distinct video fps (one for ``official`` timing).
+
+    TRL's ``VLLMClient.chat`` sends the conversations of one call concurrently with one shared
+    request body, so conversations are grouped by the fps their body must state.
+
+    Args:
+        client: TRL's ``VLLMClient`` (or anything with its ``chat``).
+        conversations: per unique prompt, the OpenAI messages (``mvbench eval``'s video data URL).
+        fps: per unique prompt, the fps behind its temporal positions (``timing_fps``).
+        num_generations: completions per prompt (G).
+        params: the pixel budget (sent as ``mm_processor_kwargs``).
+        sampling: ``chat``'s sampling arguments (temperature, top_p, ..., max_tokens).
+        extra_body: further request fields (``logit_bias``, generation kwargs).
+        logprobs: ``chat``'s ``logprobs``.
+
+    Returns:
+        ``(prompt_ids, completion_ids, logprobs)``, G rows per prompt in prompt order (each prompt's
+        ids repeated G times; logprobs None per row when the server returned none).
+    """
+    if len(conversations) != len(fps):
+        raise ValueError(f"{len(conversations)} conversations but {len(fps)} fps values")
+    groups: dict[float, list[int]] = {}
+    for i, f in enumerate(fps):
+        groups.setdefault(float(f), []).append(i)
+    prompts: list = [None] * len(conversations)
+    completions: list = [None] * len(conversations)
+    row_logprobs: list = [None] * len(conversations)
+    for f, members in groups.items():
+        body = {**extra_body,
+                "mm_processor_kwargs": {"fps": f, "min_pixels": params.min_pixels, "max_pixels": params.max_pixels},
+                "media_io_kwargs": {"video": {"fps": f, "num_frames": -1}}}
+        out = client.chat([conversations[i] for i in members], n=num_generations, logprobs=logprobs,
+                          generation_kwargs=body, **sampling)
+        for k, i in enumerate(members):
+            rows = slice(k * num_generations, (k + 1) * num_generations)
+            prompts[i] = out["prompt_ids"][k]
+            completions[i] = out["completion_ids"][rows]
+            row_logprobs[i] = out["logprobs"][rows] if out["logprobs"] else [None] * num_generations
+    return ([ids for ids in prompts for _ in range(num_generations)], [c for group in completions for c in group],
+            [lp for group in row_logprobs for lp in group])
+
+
 class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
     """``GRPOTrainer`` whose prompts carry one video per sample (see the module docstring).
 
@@ -310,7 +355,8 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
                 logprobs)
 
     def _vllm_server(self, vg, num_generations: int):
-        """Server mode: the OpenAI chat route with eval's video data URL (the server expands once)."""
+        """Server mode: the OpenAI chat route with eval's video data URL (the server expands once);
+        the whole generation batch in one ``chat`` call per fps (:func:`server_rollouts`)."""
         from accelerate.utils import broadcast_object_list, gather_object
         from mvbench.eval.backends.openai_backend import build_messages, load_request_images
 
@@ -318,23 +364,16 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         all_uids = gather_object(uids)
         payload = None
         if self.accelerator.is_main_process:
-            unique = all_uids[::num_generations]
-            prompt_ids, completion_ids, logprobs = [], [], []
-            for uid in unique:
-                request = self.sample_inputs.request(uid)
-                fps = timing_fps(self.video_params.video_timing, request.fps)
-                body = {**self._sampling_kwargs(vg), "mm_processor_kwargs": {
-                    "fps": fps, "min_pixels": self.video_params.min_pixels, "max_pixels": self.video_params.max_pixels},
-                    "media_io_kwargs": {"video": {"fps": fps, "num_frames": -1}}}
-                body.pop("logprobs")
-                sampling = {k: body.pop(k) for k in ("repetition_penalty", "temperature", "top_p", "top_k", "min_p",
-                                                     "max_tokens")}
-                out = vg.vllm_client.chat([build_messages(request, load_request_images(request))], n=num_generations,
-                                          logprobs=vg.logprobs, generation_kwargs=body, **sampling)
-                prompt_ids += out["prompt_ids"] * num_generations
-                completion_ids += out["completion_ids"]
-                logprobs += out["logprobs"] or [None] * num_generations
-            payload = (prompt_ids, completion_ids, logprobs)
+            requests = [self.sample_inputs.request(uid) for uid in all_uids[::num_generations]]
+            body = self._sampling_kwargs(vg)
+            body.pop("logprobs")
+            sampling = {k: body.pop(k) for k in ("repetition_penalty", "temperature", "top_p", "top_k", "min_p",
+                                                 "max_tokens")}
+            payload = server_rollouts(
+                vg.vllm_client, [build_messages(r, load_request_images(r)) for r in requests],
+                [timing_fps(self.video_params.video_timing, r.fps) for r in requests],
+                num_generations=num_generations, params=self.video_params, sampling=sampling, extra_body=body,
+                logprobs=vg.logprobs)
         obj = [payload]
         broadcast_object_list(obj, from_process=0)
         prompt_ids, completion_ids, logprobs = obj[0]
