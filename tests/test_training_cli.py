@@ -50,6 +50,10 @@ def test_overrides_and_mistakes_in_configs():
                               ("video.video_timing=fast", "video_timing")):
         with pytest.raises(InputError, match=message):
             load_config("smoke.yaml", [override])
+    # LoRA's final merge runs in one process (it would hang under ZeRO-3): multi-process LoRA is refused.
+    with pytest.raises(InputError, match="lora with launch.num_processes > 1 is not supported"):
+        load_config(PAPER_GRPO, ["lora={r: 8}"])
+    assert load_config("sft-qwen2_5_vl-7b-1gpu-lora.yaml").lora is not None
     with pytest.raises(InputError, match="config not found"):
         load_config("no-such-config.yaml")
     with pytest.raises(InputError, match="set data"):

@@ -232,7 +232,7 @@ class TrainConfig:
         video: inputs (the official defaults; shared with ``mvbench eval``).
         model_dtype: weights' dtype (``bfloat16``, ``float32``...).
         attn_implementation: ``sdpa``, ``eager`` or ``flash_attention_2``.
-        lora: None for a full fine-tune.
+        lora: None for a full fine-tune; LoRA runs on one process (``launch.num_processes`` 1).
         launch: processes and GPU requirement.
         smoke: build fixture data and the tiny model when ``data``/``model`` are None.
         seed: seeds data order and sampling.
@@ -262,6 +262,12 @@ class TrainConfig:
             raise ValueError("model_dtype must be bfloat16, float16, float32 or auto")
         if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
             raise ValueError("attn_implementation must be sdpa, eager or flash_attention_2")
+        if self.lora is not None and self.launch.num_processes > 1:
+            # OUT/final merges the adapter into the base weights in the main process alone: under DeepSpeed
+            # ZeRO-3 loading the base there waits for the other ranks (zero.Init) and hangs.
+            raise ValueError("lora with launch.num_processes > 1 is not supported (the final LoRA merge runs in one "
+                             "process and hangs under ZeRO-3): train LoRA on one process (the 1-GPU recipes) or set "
+                             "lora: null")
         if self.tasks is not None:
             tasks = tuple(str(t).strip().upper() for t in self.tasks)
             unknown = [t for t in tasks if t not in TASKS]
