@@ -21,7 +21,7 @@ from mvbench.training.advantages import trl_advantages
 from mvbench.training.data import load_training_data
 from mvbench.training.grpo import (TRAINING_VLLM, VideoGRPOTrainer, check_vllm_prompts, check_vllm_version,
                                    installed_vllm_version, server_rollouts, server_vllm_version, vllm_video_rows)
-from mvbench.training.runner import load_model
+from mvbench.training.runner import load_model, load_policy
 from mvbench.training.smoke import smoke_model
 from tests.training_helpers import build_fixture_dataset
 
@@ -54,14 +54,15 @@ class Preset:
         return list(self.values)
 
 
-def _trainer(setup, reward, scale_rewards: str, out: Path, **grpo_args) -> VideoGRPOTrainer:
+def _trainer(setup, reward, scale_rewards: str, out: Path, model=None, **grpo_args) -> VideoGRPOTrainer:
     from trl import GRPOConfig
 
     args = GRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, per_device_train_batch_size=4,
                       num_generations=G, max_completion_length=4, report_to="none", gradient_checkpointing=False,
                       scale_rewards=scale_rewards, max_steps=1, dataloader_num_workers=0, logging_steps=1,
                       **grpo_args)
-    return VideoGRPOTrainer(model=load_model(setup["model_dir"], "float32", "sdpa"), reward_funcs=[reward], args=args,
+    model = model if model is not None else load_model(setup["model_dir"], "float32", "sdpa")
+    return VideoGRPOTrainer(model=model, reward_funcs=[reward], args=args,
                             train_dataset=setup["data"].dataset(), processing_class=setup["processor"],
                             sample_inputs=setup["data"].inputs, video_params=setup["params"])
 
@@ -303,3 +304,21 @@ def test_server_mode_sends_the_generation_batch_in_one_chat_call_per_fps(setup):
         assert prompt_ids[rows] == [prompt_ids_for(body)] * G  # each prompt's rows in prompt order
         assert completion_ids[rows] == [[1000 + k, 2000 + len(prompt_ids_for(body))] for k in range(G)]
         assert [len(lp) for lp in logprobs[rows]] == [2] * G
+
+
+def test_a_resumed_full_fine_tune_keeps_the_starting_model_as_kl_reference(setup, tmp_path):
+    base = setup["model_dir"]
+    checkpoint = tmp_path / "checkpoint-1"  # a full fine-tune's checkpoint: other weights
+    trained = load_model(base, "float32", "sdpa")
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.01)
+    trained.save_pretrained(checkpoint)
+    policy = load_policy(base, str(checkpoint), "float32", "sdpa")
+    trainer = _trainer(setup, Preset(), "batch", tmp_path / "out", model=policy, beta=0.04)
+    reference = dict(trainer.ref_model.named_parameters())
+    start = dict(load_model(base, "float32", "sdpa").named_parameters())
+    resumed = dict(trainer.model.named_parameters())
+    assert reference.keys() == start.keys()
+    assert all(torch.equal(reference[k], start[k]) for k in start)        # KL anchors to the starting model
+    assert not any(torch.equal(resumed[k], start[k]) for k in start)      # while training goes on from the checkpoint

@@ -129,6 +129,25 @@ def load_model(model_dir: Path, dtype: str, attn_implementation: str):
         raise InputError(f"cannot load the model: {e}", path=model_dir) from None
 
 
+def load_policy(model_dir: Path, weights_from: str | None, dtype: str, attn_implementation: str):
+    """The model to train: ``model_dir``'s, or a resumed full fine-tune's checkpoint weights.
+
+    A resumed model still names ``model_dir`` as its origin (``config._name_or_path``): TRL builds
+    the KL reference model (``beta`` > 0) from that name, and the reference is the run's starting
+    model, not the checkpoint it resumes from.
+
+    Args:
+        model_dir: the run's starting model.
+        weights_from: a ``checkpoint-N`` folder whose weights to load instead (see
+            :mod:`mvbench.training.resume`), or None.
+        dtype / attn_implementation: as :func:`load_model`.
+    """
+    model = load_model(Path(weights_from) if weights_from else model_dir, dtype, attn_implementation)
+    if weights_from:
+        model.config._name_or_path = str(model_dir)
+    return model
+
+
 def peft_config(cfg: TrainConfig):
     """A ``peft.LoraConfig`` for ``cfg.lora``, or None (full fine-tune)."""
     if cfg.lora is None:
@@ -233,7 +252,7 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     last = _last_checkpoint(out) if resume else None
     # A full fine-tune resumes from the checkpoint's weights through from_pretrained (see training/resume.py).
     weights_from = last if last and cfg.lora is None else None
-    model = load_model(Path(weights_from) if weights_from else model_dir, cfg.model_dtype, cfg.attn_implementation)
+    model = load_policy(model_dir, weights_from, cfg.model_dtype, cfg.attn_implementation)
     resolved = replace(cfg, model=str(model_dir), data=str(data_path), out=str(out))
     config_yaml = dump_yaml({"stage": stage, "config": resolved.to_dict(), "data": data.provenance(),
                              "reward_stats": stats_provenance, "video_inputs": _video_rule(params),
