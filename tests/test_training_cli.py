@@ -125,3 +125,47 @@ def test_reward_stats_from_an_eval_run_on_the_train_split(tmp_path):
     assert prov["data"]["split"] == "train" and stats.provenance["rewarded_tasks"] == ["TAG", "STG"]
     missing = CliRunner().invoke(app, ["reward-stats", str(tmp_path / "nope"), "--out", str(out)])
     assert missing.exit_code != 0
+
+
+def test_the_printed_eval_command_carries_the_trainings_video_inputs():
+    import shlex
+
+    from typer.main import get_command
+
+    from mvbench.cli.train import eval_hint
+
+    eval_cli = get_command(app).get_command(None, "eval")
+    for name, backend in (("grpo-qwen3_vl-4b-8gpu.yaml", None), ("smoke.yaml", "hf")):
+        cfg = load_config(name, ["video.max_pixels=50176", "video.min_pixels=3136"])
+        hint = eval_hint("runs/x/final", cfg)
+        words = shlex.split(hint)
+        assert words[:2] == ["mvbench", "eval"]
+        params = eval_cli.make_context("eval", words[2:]).params  # the flags mvbench eval accepts
+        assert params["model"] == "runs/x/final" and params["backend"] == backend
+        assert (params["video_timing"], params["max_pixels"], params["min_pixels"], params["frames_as"]) == \
+            (cfg.video.video_timing, 50176, 3136, "video")
+    assert "--video-timing record" in eval_hint("f", load_config("grpo-qwen3_vl-4b-8gpu.yaml"))
+
+
+def test_eval_warns_when_a_checkpoint_was_trained_on_other_video_inputs(tmp_path, caplog):
+    import logging
+
+    from mvbench.eval.harness import trained_video_mismatch
+    from mvbench.inference import GenerationParams
+    from mvbench.models import TRAIN_CONFIG_FILE
+    from mvbench.testing import build_tiny_qwen2_5_vl
+    from mvbench.training.config import dump_yaml
+
+    model = tmp_path / "final"
+    build_tiny_qwen2_5_vl(model, seed=0)
+    assert trained_video_mismatch(str(model), GenerationParams()) == []  # not a training checkpoint
+    trained = load_config("grpo-qwen3_vl-4b-8gpu.yaml")  # video_timing: record
+    (model / TRAIN_CONFIG_FILE).write_text(dump_yaml({"stage": "grpo", "config": trained.to_dict()}))
+    assert trained_video_mismatch(str(model), GenerationParams()) == \
+        ["video_timing: trained record, evaluated official"]
+    assert trained_video_mismatch(str(model), GenerationParams(video_timing="record")) == []
+    dataset = build_fixture_dataset(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="mvbench.eval.harness"):
+        run_eval(EvalConfig(data=str(dataset), model=str(model), backend="hf", out_dir=tmp_path / "eval",
+                            tasks=["TAG"], limit=1, no_judge=True, cache_dir=None, max_tokens=2, concurrency=1))
+    assert "trained on other video inputs (video_timing: trained record, evaluated official)" in caplog.text

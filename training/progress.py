@@ -22,10 +22,11 @@ from typing import Any
 from transformers import TrainerCallback
 
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
+from mvbench.models import TRAIN_CONFIG_FILE
 
 log = logging.getLogger("mvbench.training")
 
-CONFIG_NAME = "mvbench_train_config.yaml"
+CONFIG_NAME = TRAIN_CONFIG_FILE
 CURVES_NAME = "curves.json"
 PLOT_NAME = "reward_curves.png"
 PAIR_PREFIX = "pairs/"

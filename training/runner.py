@@ -26,6 +26,7 @@ from mvbench import __version__
 from mvbench.dataset_io import atomic_write_json
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams
+from mvbench.models import TRAIN_CONFIG_FILE
 from mvbench.training.config import TrainConfig, dump_yaml, resolve_config_path
 
 log = logging.getLogger("mvbench.training")
@@ -295,7 +296,7 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
                "reward_normalisation": suite.normalizer.report() if suite is not None else None,
                "judge": suite.judge.info() if suite is not None and suite.judge is not None else None}
     if trainer.accelerator.is_main_process:
-        (final / "mvbench_train_config.yaml").write_text(config_yaml, encoding="utf-8")
+        (final / TRAIN_CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
         atomic_write_json(out / SUMMARY, summary)
     return summary
 

@@ -65,9 +65,22 @@ def _run(stage: str, config: str, model, data, out, sets, no_resume, print_confi
         raise typer.Exit(subprocess.call(command, env={**os.environ, "ACCELERATE_LAUNCHED": "1"}))
     summary = run_stage(stage, cfg, resume=not no_resume)
     err.print(f"[bold]checkpoint:[/] {summary['final_checkpoint']} (step {summary['global_step']}); "
-              f"evaluate it with: mvbench eval --model {summary['final_checkpoint']} --data DATA --out RUN",
-              highlight=False)
+              f"evaluate it with: {eval_hint(summary['final_checkpoint'], cfg)}", highlight=False)
     typer.echo(summary["final_checkpoint"])
+
+
+def eval_hint(checkpoint: str, cfg) -> str:
+    """The ``mvbench eval`` command for a trained checkpoint, with the video inputs it was trained on
+    (and the in-process backend for the CPU smoke config).
+
+    Args:
+        checkpoint: the checkpoint folder.
+        cfg: the run's :class:`~mvbench.training.config.TrainConfig`.
+    """
+    video = cfg.video
+    backend = " --backend hf" if cfg.smoke else ""
+    return (f"mvbench eval --model {checkpoint} --data DATA --out RUN{backend} --frames-as video "
+            f"--video-timing {video.video_timing} --max-pixels {video.max_pixels} --min-pixels {video.min_pixels}")
 
 
 @train_app.command("sft")
