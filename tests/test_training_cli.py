@@ -169,3 +169,28 @@ def test_eval_warns_when_a_checkpoint_was_trained_on_other_video_inputs(tmp_path
         run_eval(EvalConfig(data=str(dataset), model=str(model), backend="hf", out_dir=tmp_path / "eval",
                             tasks=["TAG"], limit=1, no_judge=True, cache_dir=None, max_tokens=2, concurrency=1))
     assert "trained on other video inputs (video_timing: trained record, evaluated official)" in caplog.text
+
+
+def test_no_resume_refuses_an_output_folder_with_checkpoints(tmp_path):
+    from mvbench.training.runner import run_stage
+
+    cfg = load_config("smoke.yaml", out=str(tmp_path / "{stage}"))
+    (tmp_path / "sft" / "checkpoint-7").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"--no-resume, but this folder holds an earlier run's checkpoints "
+                                         r"\(checkpoint-7\)"):
+        run_stage("sft", cfg, resume=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sft"]  # nothing built or written
+    assert [p.name for p in (tmp_path / "sft").iterdir()] == ["checkpoint-7"]
+
+
+def test_progress_curves_come_from_the_resumed_checkpoint_cut_at_its_step(tmp_path):
+    from mvbench.training.progress import CURVES_NAME, ProgressCallback
+
+    out = tmp_path / "out"
+    checkpoint = out / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (out / CURVES_NAME).write_text(json.dumps({"loss": [[s, 9.0] for s in range(1, 6)]}))  # an abandoned run's
+    (checkpoint / CURVES_NAME).write_text(json.dumps({"loss": [[1, 3.0], [2, 2.0], [3, 1.5]], "reward": [[2, 0.5]]}))
+    assert ProgressCallback(out, "", "sft").history == {}  # a fresh start keeps no old curve
+    resumed = ProgressCallback(out, "", "sft", resume_from=str(checkpoint))
+    assert resumed.history == {"loss": [(1, 3.0), (2, 2.0)], "reward": [(2, 0.5)]}

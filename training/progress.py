@@ -36,6 +36,28 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """N of a ``checkpoint-N`` folder.
+
+    >>> checkpoint_step("runs/x/checkpoint-12")
+    12
+    """
+    return int(Path(checkpoint).name.rpartition("-")[2])
+
+
+def load_curves(path: Path, up_to: int) -> dict[str, list[tuple[int, float]]]:
+    """The curves saved in ``path`` up to step ``up_to`` (empty if missing or unreadable, logged)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {key: [(int(step), float(v)) for step, v in points if int(step) <= up_to]
+                for key, points in data.items()}
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+        log.warning("%s: curves not restored (%s: %s)", path, type(e).__name__, e)
+        return {}
+
+
 class ProgressCallback(TrainerCallback):
     """See the module docstring.
 
@@ -43,19 +65,17 @@ class ProgressCallback(TrainerCallback):
         out_dir: the run's output folder.
         config_yaml: the resolved config's YAML text.
         stage: ``sft`` or ``grpo`` (names the plot).
+        resume_from: the ``checkpoint-N`` folder the run resumes from: its curves, up to step N, are
+            kept (never the output folder's, which may hold later steps of an abandoned run).
     """
 
-    def __init__(self, out_dir: str | Path, config_yaml: str, stage: str):
+    def __init__(self, out_dir: str | Path, config_yaml: str, stage: str, resume_from: str | Path | None = None):
         self.out_dir = Path(out_dir)
         self.config_yaml = config_yaml
         self.stage = stage
         self.history: dict[str, list[tuple[int, float]]] = {}
-        curves = self.out_dir / CURVES_NAME
-        if curves.is_file():  # a resumed run keeps its earlier curves
-            try:
-                self.history = {k: [tuple(p) for p in v] for k, v in json.loads(curves.read_text()).items()}
-            except (json.JSONDecodeError, AttributeError, TypeError):
-                self.history = {}
+        if resume_from is not None:
+            self.history = load_curves(Path(resume_from) / CURVES_NAME, up_to=checkpoint_step(resume_from))
 
     # ----- transformers hooks -------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):

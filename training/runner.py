@@ -211,7 +211,8 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     Args:
         stage: ``sft`` or ``grpo``.
         cfg: the config (overrides applied).
-        resume: continue from the last ``checkpoint-N`` in ``cfg.out`` when there is one.
+        resume: continue from the last ``checkpoint-N`` in ``cfg.out`` when there is one; False
+            starts over and refuses an output folder that holds checkpoints.
 
     Returns:
         The run summary (also ``OUT/train_summary.json``): final checkpoint, steps, last metrics,
@@ -231,6 +232,12 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     tasks = cfg.stage_tasks(stage)
     check_trl_version()
     out = cfg.out_dir(stage)
+    earlier = sorted(p.name for p in out.glob("checkpoint-*") if p.is_dir()) if out.is_dir() else []
+    if earlier and not resume:
+        # transformers rotates checkpoints by step number: the new run's would be deleted before the old
+        # ones, and a later run would resume an old one.
+        raise InputError(f"--no-resume, but this folder holds an earlier run's checkpoints ({', '.join(earlier)}): "
+                         "train into another --out, or move them away", path=out)
     out.mkdir(parents=True, exist_ok=True)
     model_dir = resolve_model(cfg, out)
     data_path = resolve_data(cfg, out)
@@ -260,7 +267,7 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
                              "versions": package_versions()})
     from mvbench.training.progress import ProgressCallback
 
-    callbacks = [ProgressCallback(out, config_yaml, stage)]
+    callbacks = [ProgressCallback(out, config_yaml, stage, resume_from=last)]
     if stage == "sft":
         from mvbench.training.sft import sft_trainer
 

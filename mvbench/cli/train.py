@@ -28,7 +28,8 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE
                                                      help="Override a config key, e.g. --set grpo.learning_rate=1e-6 "
                                                           "(repeat; values are YAML).")]
 NoResumeOpt = Annotated[bool, typer.Option("--no-resume", help="Start over instead of resuming from the last "
-                                                               "checkpoint in the output folder.")]
+                                                               "checkpoint in the output folder (refused if it "
+                                                               "holds checkpoints: use another --out).")]
 PrintOpt = Annotated[bool, typer.Option("--print-config", help="Print the resolved config and exit.")]
 PrintLaunchOpt = Annotated[bool, typer.Option("--print-launch", help="Print the accelerate launch command a "
                                                                      "multi-GPU config runs, and exit.")]
