@@ -194,3 +194,26 @@ def test_progress_curves_come_from_the_resumed_checkpoint_cut_at_its_step(tmp_pa
     assert ProgressCallback(out, "", "sft").history == {}  # a fresh start keeps no old curve
     resumed = ProgressCallback(out, "", "sft", resume_from=str(checkpoint))
     assert resumed.history == {"loss": [(1, 3.0), (2, 2.0)], "reward": [(2, 0.5)]}
+
+
+def test_extra_trainer_settings_are_checked_before_any_work(tmp_path):
+    from mvbench.training.config import GRPO_TRAINER_KEYS, SFT_TRAINER_KEYS, TRAINER_COMMON_KEYS
+    from mvbench.training.runner import run_stage, trainer_kwargs
+
+    cfg = load_config("smoke.yaml")
+    # The keys mvbench sets are exactly the ones the config refuses in extra.
+    assert set(trainer_kwargs("sft", cfg, tmp_path, False)) == {*TRAINER_COMMON_KEYS, *SFT_TRAINER_KEYS}
+    assert set(trainer_kwargs("grpo", cfg, tmp_path, False)) == {*TRAINER_COMMON_KEYS, *GRPO_TRAINER_KEYS}
+    for override, message in (("grpo.extra={learning_rate: 0.1}", "grpo: extra cannot set learning_rate"),
+                              ("sft.extra={max_length: 9, seed: 1}", "sft: extra cannot set max_length, seed"),
+                              ("grpo.extra={beta: 0.1}", "extra cannot set beta")):
+        with pytest.raises(InputError, match=message):
+            load_config("smoke.yaml", [override])
+    assert load_config("smoke.yaml", ["grpo.extra={vllm_max_model_length: 1024}"])  # not ours: passed on
+    # What TRL itself refuses (an unknown key, a batch G does not divide) fails in one line before any build.
+    for override, message in (("sft.extra={no_such_option: 1}", "TRL refuses the sft settings.*no_such_option"),
+                              ("grpo.per_device_train_batch_size=3", "TRL refuses the grpo settings")):
+        bad = load_config("smoke.yaml", [override], out=str(tmp_path / "{stage}"))
+        with pytest.raises(InputError, match=message):
+            run_stage(override.split(".")[0], bad)
+    assert not (tmp_path / "smoke-assets").exists()

@@ -15,6 +15,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from typing import ClassVar
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,17 @@ from mvbench.training.rewards import RewardConfig
 
 CONFIG_PACKAGE = "mvbench.training"
 SCALE_REWARDS = ("batch", "group", "none")
+# SFTConfig/GRPOConfig fields mvbench sets itself (mvbench.training.runner.trainer_kwargs): from the
+# sections' own settings, or fixed by the video trainers. ``extra`` cannot set them.
+TRAINER_COMMON_KEYS = ("output_dir", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay",
+                       "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                       "gradient_checkpointing", "bf16", "use_cpu", "logging_steps", "save_strategy", "save_steps",
+                       "save_total_limit", "dataloader_num_workers", "seed", "report_to", "remove_unused_columns")
+SFT_TRAINER_KEYS = ("max_length", "dataset_kwargs")
+GRPO_TRAINER_KEYS = ("num_generations", "max_completion_length", "temperature", "top_p", "beta", "epsilon",
+                     "epsilon_high", "scale_rewards", "loss_type", "steps_per_generation", "use_vllm", "vllm_mode",
+                     "vllm_gpu_memory_utilization", "vllm_server_base_url", "vllm_tensor_parallel_size",
+                     "reward_weights")
 # GRPOConfig options the video rollouts do not implement (mvbench.training.grpo overrides TRL's vLLM
 # generation), refused rather than silently ignored: option -> why.
 UNSUPPORTED_GRPO_OPTIONS = {
@@ -112,8 +124,11 @@ class StageSettings:
         gradient_checkpointing / bf16: memory and precision.
         logging_steps / save_steps / save_total_limit: logging and checkpoints.
         dataloader_num_workers: dataloader processes.
-        extra: any other ``SFTConfig``/``GRPOConfig`` field, passed through as is.
+        extra: any other ``SFTConfig``/``GRPOConfig`` field, passed through as is (not one mvbench
+            sets: :data:`TRAINER_COMMON_KEYS` and the stage's own).
     """
+
+    trainer_keys: ClassVar[tuple[str, ...]] = ()  # the stage's own fields mvbench sets
 
     learning_rate: float = 5e-7
     lr_scheduler_type: str = "linear"
@@ -140,6 +155,10 @@ class StageSettings:
             raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
         if self.save_steps < 1 or self.logging_steps < 1:
             raise ValueError("save_steps and logging_steps must be >= 1")
+        managed = sorted(set(self.extra) & {*TRAINER_COMMON_KEYS, *self.trainer_keys})
+        if managed:
+            raise ValueError(f"extra cannot set {', '.join(managed)}: mvbench sets {'it' if len(managed) == 1 else 'them'}"
+                             " (from this section's own keys, where there is one)")
 
 
 @dataclass(frozen=True)
@@ -151,6 +170,7 @@ class SFTSettings(StageSettings):
             its features); None accepts every length.
     """
 
+    trainer_keys: ClassVar[tuple[str, ...]] = SFT_TRAINER_KEYS
     num_train_epochs: float = 3.0
     max_length: int | None = None
 
@@ -175,6 +195,7 @@ class GRPOSettings(StageSettings):
         rewards: the reward settings.
     """
 
+    trainer_keys: ClassVar[tuple[str, ...]] = GRPO_TRAINER_KEYS
     num_generations: int = 8
     max_steps: int = 5000
     epsilon: float = 0.2

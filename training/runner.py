@@ -159,8 +159,9 @@ def peft_config(cfg: TrainConfig):
                       target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
 
 
-def trainer_args(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> Any:
-    """The TRL ``SFTConfig``/``GRPOConfig`` of a stage."""
+def trainer_kwargs(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> dict[str, Any]:
+    """The ``SFTConfig``/``GRPOConfig`` fields mvbench sets (the config's ``TRAINER_COMMON_KEYS`` and
+    the stage's ``trainer_keys``); the stage's ``extra`` adds the others."""
     s = cfg.sft if stage == "sft" else cfg.grpo
     common = dict(output_dir=str(out), learning_rate=s.learning_rate, lr_scheduler_type=s.lr_scheduler_type,
                   warmup_steps=s.warmup_steps, weight_decay=s.weight_decay, num_train_epochs=s.num_train_epochs,
@@ -171,19 +172,30 @@ def trainer_args(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> Any:
                   save_total_limit=s.save_total_limit, dataloader_num_workers=s.dataloader_num_workers,
                   seed=cfg.seed, report_to="none", remove_unused_columns=False)
     if stage == "sft":
-        from trl import SFTConfig
+        return {**common, "max_length": None, "dataset_kwargs": {"skip_prepare_dataset": True}}
+    return {**common, "num_generations": s.num_generations, "max_completion_length": s.max_completion_length,
+            "temperature": s.temperature, "top_p": s.top_p, "beta": s.beta, "epsilon": s.epsilon,
+            "epsilon_high": s.epsilon_high, "scale_rewards": s.scale_rewards, "loss_type": s.loss_type,
+            "steps_per_generation": s.steps_per_generation, "use_vllm": s.use_vllm, "vllm_mode": s.vllm_mode,
+            "vllm_gpu_memory_utilization": s.vllm_gpu_memory_utilization,
+            "vllm_server_base_url": s.vllm_server_base_url, "vllm_tensor_parallel_size": s.vllm_tensor_parallel_size,
+            "reward_weights": [1.0] * len(s.rewards.tasks)}
 
-        return SFTConfig(**common, max_length=None, dataset_kwargs={"skip_prepare_dataset": True}, **s.extra)
-    from trl import GRPOConfig
 
-    return GRPOConfig(**common, num_generations=s.num_generations, max_completion_length=s.max_completion_length,
-                      temperature=s.temperature, top_p=s.top_p, beta=s.beta, epsilon=s.epsilon,
-                      epsilon_high=s.epsilon_high, scale_rewards=s.scale_rewards, loss_type=s.loss_type,
-                      steps_per_generation=s.steps_per_generation, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
-                      vllm_gpu_memory_utilization=s.vllm_gpu_memory_utilization,
-                      vllm_server_base_url=s.vllm_server_base_url,
-                      vllm_tensor_parallel_size=s.vllm_tensor_parallel_size,
-                      reward_weights=[1.0] * len(s.rewards.tasks), **s.extra)
+def trainer_args(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> Any:
+    """The TRL ``SFTConfig``/``GRPOConfig`` of a stage (:func:`trainer_kwargs` plus the stage's ``extra``).
+
+    Raises:
+        InputError: TRL refuses the arguments (an unknown ``extra`` key, values it rejects), in one line.
+    """
+    from trl import GRPOConfig, SFTConfig
+
+    extra = (cfg.sft if stage == "sft" else cfg.grpo).extra
+    try:
+        return (SFTConfig if stage == "sft" else GRPOConfig)(**trainer_kwargs(stage, cfg, out, cuda), **extra)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"TRL refuses the {stage} settings: {e} (check {stage}.extra and the {stage} section)") \
+            from None
 
 
 def save_final(trainer: Any, processor: Any, cfg: TrainConfig, model_dir: Path, out: Path) -> Path:
@@ -239,6 +251,9 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
         raise InputError(f"--no-resume, but this folder holds an earlier run's checkpoints ({', '.join(earlier)}): "
                          "train into another --out, or move them away", path=out)
     out.mkdir(parents=True, exist_ok=True)
+    # The trainer arguments come first: TRL's refusals fail before any expensive setup, and under DeepSpeed
+    # ZeRO-3 they make from_pretrained partition the weights.
+    args = trainer_args(stage, cfg, out, cuda)
     model_dir = resolve_model(cfg, out)
     data_path = resolve_data(cfg, out)
     params = GenerationParams(max_pixels=cfg.video.max_pixels, min_pixels=cfg.video.min_pixels,
@@ -255,8 +270,6 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     log.info("%s on %d records (%s) from %s", stage.upper(), len(data.records),
              ", ".join(f"{k} {v}" for k, v in data.counts.items()), data_path)
     processor = qwen_inputs.load_processor(model_dir)
-    # The trainer arguments come first: under DeepSpeed ZeRO-3 they make from_pretrained partition the weights.
-    args = trainer_args(stage, cfg, out, cuda)
     last = _last_checkpoint(out) if resume else None
     # A full fine-tune resumes from the checkpoint's weights through from_pretrained (see training/resume.py).
     weights_from = last if last and cfg.lora is None else None
