@@ -217,3 +217,38 @@ def test_extra_trainer_settings_are_checked_before_any_work(tmp_path):
         with pytest.raises(InputError, match=message):
             run_stage(override.split(".")[0], bad)
     assert not (tmp_path / "smoke-assets").exists()
+
+
+def test_reward_stats_score_nap_with_the_class_lists_training_uses(tmp_path):
+    from mvbench.inference import GenerationParams
+    from mvbench.training.data import ground_truth_of, load_training_data
+    from mvbench.training.normalization import RewardStats
+    from mvbench.training.reward_stats import compute_reward_stats
+    from mvbench.training.rewards import RewardConfig, RewardSuite
+
+    dataset = build_fixture_dataset(tmp_path)
+    data = load_training_data(dataset, stage="grpo", params=GenerationParams(), tasks=["NAP"])
+    assert data.contexts().get("NAP")  # EgoSurgery has no official class list: it comes from the records
+    # Paraphrased answers: right only when mapped to the nearest class of the list, as the leaderboard does.
+    answers = {r.uid: f"The next step is the {json.loads(data.rows[i]['gt'])['gnd'].lower()} phase"
+               for i, r in enumerate(data.records)}
+    run = tmp_path / "rollouts"
+    run.mkdir()
+    (run / "predictions.jsonl").write_text("".join(json.dumps({"uid": u, "prediction": a}) + "\n"
+                                                   for u, a in answers.items()))
+    config = RewardConfig(tasks=("NAP",))
+    stats_suite = RewardSuite(config)
+    stats = compute_reward_stats([run], stats_suite, data=str(dataset), split="train")
+    training = RewardSuite(config, contexts=data.contexts())  # what training scores with
+    rewards = training.score([answers[r.uid] for r in data.records], [ground_truth_of(r) for r in data.records])
+    values: dict = {}
+    for r in rewards:
+        if r.raw is not None:
+            values.setdefault((r.source, "NAP"), []).append(r.raw)
+    expected = RewardStats.from_values(values, {})
+    for source in ("CoPESD", "EgoSurgery"):
+        got, want = stats.get(source, "NAP"), expected.get(source, "NAP")
+        assert (got.n, got.p25, got.p50, got.p75) == (want.n, want.p25, want.p50, want.p75), source
+    assert 0.0 < expected.get("EgoSurgery", "NAP").p75  # the class list matters here: some paraphrases map right
+    stats_suite.close()
+    training.close()

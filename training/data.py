@@ -48,6 +48,20 @@ def ground_truth_of(record: Record) -> dict:
     return gt
 
 
+def task_contexts(records: list[Record]) -> dict[str, Any]:
+    """Per task, ``Task.build_context`` over these records' ground truth (NAP's class lists): what
+    the rewards of training and of ``mvbench reward-stats`` are computed with."""
+    gts = [ground_truth_of(r) for r in records]
+    out = {}
+    for name, task in TASKS.items():
+        own = [g for g in gts if task.owns(g)]
+        if own:
+            context = task.build_context(own)
+            if context is not None:
+                out[name] = context
+    return out
+
+
 @dataclass
 class TrainingData:
     """Examples of one stage and where they came from.
@@ -78,16 +92,8 @@ class TrainingData:
         return Dataset.from_list(self.rows)
 
     def contexts(self) -> dict[str, Any]:
-        """Per task, ``Task.build_context`` over these records' ground truth (NAP's class lists)."""
-        gts = [ground_truth_of(r) for r in self.records]
-        out = {}
-        for name, task in TASKS.items():
-            own = [g for g in gts if task.owns(g)]
-            if own:
-                context = task.build_context(own)
-                if context is not None:
-                    out[name] = context
-        return out
+        """:func:`task_contexts` of these records."""
+        return task_contexts(self.records)
 
     def provenance(self) -> dict:
         """What the run trained on."""

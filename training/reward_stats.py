@@ -4,7 +4,8 @@ Input: ``mvbench eval`` runs of the SFT model on the *train* split (each run fol
 ``predictions.jsonl`` and ``results.json``, whose fingerprint names the dataset and model). Each
 prediction is joined by uid with its record's ground truth and scored with the same reward code
 training uses (:class:`mvbench.training.rewards.RewardSuite`, raw components: no normalisation,
-no format penalty). Output: p25, p50, p75 and n of every raw component per (data_source,
+no format penalty), with the task contexts built from the dataset's records as training builds
+them (NAP's class lists: :func:`mvbench.training.data.task_contexts`). Output: p25, p50, p75 and n of every raw component per (data_source,
 component), plus each component pooled over sources, and the provenance (models, dataset hash,
 prediction files, judge, rewarded tasks): :class:`mvbench.training.normalization.RewardStats`.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from mvbench import __version__
 from mvbench.errors import InputError
 from mvbench.eval.data import load_eval_data
-from mvbench.training.data import ground_truth_of
+from mvbench.training.data import ground_truth_of, task_contexts
 from mvbench.training.normalization import RewardStats
 from mvbench.training.rewards import RewardSuite
 
@@ -90,6 +91,7 @@ def compute_reward_stats(predictions: list[str | Path], suite: RewardSuite, *, d
                         preds_path, run_split)
         loaded = load_eval_data(source, frames_root=frames_root, split=run_split)
         by_uid = {r.uid: r for r in loaded.records}
+        suite.contexts = task_contexts(loaded.records)  # NAP's class lists, as training builds them
         answers = _read_predictions(preds_path)
         pairs = [(by_uid[u], p) for u, p in answers.items() if u in by_uid]
         missing = len(answers) - len(pairs)
