@@ -41,12 +41,14 @@ def test_overrides_and_mistakes_in_configs():
     cfg = load_config("smoke.yaml", ["grpo.learning_rate=5e-7", "grpo.rewards.tasks=[TAG, STG]", "lora.r=8"],
                       out="x/{stage}")
     assert cfg.grpo.learning_rate == 5e-7 and cfg.grpo.rewards.tasks == ("TAG", "STG") and cfg.lora.r == 8
+    assert load_config("smoke.yaml", ["grpo.rewards.tasks=[tag, vs]"]).grpo.rewards.tasks == ("TAG", "VS")
     assert str(cfg.out_dir("grpo")) == "x/grpo"
     for override, message in (("grpo.learnin_rate=1", "unknown key.*grpo.learnin_rate"),
                               ("grpo.num_generations=1", "num_generations must be >= 2"),
                               ("grpo.scale_rewards=group_std", "scale_rewards must be one of"),
                               ("sft.max_steps=two", "sft.max_steps must be int"),
                               ("grpo.rewards.tasks=[TAG, XYZ]", "rewards.tasks must name tasks"),
+                              ("grpo.rewards.tasks=[TAG, STG, tag]", "rewards.tasks names a task twice"),
                               ("video.video_timing=fast", "video_timing")):
         with pytest.raises(InputError, match=message):
             load_config("smoke.yaml", [override])
