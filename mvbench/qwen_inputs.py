@@ -149,7 +149,14 @@ def load_frames(paths: Sequence[str | Path], *, min_pixels: int, max_pixels: int
 
 # ----- 3. processor call ------------------------------------------------------------------------
 def pixel_size(params: GenerationParams) -> dict[str, int]:
-    """The processor ``size`` for a pixel budget (always passed: the checkpoint's default may differ)."""
+    """The processor ``size`` for a per-frame pixel budget.
+
+    :func:`processor_inputs` passes it to every image path and to :class:`QwenFramesProcessor`'s
+    video path (the checkpoint's default may differ). The stock video path (Qwen3-VL) does not get
+    it: there ``size`` bounds the pixels of the whole video, not of a frame. That processor takes
+    the frames :func:`load_frames` already resized to this budget and applies the checkpoint's own
+    video budget to them (32-pixel grid); that path is not exercised on CPU.
+    """
     return {"longest_edge": params.max_pixels, "shortest_edge": params.min_pixels}
 
 
