@@ -254,3 +254,29 @@ def test_reward_stats_score_nap_with_the_class_lists_training_uses(tmp_path):
     assert 0.0 < expected.get("EgoSurgery", "NAP").p75  # the class list matters here: some paraphrases map right
     stats_suite.close()
     training.close()
+
+
+def test_progress_is_logged_and_written_by_the_main_process_only(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from transformers import TrainerState
+
+    from mvbench.training.progress import CONFIG_NAME, CURVES_NAME, ProgressCallback
+
+    checkpoint = tmp_path / "checkpoint-1"
+    checkpoint.mkdir()
+    args = SimpleNamespace(output_dir=str(tmp_path))
+    for main in (False, True):
+        callback = ProgressCallback(tmp_path, "stage: sft\n", "sft")
+        state = TrainerState(global_step=1, max_steps=2, is_world_process_zero=main)
+        with caplog.at_level(logging.INFO, logger="mvbench.training"):
+            callback.on_train_begin(args, state, None)
+            callback.on_log(args, state, None, logs={"loss": 1.5})
+            callback.on_save(args, state, None)
+            callback.on_train_end(args, state, None)
+        written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+        if not main:  # another rank: no line, no file
+            assert callback.history == {} and "step 1/2" not in caplog.text and written == []
+    assert callback.history == {"loss": [(1, 1.5)]} and caplog.text.count("step 1/2 | loss 1.5") == 1
+    assert {CONFIG_NAME, CURVES_NAME} <= set(written) and (checkpoint / CURVES_NAME).is_file()

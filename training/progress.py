@@ -9,6 +9,8 @@
   and one of normalised rewards per pair; SFT: the loss);
 - writes both, plus the resolved config ``mvbench_train_config.yaml``, into the output folder and
   into every ``checkpoint-N`` folder when it is saved.
+
+Only the main process (``state.is_world_process_zero``) logs and writes.
 """
 
 from __future__ import annotations
@@ -77,12 +79,16 @@ class ProgressCallback(TrainerCallback):
         if resume_from is not None:
             self.history = load_curves(Path(resume_from) / CURVES_NAME, up_to=checkpoint_step(resume_from))
 
-    # ----- transformers hooks -------------------------------------------------------------------
+    # ----- transformers hooks (the main process only: every rank calls them) ----------------------
     def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.out_dir / CONFIG_NAME, self.config_yaml.encode("utf-8"))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         logs = logs or {}
         step = int(state.global_step)
         for key, value in logs.items():
@@ -95,13 +101,16 @@ class ProgressCallback(TrainerCallback):
             log.info(line)
 
     def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         self.write(self.out_dir)
         if checkpoint.is_dir():
             self.write(checkpoint)
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.write(self.out_dir)
+        if state.is_world_process_zero:
+            self.write(self.out_dir)
 
     # ----- output -------------------------------------------------------------------------------
     @staticmethod
