@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PAPER_TASKS = ("TAG", "STG", "VS", "RC")   # the paper's rewarded tasks (medvidbench-format.md §7)
 JUDGED_TASKS = ("VS", "RC")                # hybrid judge + similarity reward
+EMBEDDING_TASKS = ("VS", "RC", "NAP")      # rewards that need MiniLM (the 'embed' extra)
 FORMAT_TASKS = ("TAG", "STG", "DVC")       # multiplicative format penalty
 JUDGE = "judge"
 SIMILARITY = "similarity"
@@ -166,10 +167,17 @@ class RewardSuite:
         judge: the caption judge scorer (default: from ``config.judge`` when a judged task is
             rewarded and the judge is enabled; None scores captions by similarity alone).
         contexts: per task, ``Task.build_context`` over the training records (NAP's class lists).
+
+    Raises:
+        MvbenchError: a rewarded task needs MiniLM (:data:`EMBEDDING_TASKS`) and the 'embed' extra is missing.
     """
 
     def __init__(self, config: RewardConfig, *, normalizer: Normalizer | None = None,
                  judge: JudgeScorer | None | str = "config", contexts: Mapping[str, Any] | None = None):
+        if any(t in EMBEDDING_TASKS for t in config.tasks):  # fail now, not at the first caption mid-run
+            from mvbench import embedding
+
+            embedding.check_available()
         self.config = config
         self.normalizer = normalizer or Normalizer(config.normalization)
         if judge == "config":
