@@ -280,3 +280,18 @@ def test_progress_is_logged_and_written_by_the_main_process_only(tmp_path, caplo
             assert callback.history == {} and "step 1/2" not in caplog.text and written == []
     assert callback.history == {"loss": [(1, 1.5)]} and caplog.text.count("step 1/2 | loss 1.5") == 1
     assert {CONFIG_NAME, CURVES_NAME} <= set(written) and (checkpoint / CURVES_NAME).is_file()
+
+
+def test_the_training_wing_writes_files_atomically_only():
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "training").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            call = isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+            name = (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) if call else None
+            writes_open = name == "open" and any(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                                 and set(a.value) & set("wax") for a in node.args[1:2])
+            if name in ("write_text", "write_bytes") or writes_open:
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, "non-atomic writes (use mvbench.dataset_io.atomic_write_*): " + ", ".join(offenders)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mvbench import __version__
-from mvbench.dataset_io import atomic_write_json
+from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams
 from mvbench.models import TRAIN_CONFIG_FILE
@@ -316,7 +316,7 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
                "reward_normalisation": suite.normalizer.report() if suite is not None else None,
                "judge": suite.judge.info() if suite is not None and suite.judge is not None else None}
     if trainer.accelerator.is_main_process:
-        (final / TRAIN_CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
+        atomic_write_bytes(final / TRAIN_CONFIG_FILE, config_yaml.encode("utf-8"))
         atomic_write_json(out / SUMMARY, summary)
     return summary
 
