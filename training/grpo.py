@@ -255,10 +255,11 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         proc = self.processing_class
         uids = [row["uid"] for row in rows]
         texts = [qwen_inputs.prompt_text(proc, p) for p in prompts]
-        frames = self.sample_inputs.load_many(uids)
+        loaded = self.sample_inputs.load_many(uids)
+        frames = {u: sample.frames for u, sample in loaded.items()}
+        record_fps = {u: sample.fps for u, sample in loaded.items()}
         unique = list(dict.fromkeys(uids))
         first = {u: uids.index(u) for u in unique}
-        record_fps = {u: self.sample_inputs.fps(u) for u in unique}
         enc = qwen_inputs.processor_inputs(proc, [texts[first[u]] for u in unique], params=self.video_params,
                                            videos=[frames[u] for u in unique],
                                            record_fps=[record_fps[u] for u in unique], return_tensors=None)

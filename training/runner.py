@@ -27,6 +27,7 @@ from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams
 from mvbench.models import TRAIN_CONFIG_FILE
+from mvbench.strict_json import finite_or_none
 from mvbench.training.config import TrainConfig, dump_yaml, resolve_config_path
 
 log = logging.getLogger("mvbench.training")
@@ -310,8 +311,9 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
             suite.close()
     final = save_final(trainer, processor, cfg, model_dir, out)
     summary = {"stage": stage, "final_checkpoint": str(final), "resumed_from": last,
-               "global_step": int(trainer.state.global_step), "train_metrics": _finite(metrics),
-               "last_log": _finite(trainer.state.log_history[-1] if trainer.state.log_history else {}),
+               "global_step": int(trainer.state.global_step),
+               "train_metrics": {k: finite_or_none(v) for k, v in metrics.items()},
+               "last_log": {k: finite_or_none(v) for k, v in (trainer.state.log_history or [{}])[-1].items()},
                "data": data.provenance(), "reward_stats": stats_provenance,
                "reward_normalisation": suite.normalizer.report() if suite is not None else None,
                "judge": suite.judge.info() if suite is not None and suite.judge is not None else None}
@@ -363,12 +365,6 @@ def _last_checkpoint(out: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(out)) if out.is_dir() else None
-
-
-def _finite(d: dict) -> dict:
-    import math
-
-    return {k: v for k, v in d.items() if not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def _video_rule(params: GenerationParams) -> str:

@@ -141,9 +141,11 @@ def reward_stats_command(
     from mvbench.training.reward_stats import compute_reward_stats
     from mvbench.training.rewards import RewardConfig, RewardSuite
 
+    from mvbench.training.reward_stats import run_files
+
     checks.output_file(out, "--out")
     for path in predictions:  # bad inputs fail in one line before any note or model loading
-        _check_predictions(path)
+        run_files(path)
     rewards = load_config(config, smoke=True).grpo.rewards if config else RewardConfig()
     rewards = replace(rewards, normalization=replace(rewards.normalization, enabled=False))
     if tasks:
@@ -172,28 +174,6 @@ def reward_stats_command(
         for component, s in comps.items():
             table.add_row(source, component, str(s.n), f"{s.p25:.4f}", f"{s.p50:.4f}", f"{s.p75:.4f}")
     Console().print(table)
-
-
-def _check_predictions(path: Path) -> None:
-    """An ``mvbench eval`` run folder holding ``predictions.jsonl``, or such a file whose first line is a
-    JSON object; else an InputError naming the path (a cheap look: the reader checks every line)."""
-    import json
-
-    from mvbench.errors import InputError
-
-    target = path / "predictions.jsonl" if path.is_dir() else path
-    if path.is_dir() and not target.is_file():
-        raise InputError("no predictions.jsonl in this folder (is it an `mvbench eval` run?)", path)
-    if not target.is_file():
-        raise InputError("file not found", path)
-    with open(target, "rb") as f:
-        first = next((line for line in f if line.strip()), b"")
-    try:
-        ok = isinstance(json.loads(first), dict) if first else False
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        ok = False
-    if not ok:
-        raise InputError("not a predictions.jsonl of `mvbench eval` (empty, or line 1 is not a JSON object)", target)
 
 
 def register(app: typer.Typer) -> None:
