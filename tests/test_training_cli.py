@@ -295,3 +295,17 @@ def test_the_training_wing_writes_files_atomically_only():
             if name in ("write_text", "write_bytes") or writes_open:
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not offenders, "non-atomic writes (use mvbench.dataset_io.atomic_write_*): " + ", ".join(offenders)
+
+
+def test_make_train_and_demo_need_ffmpeg_only_and_make_test_needs_chromium():
+    def planned(target: str) -> str:  # what make would run (-n: nothing runs)
+        proc = subprocess.run(["make", "-n", target, "CONFIG=training/configs/smoke.yaml"], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    for target in ("train-sft", "train-grpo", "demo"):
+        plan = planned(target)
+        assert "ffmpeg" in plan and "chromium" not in plan, target
+    for target in ("test", "test-fast"):
+        assert "apt-get install -y -qq chromium" in planned(target), target

@@ -322,3 +322,24 @@ def test_a_resumed_full_fine_tune_keeps_the_starting_model_as_kl_reference(setup
     assert reference.keys() == start.keys()
     assert all(torch.equal(reference[k], start[k]) for k in start)        # KL anchors to the starting model
     assert not any(torch.equal(resumed[k], start[k]) for k in start)      # while training goes on from the checkpoint
+
+
+def test_vllm_rows_of_a_portrait_rc_clip_carry_the_pixels_training_patchifies(setup, tmp_path):
+    from PIL import Image
+
+    params = setup["params"]
+    rng = np.random.RandomState(0)
+    paths = []
+    for i in range(3):  # a portrait clip: draw_rc_box rotates its start frame to landscape
+        paths.append(str(tmp_path / f"{i}.jpg"))
+        Image.fromarray(rng.randint(0, 255, (854, 480, 3), dtype=np.uint8)).save(paths[-1])
+    frames = qwen_inputs.load_frames(paths, min_pixels=params.min_pixels, max_pixels=params.max_pixels,
+                                     rc_frame=paths[1], rc_box=[10, 10, 60, 60])
+    assert len({f.size for f in frames}) == 2
+    (row,) = vllm_video_rows([[1, 2, 3]], [frames], [2.0], params)  # np.stack of mixed sizes raised before
+    array, meta = row["multi_modal_data"]["video"]
+    assert array.shape[0] == meta["total_num_frames"] == 3
+    budget = {"max_pixels": params.max_pixels, "min_pixels": params.min_pixels}
+    trained, grid = qwen_inputs.video_patches(frames, **budget)
+    rolled_out, rollout_grid = qwen_inputs.video_patches(list(array), **budget)
+    assert grid == rollout_grid and np.array_equal(trained, rolled_out)
