@@ -4,9 +4,11 @@ Both stages: check the device (recipes need CUDA; only the smoke config runs on 
 data as ``mvbench eval`` would (:mod:`mvbench.training.data`), the model and its processor
 (:func:`mvbench.qwen_inputs.load_processor`), build the TRL trainer, resume from the last
 ``checkpoint-N`` in the output folder, train, and save ``OUT/final`` (LoRA merged into the
-weights) so that ``mvbench eval --backend hf --model OUT/final`` (or vLLM) evaluates it. The
-resolved config, reward curves and plot are written beside every checkpoint
-(:mod:`mvbench.training.progress`); ``OUT/train_summary.json`` ends the run.
+weights) so that ``mvbench eval --backend hf --model OUT/final`` (or vLLM) evaluates it: every
+checkpoint holds the stock Qwen processor files (:func:`mvbench.qwen_inputs.stock_processor_configs`).
+The resolved config, reward curves and plot are written beside every checkpoint
+(:mod:`mvbench.training.progress`); ``OUT/train_summary.json`` ends the run. LoRA runs on one
+process (the merge is single-process).
 
 A config with ``launch.num_processes > 1`` re-runs the same command under ``accelerate launch``
 with its accelerate config (:func:`launch_command`).
