@@ -260,26 +260,19 @@ def unexpanded_ids(processor: Any, text: str) -> list[int]:
 
 
 # ----- the torchvision-free Qwen2/2.5-VL processor -----------------------------------------------
-def uniform_frames(frames: Sequence, *, max_pixels: int, min_pixels: int, factor: int = 28) -> list[Image.Image]:
-    """A video's frames at one size: the first frame's ``smart_resize`` size (bicubic).
+def uniform_frames(frames: Sequence, size: tuple[int, int]) -> list[Image.Image]:
+    """A video's frames at one ``(width, height)``: frames of another size are resized (bicubic).
 
-    Qwen's video processors take one size per video; a frame of another size (the RC start frame of
-    a portrait clip, rotated by :func:`mvbench.llm.images.draw_rc_box`) is resized to it. Frames
-    from :func:`load_frames` that already have it are kept as they are.
+    Qwen's video processors take one size per video; the RC start frame of a portrait clip,
+    rotated by :func:`mvbench.llm.images.draw_rc_box`, has another. Frames already at ``size`` are
+    kept as they are.
 
     Args:
-        frames: PIL images or HxWx3 uint8 arrays, in order (at least one).
-        max_pixels / min_pixels: per-frame pixel budget.
-        factor: the size grid (``patch_size * merge_size``: 28 for Qwen2/2.5-VL).
+        frames: PIL images or HxWx3 uint8 arrays, in order.
+        size: the video's ``(width, height)``.
     """
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
-
-    if not frames:
-        raise ValueError("a video needs at least one frame")
     images = [_to_rgb(f) for f in frames]
-    width, height = images[0].size
-    h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
-    return [im if im.size == (w, h) else im.resize((w, h), Image.BICUBIC) for im in images]
+    return [im if im.size == tuple(size) else im.resize(tuple(size), Image.BICUBIC) for im in images]
 
 
 def stock_processor_configs(image_processor: dict, processor_class: str) -> dict[str, dict]:
@@ -317,9 +310,10 @@ def video_patches(frames: Sequence, *, max_pixels: int, min_pixels: int, patch_s
                   image_std: Sequence[float] = (0.26862954, 0.26130258, 0.27577711)):
     """Qwen2-VL's video patch layout for a list of frames.
 
-    All frames are resized to the first frame's ``smart_resize`` size (:func:`uniform_frames`; a
-    no-op for frames from :func:`load_frames` but a rotated RC frame); the frame count is padded to
-    a multiple of ``temporal_patch_size`` by repeating the last frame, as Qwen's video processor does.
+    All frames are resized to the first frame's ``smart_resize`` size (:func:`uniform_frames`; that
+    is the first frame's own size for frames from :func:`load_frames`, and a no-op for all but a
+    rotated RC frame); the frame count is padded to a multiple of ``temporal_patch_size`` by
+    repeating the last frame, as Qwen's video processor does.
 
     Args:
         frames: PIL images or HxWx3 uint8 arrays, in order (at least one).
@@ -331,9 +325,14 @@ def video_patches(frames: Sequence, *, max_pixels: int, min_pixels: int, patch_s
         ``(flat_patches, [grid_t, grid_h, grid_w])`` with ``flat_patches`` of shape
         ``(grid_t * grid_h * grid_w, 3 * temporal_patch_size * patch_size**2)`` (float32).
     """
-    images = uniform_frames(frames, max_pixels=max_pixels, min_pixels=min_pixels, factor=patch_size * merge_size)
-    w, h = images[0].size
-    arrays = [np.asarray(im, dtype=np.float32) for im in images]
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    if not frames:
+        raise ValueError("a video needs at least one frame")
+    first = _to_rgb(frames[0])
+    h, w = smart_resize(first.height, first.width, factor=patch_size * merge_size, min_pixels=min_pixels,
+                        max_pixels=max_pixels)
+    arrays = [np.asarray(im, dtype=np.float32) for im in uniform_frames(frames, (w, h))]
     while len(arrays) % temporal_patch_size:
         arrays.append(arrays[-1])
     video = np.stack(arrays) / 255.0                                   # (T, H, W, C)

@@ -120,18 +120,17 @@ def server_vllm_version(base_url: str, timeout_s: float = 30.0) -> str | None:
 
 
 def vllm_video_rows(unexpanded_ids: list[list[int]], videos: list[list[Any]], fps: list[float],
-                    params: GenerationParams, factor: int = 28) -> list[dict]:
+                    params: GenerationParams) -> list[dict]:
     """vLLM prompts for video samples: unexpanded ids plus the frames and their metadata.
 
     Args:
         unexpanded_ids: per sample, the chat-template ids with one ``<|video_pad|>`` (vLLM expands it).
-        videos: per sample, its frames (resized PIL images, as training feeds them); brought to one
-            size as training's patchify does (:func:`mvbench.qwen_inputs.uniform_frames`: a portrait
-            clip's rotated RC frame), so vLLM sees the training pixels.
+        videos: per sample, its frames (resized PIL images, as training feeds them), brought to the
+            first frame's size (:func:`mvbench.qwen_inputs.uniform_frames`: a portrait clip's rotated
+            RC frame differs), as training's patchify does, so vLLM gets the pixels training uses.
         fps: per sample, the fps behind the temporal positions (``timing_fps`` of the record):
             vLLM >= 0.31 computes ``second_per_grid_ts`` from the metadata's fps.
         params: the pixel budget (sent as ``mm_processor_kwargs``, as ``mvbench eval`` does).
-        factor: the size grid (``patch_size * merge_size`` of the processor).
 
     Returns:
         ``{"prompt_token_ids", "multi_modal_data": {"video": (array[T, H, W, 3] uint8, metadata)},
@@ -139,8 +138,7 @@ def vllm_video_rows(unexpanded_ids: list[list[int]], videos: list[list[Any]], fp
     """
     rows = []
     for ids, frames, f in zip(unexpanded_ids, videos, fps, strict=True):
-        same_size = qwen_inputs.uniform_frames(frames, max_pixels=params.max_pixels, min_pixels=params.min_pixels,
-                                               factor=factor)
+        same_size = qwen_inputs.uniform_frames(frames, frames[0].size)
         array = np.stack([np.asarray(frame, dtype=np.uint8) for frame in same_size])
         meta = {"fps": float(f), "total_num_frames": len(frames), "frames_indices": list(range(len(frames))),
                 "duration": len(frames) / float(f), "video_backend": "mvbench", "do_sample_frames": False}
@@ -352,9 +350,7 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         from trl.generation.vllm_generation import extract_logprobs
         from vllm import SamplingParams
 
-        ip = self.processing_class.image_processor
-        rows = vllm_video_rows(self._vllm_prompt_ids, self._batch_frames, self._batch_fps, self.video_params,
-                               factor=ip.patch_size * ip.merge_size)
+        rows = vllm_video_rows(self._vllm_prompt_ids, self._batch_frames, self._batch_fps, self.video_params)
         # (No sleep mode: refused at start, see UNSUPPORTED_GRPO_OPTIONS.)
         outputs = vg.llm.generate(rows, sampling_params=SamplingParams(n=1, **self._sampling_kwargs(vg)),
                                   use_tqdm=False)
