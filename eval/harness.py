@@ -42,7 +42,7 @@ from mvbench.errors import InputError
 from mvbench.inference import FRAME_ENCODINGS
 from mvbench.llm.cache import ResponseCache, cache_root
 from mvbench.llm.retry import ClientOptions
-from mvbench.models import ModelSpec, resolve_model
+from mvbench.models import TRAIN_CONFIG_FILE, ModelSpec, resolve_model
 from mvbench.redact import safe_url
 
 log = logging.getLogger(__name__)
@@ -209,6 +209,31 @@ def make_judge(cfg: EvalConfig):
 
 
 
+def trained_video_mismatch(model: str, params: GenerationParams) -> list[str]:
+    """How this evaluation's video inputs differ from those a local checkpoint was trained on.
+
+    Reads the checkpoint's :data:`~mvbench.models.TRAIN_CONFIG_FILE` (``mvbench train`` writes it
+    into ``OUT/final`` and every ``checkpoint-N``); a model that is not such a folder gives none.
+
+    Returns:
+        ``"key: trained X, evaluated Y"`` per differing setting (``video_timing``, ``max_pixels``,
+        ``min_pixels``, ``frames_as``).
+    """
+    import yaml
+
+    path = Path(model).expanduser() / TRAIN_CONFIG_FILE
+    if not path.is_file():
+        return []
+    try:
+        video = yaml.safe_load(path.read_text(encoding="utf-8"))["config"]["video"]
+        trained = {k: video[k] for k in ("video_timing", "max_pixels", "min_pixels")}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as e:
+        log.warning("%s: cannot read the training's video settings (%s: %s)", path, type(e).__name__, e)
+        return []
+    trained["frames_as"] = "video"  # training feeds the frames as one video
+    return [f"{k}: trained {v}, evaluated {getattr(params, k)}" for k, v in trained.items() if getattr(params, k) != v]
+
+
 def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
     """Run one evaluation end to end; return the results dict (also written to ``results.json``).
 
@@ -217,6 +242,11 @@ def run_eval(cfg: EvalConfig, progress_factory: Any = None) -> dict[str, Any]:
         ServerError: the backend could not be used, or kept failing (answers so far are saved).
     """
     spec, params = resolve_params(cfg)
+    mismatch = trained_video_mismatch(spec.model, params)
+    if mismatch:
+        log.warning("%s was trained on other video inputs (%s): the model is evaluated out of distribution; "
+                    "pass the training's --video-timing/--max-pixels/--min-pixels/--frames-as",
+                    spec.model, "; ".join(mismatch))
     if spec.backend == "vllm" and not cfg.base_url:  # before any download: vLLM importable, GPUs for --tp/--dp
         from mvbench.eval.vllm_launcher import launch_preflight
 

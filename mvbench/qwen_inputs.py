@@ -20,7 +20,9 @@ For Qwen2-VL/Qwen2.5-VL checkpoints the processor is :class:`QwenFramesProcessor
 :func:`load_frames_processor`): the stock text and image paths plus a hand-built video path that
 needs no torchvision (the stock video processor imports torchvision, which cannot be installed
 beside torch+cpu here). Its patch layout equals the stock one (a static video equals the image
-processor's output bit for bit). Other model types (Qwen3-VL) get the stock ``AutoProcessor``,
+processor's output bit for bit). It *saves* in the stock layout (:func:`stock_processor_configs`),
+so a training checkpoint loads with ``AutoProcessor`` and vLLM as the stock processor, with the
+same pixel budget and patch layout. Other model types (Qwen3-VL) get the stock ``AutoProcessor``,
 which needs torchvision; that path is not exercised on CPU.
 
 transformers is imported lazily, inside functions: core must import without the ``train`` extra.
@@ -48,6 +50,14 @@ VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 # mm_token_type_ids values, as Qwen's processors write them.
 MM_TEXT, MM_IMAGE, MM_VIDEO = 0, 1, 2
 FRAMES_PROCESSOR_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
+# What a checkpoint's processor files name, so that stock loaders (AutoProcessor, vLLM) build the stock
+# processor: per model type the processor class, and the video processor both model types use.
+STOCK_PROCESSOR_CLASSES = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}
+STOCK_VIDEO_PROCESSOR_TYPE = "Qwen2VLVideoProcessor"
+# The image-processor settings the stock video processor takes over: same patch layout, normalisation
+# and per-frame pixel budget (``size``), so stock video inputs equal QwenFramesProcessor's.
+VIDEO_SETTINGS_FROM_IMAGE = ("do_convert_rgb", "do_normalize", "do_rescale", "do_resize", "image_mean", "image_std",
+                             "merge_size", "patch_size", "resample", "rescale_factor", "size", "temporal_patch_size")
 
 
 # ----- 1. messages ------------------------------------------------------------------------------
@@ -139,7 +149,14 @@ def load_frames(paths: Sequence[str | Path], *, min_pixels: int, max_pixels: int
 
 # ----- 3. processor call ------------------------------------------------------------------------
 def pixel_size(params: GenerationParams) -> dict[str, int]:
-    """The processor ``size`` for a pixel budget (always passed: the checkpoint's default may differ)."""
+    """The processor ``size`` for a per-frame pixel budget.
+
+    :func:`processor_inputs` passes it to every image path and to :class:`QwenFramesProcessor`'s
+    video path (the checkpoint's default may differ). The stock video path (Qwen3-VL) does not get
+    it: there ``size`` bounds the pixels of the whole video, not of a frame. That processor takes
+    the frames :func:`load_frames` already resized to this budget and applies the checkpoint's own
+    video budget to them (32-pixel grid); that path is not exercised on CPU.
+    """
     return {"longest_edge": params.max_pixels, "shortest_edge": params.min_pixels}
 
 
@@ -243,14 +260,59 @@ def unexpanded_ids(processor: Any, text: str) -> list[int]:
 
 
 # ----- the torchvision-free Qwen2/2.5-VL processor -----------------------------------------------
+def uniform_frames(frames: Sequence, size: tuple[int, int]) -> list[Image.Image]:
+    """A video's frames at one ``(width, height)``: frames of another size are resized (bicubic).
+
+    Qwen's video processors take one size per video; the RC start frame of a portrait clip,
+    rotated by :func:`mvbench.llm.images.draw_rc_box`, has another. Frames already at ``size`` are
+    kept as they are.
+
+    Args:
+        frames: PIL images or HxWx3 uint8 arrays, in order.
+        size: the video's ``(width, height)``.
+    """
+    images = [_to_rgb(f) for f in frames]
+    return [im if im.size == tuple(size) else im.resize(tuple(size), Image.BICUBIC) for im in images]
+
+
+def stock_processor_configs(image_processor: dict, processor_class: str) -> dict[str, dict]:
+    """The processor files of a stock Qwen2/2.5-VL checkpoint, from its image-processor settings.
+
+    transformers 5.x reads the nested ``processor_config.json`` first; ``preprocessor_config.json``
+    and ``video_preprocessor_config.json`` are the per-component files older loaders (and the
+    published Qwen checkpoints) use. The video processor gets the image processor's patch layout,
+    normalisation and pixel budget, and ``do_sample_frames: false`` (the frames are the record's).
+
+    Args:
+        image_processor: the image processor's ``to_dict()``.
+        processor_class: the stock processor class (:data:`STOCK_PROCESSOR_CLASSES`).
+
+    Returns:
+        File name → JSON object.
+
+    >>> files = stock_processor_configs({"size": {"longest_edge": 9}, "image_processor_type": "Qwen2VLImageProcessor"},
+    ...                                 "Qwen2_5_VLProcessor")
+    >>> sorted(files), files["video_preprocessor_config.json"]["size"]
+    (['preprocessor_config.json', 'processor_config.json', 'video_preprocessor_config.json'], {'longest_edge': 9})
+    """
+    image = {k: v for k, v in image_processor.items() if k != "processor_class"}
+    video = {k: image[k] for k in VIDEO_SETTINGS_FROM_IMAGE if k in image}
+    video.update(do_sample_frames=False, video_processor_type=STOCK_VIDEO_PROCESSOR_TYPE)
+    return {"processor_config.json": {"image_processor": image, "video_processor": video,
+                                      "processor_class": processor_class},
+            "preprocessor_config.json": {**image, "processor_class": processor_class},
+            "video_preprocessor_config.json": {**video, "processor_class": processor_class}}
+
+
 def video_patches(frames: Sequence, *, max_pixels: int, min_pixels: int, patch_size: int = 14,
                   merge_size: int = 2, temporal_patch_size: int = 2,
                   image_mean: Sequence[float] = (0.48145466, 0.4578275, 0.40821073),
                   image_std: Sequence[float] = (0.26862954, 0.26130258, 0.27577711)):
     """Qwen2-VL's video patch layout for a list of frames.
 
-    All frames are resized to the first frame's ``smart_resize`` size (a no-op for frames from
-    :func:`load_frames`); the frame count is padded to a multiple of ``temporal_patch_size`` by
+    All frames are resized to the first frame's ``smart_resize`` size (:func:`uniform_frames`; that
+    is the first frame's own size for frames from :func:`load_frames`, and a no-op for all but a
+    rotated RC frame); the frame count is padded to a multiple of ``temporal_patch_size`` by
     repeating the last frame, as Qwen's video processor does.
 
     Args:
@@ -267,11 +329,10 @@ def video_patches(frames: Sequence, *, max_pixels: int, min_pixels: int, patch_s
 
     if not frames:
         raise ValueError("a video needs at least one frame")
-    images = [_to_rgb(f) for f in frames]
-    width, height = images[0].size
-    h, w = smart_resize(height, width, factor=patch_size * merge_size, min_pixels=min_pixels, max_pixels=max_pixels)
-    arrays = [np.asarray(im.resize((w, h), Image.BICUBIC) if im.size != (w, h) else im, dtype=np.float32)
-              for im in images]
+    first = _to_rgb(frames[0])
+    h, w = smart_resize(first.height, first.width, factor=patch_size * merge_size, min_pixels=min_pixels,
+                        max_pixels=max_pixels)
+    arrays = [np.asarray(im, dtype=np.float32) for im in uniform_frames(frames, (w, h))]
     while len(arrays) % temporal_patch_size:
         arrays.append(arrays[-1])
     video = np.stack(arrays) / 255.0                                   # (T, H, W, C)
@@ -300,17 +361,40 @@ def _frames_processor_class() -> type:
         videos_kwargs={"fps": [fps per video], "size": {...}}, return_tensors="pt")``.
         ``apply_chat_template`` works as usual. ``second_per_grid_ts`` is
         ``temporal_patch_size / fps`` (fps defaults to :data:`OFFICIAL_VIDEO_FPS`).
+
+        :meth:`save_pretrained` writes the stock processor's files (``stock_class``, default
+        ``Qwen2_5_VLProcessor``), never this class's name: checkpoints load anywhere.
         """
 
         # Present (so ProcessorMixin routes ``videos=`` to :meth:`_process_videos`) but never used.
         video_processor = None
 
-        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None,
+                     stock_class: str = STOCK_PROCESSOR_CLASSES["qwen2_5_vl"], **kwargs):
             self.image_token = IMAGE_TOKEN
             self.video_token = VIDEO_TOKEN
             self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
             self.video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_TOKEN)
+            self.stock_class = stock_class
             ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+
+        def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+            """Save as the stock processor would: tokenizer files, ``chat_template.jinja`` and
+            :func:`stock_processor_configs` (what ``AutoProcessor`` and vLLM load)."""
+            from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
+
+            if push_to_hub:
+                raise ValueError("QwenFramesProcessor.save_pretrained does not push: upload the saved folder")
+            directory = Path(save_directory)
+            directory.mkdir(parents=True, exist_ok=True)
+            self.tokenizer._set_processor_class(self.stock_class)
+            self.tokenizer.save_pretrained(str(directory))
+            if isinstance(self.chat_template, str):
+                atomic_write_bytes(directory / "chat_template.jinja", self.chat_template.encode("utf-8"))
+            files = stock_processor_configs(self.image_processor.to_dict(), self.stock_class)
+            for name, content in files.items():
+                atomic_write_json(directory / name, content)
+            return [str(directory / name) for name in files]
 
         def _process_videos(self, videos, **kwargs):
             """Patchify each video (a list of frames) and build its placeholder text."""
@@ -357,15 +441,19 @@ def load_frames_processor(model_dir: str | Path):
 
     Args:
         model_dir: a directory with tokenizer files and ``preprocessor_config.json`` (or a
-            ``processor_config.json`` holding the image processor, as training checkpoints save it).
+            ``processor_config.json`` holding the image processor, as transformers 5 saves it).
 
     Returns:
-        The processor, with the tokenizer's chat template (or the directory's ``chat_template.json``).
+        The processor, with the tokenizer's chat template (or the directory's ``chat_template.json``);
+        it saves as the stock processor of the directory's ``model_type``.
     """
     from transformers import AutoTokenizer
     from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
     model_dir = Path(model_dir)
+    config = model_dir / "config.json"
+    model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else None
+    stock_class = STOCK_PROCESSOR_CLASSES.get(model_type, STOCK_PROCESSOR_CLASSES["qwen2_5_vl"])
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if (model_dir / "preprocessor_config.json").is_file():
         image_processor = Qwen2VLImageProcessorPil.from_pretrained(model_dir)
@@ -376,7 +464,7 @@ def load_frames_processor(model_dir: str | Path):
     template = tokenizer.chat_template
     if template is None and (model_dir / "chat_template.json").is_file():
         template = json.loads((model_dir / "chat_template.json").read_text())["chat_template"]
-    return _frames_processor_class()(image_processor, tokenizer, chat_template=template)
+    return _frames_processor_class()(image_processor, tokenizer, chat_template=template, stock_class=stock_class)
 
 
 def load_processor(model_dir: str | Path, model_type: str | None = None):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +53,25 @@ def test_is_a_backend(backend):
     fingerprint = backend.fingerprint()
     assert fingerprint["backend"] == "hf" and fingerprint["dtype"] == "float32"
     assert len(fingerprint["revision"]) == 16
+
+
+def test_the_revision_changes_with_the_weights_in_the_same_folder(tmp_path):
+    model = tmp_path / "final"
+    build_tiny_qwen2_5_vl(model, seed=0)
+    first = HFBackend(model).fingerprint()["revision"]
+    assert HFBackend(model).fingerprint()["revision"] == first
+    # A rerun into the same OUT: other weights, same file names and sizes (and here even the old time).
+    build_tiny_qwen2_5_vl(tmp_path / "retrained", seed=1)
+    weights = model / "model.safetensors"
+    before = weights.stat()
+    shutil.copyfile(tmp_path / "retrained" / "model.safetensors", weights)
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert weights.stat().st_size == before.st_size and weights.stat().st_mtime_ns == before.st_mtime_ns
+    assert HFBackend(model).fingerprint()["revision"] != first
+    # The same bytes written again (another time): conservatively another revision, never a stale hit.
+    shutil.copyfile(tmp_path / "retrained" / "model.safetensors", weights)
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    assert HFBackend(model).fingerprint()["revision"] != first
 
 
 def test_video_request_encodes_frames_as_one_video(backend, frames):

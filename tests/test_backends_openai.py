@@ -126,3 +126,26 @@ def test_record_video_timing_sends_the_samples_fps(tmp_path):
     req = GenerationRequest(uid="c", prompt="q", frames=_frames(tmp_path, 2), fps=0.5, params=params)
     body = OpenAIBackend("qwen", ClientOptions(base_url="http://127.0.0.1:9/v1")).request_params(req)["extra_body"]
     assert body["mm_processor_kwargs"]["fps"] == 0.5 and body["media_io_kwargs"]["video"]["fps"] == 0.5
+
+
+def test_a_local_checkpoint_served_by_vllm_is_fingerprinted_by_its_content(tmp_path):
+    from mvbench.eval.backends.factory import ServeOptions, open_backend
+    from mvbench.eval.model_revision import local_model_revision
+    from mvbench.models import ModelSpec
+    from mvbench.testing import build_tiny_qwen2_5_vl
+
+    model = tmp_path / "final"
+    build_tiny_qwen2_5_vl(model, seed=0)
+    spec = ModelSpec(model=str(model), backend="vllm", served_name="fake-model")
+
+    async def fingerprint(base_url):
+        async with open_backend(spec, ServeOptions(base_url=base_url)) as session:
+            return session.backend.fingerprint()
+
+    with FakeOpenAIServer() as srv:
+        first = asyncio.run(fingerprint(srv.base_url))
+        assert first["revision"] == local_model_revision(model)
+        build_tiny_qwen2_5_vl(model, seed=1)  # retrained into the same folder
+        assert asyncio.run(fingerprint(srv.base_url))["revision"] != first["revision"]
+        hosted = OpenAIBackend("qwen", ClientOptions(base_url=srv.base_url)).fingerprint()
+    assert "revision" not in hosted  # hosted models keep their cache keys

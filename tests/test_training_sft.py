@@ -62,3 +62,18 @@ def test_a_too_long_example_is_refused_by_name_never_cut(setup):
     row = dict(data.dataset()[0])
     with pytest.raises(InputError, match="tokens > sft.max_length 16"):
         VideoSFTCollator(processor, data.inputs, params, max_length=16)([row])
+
+
+def test_a_batch_builds_each_samples_request_once(setup, monkeypatch):
+    from mvbench.training import data as data_module
+
+    data, _, params, processor = setup
+    built = []
+    real = data_module.build_request
+    monkeypatch.setattr(data_module, "build_request", lambda record, *a, **k: built.append(record.uid) or
+                        real(record, *a, **k))
+    rows = data.dataset()
+    picks = [0, 0, 1, 2]  # one sample twice: decoded once
+    batch = VideoSFTCollator(processor, data.inputs, params)([dict(rows[i]) for i in picks])
+    assert batch["input_ids"].shape[0] == 4
+    assert sorted(built) == sorted({data.records[i].uid for i in picks})  # frame paths resolved once per sample

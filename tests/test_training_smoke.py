@@ -17,6 +17,7 @@ from PIL import Image
 from mvbench.eval.harness import EvalConfig, run_eval
 from mvbench.training.config import load_config
 from mvbench.training.runner import run_stage
+from tests.training_helpers import assert_stock_processor_layout
 
 
 def _finite(values) -> bool:
@@ -41,6 +42,8 @@ def test_smoke_sft_then_grpo_on_cpu_and_the_checkpoints_evaluate(tmp_path: Path,
         assert resolved["data"]["sha256"] == summary["data"]["sha256"]
         with Image.open(checkpoint / "reward_curves.png") as img:
             assert img.size[0] > 500
+        for folder in (checkpoint, out / "final"):  # what vLLM and AutoProcessor load (mvbench eval's default)
+            assert_stock_processor_layout(folder)
     sft_losses = [v for _, v in json.loads((tmp_path / "sft" / "curves.json").read_text())["loss"]]
     assert len(sft_losses) == 2 and _finite(sft_losses)
 

@@ -55,3 +55,36 @@ def build_fixture_dataset(root: Path, sources: tuple[str, ...] = ("copesd", "ego
     from mvbench.training.smoke import smoke_data
 
     return smoke_data(root, seed=0, sources=sources)
+
+
+def assert_stock_processor_layout(directory: Path) -> None:
+    """``directory`` (a checkpoint) holds the processor files stock transformers and vLLM load: the
+    stock processor class everywhere, image and video processor configs with one patch layout and
+    pixel budget, loadable by the classes that import without torchvision."""
+    import transformers
+    from transformers import AutoImageProcessor, AutoProcessor
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.processing_utils import VideosKwargs
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    for name in ("processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json",
+                 "tokenizer_config.json"):
+        assert json.loads((directory / name).read_text())["processor_class"] == "Qwen2_5_VLProcessor", name
+    assert isinstance(getattr(transformers, "Qwen2_5_VLProcessor"), type)
+    image = AutoImageProcessor.from_pretrained(directory)
+    assert isinstance(image, Qwen2VLImageProcessorPil)
+    video, _ = BaseVideoProcessor.get_video_processor_dict(str(directory))
+    assert video["video_processor_type"] == "Qwen2VLVideoProcessor" and video["do_sample_frames"] is False
+    image_settings = json.loads(image.to_json_string())
+    for key in ("size", "patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "resample"):
+        assert video[key] == image_settings[key], key
+    stock_init = {"video_processor_type", "patch_size", "temporal_patch_size", "merge_size"}
+    assert set(video) <= set(VideosKwargs.__annotations__) | stock_init
+    # AutoProcessor resolves the stock Qwen2.5-VL processor: it returns it, or (no torchvision here)
+    # fails building its stock video processor; never a bare tokenizer.
+    try:
+        processor = AutoProcessor.from_pretrained(directory)
+    except ImportError as e:
+        assert "Qwen2VLVideoProcessor" in str(e) and "orchvision" in str(e)
+    else:
+        assert type(processor).__name__ == "Qwen2_5_VLProcessor"

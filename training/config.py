@@ -15,6 +15,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from typing import ClassVar
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,30 @@ import yaml
 
 from mvbench.errors import InputError
 from mvbench.inference import OFFICIAL_MAX_PIXELS, OFFICIAL_MIN_PIXELS
+from mvbench.tasks import TASKS
 from mvbench.training.judge_reward import JudgeConfig
 from mvbench.training.normalization import NormalizationConfig
 from mvbench.training.rewards import RewardConfig
 
 CONFIG_PACKAGE = "mvbench.training"
 SCALE_REWARDS = ("batch", "group", "none")
+# SFTConfig/GRPOConfig fields mvbench sets itself (mvbench.training.runner.trainer_kwargs): from the
+# sections' own settings, or fixed by the video trainers. ``extra`` cannot set them.
+TRAINER_COMMON_KEYS = ("output_dir", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay",
+                       "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                       "gradient_checkpointing", "bf16", "use_cpu", "logging_steps", "save_strategy", "save_steps",
+                       "save_total_limit", "dataloader_num_workers", "seed", "report_to", "remove_unused_columns")
+SFT_TRAINER_KEYS = ("max_length", "dataset_kwargs")
+GRPO_TRAINER_KEYS = ("num_generations", "max_completion_length", "temperature", "top_p", "beta", "epsilon",
+                     "epsilon_high", "scale_rewards", "loss_type", "steps_per_generation", "use_vllm", "vllm_mode",
+                     "vllm_gpu_memory_utilization", "vllm_server_base_url", "vllm_tensor_parallel_size",
+                     "reward_weights")
+# GRPOConfig options the video rollouts do not implement (mvbench.training.grpo overrides TRL's vLLM
+# generation), refused rather than silently ignored: option -> why.
+UNSUPPORTED_GRPO_OPTIONS = {
+    "vllm_enable_sleep_mode": "the video rollouts do not re-push the weights vLLM discards when it sleeps",
+    "vllm_structured_outputs_regex": "the video rollouts do not constrain generation",
+}
 VLLM_MODES = ("colocate", "server")
 STAGES = ("sft", "grpo")
 
@@ -105,8 +124,11 @@ class StageSettings:
         gradient_checkpointing / bf16: memory and precision.
         logging_steps / save_steps / save_total_limit: logging and checkpoints.
         dataloader_num_workers: dataloader processes.
-        extra: any other ``SFTConfig``/``GRPOConfig`` field, passed through as is.
+        extra: any other ``SFTConfig``/``GRPOConfig`` field, passed through as is (not one mvbench
+            sets: :data:`TRAINER_COMMON_KEYS` and the stage's own).
     """
+
+    trainer_keys: ClassVar[tuple[str, ...]] = ()  # the stage's own fields mvbench sets
 
     learning_rate: float = 5e-7
     lr_scheduler_type: str = "linear"
@@ -133,6 +155,10 @@ class StageSettings:
             raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
         if self.save_steps < 1 or self.logging_steps < 1:
             raise ValueError("save_steps and logging_steps must be >= 1")
+        managed = sorted(set(self.extra) & {*TRAINER_COMMON_KEYS, *self.trainer_keys})
+        if managed:
+            raise ValueError(f"extra cannot set {', '.join(managed)}: mvbench sets {'it' if len(managed) == 1 else 'them'}"
+                             " (from this section's own keys, where there is one)")
 
 
 @dataclass(frozen=True)
@@ -144,6 +170,7 @@ class SFTSettings(StageSettings):
             its features); None accepts every length.
     """
 
+    trainer_keys: ClassVar[tuple[str, ...]] = SFT_TRAINER_KEYS
     num_train_epochs: float = 3.0
     max_length: int | None = None
 
@@ -168,6 +195,7 @@ class GRPOSettings(StageSettings):
         rewards: the reward settings.
     """
 
+    trainer_keys: ClassVar[tuple[str, ...]] = GRPO_TRAINER_KEYS
     num_generations: int = 8
     max_steps: int = 5000
     epsilon: float = 0.2
@@ -202,6 +230,9 @@ class GRPOSettings(StageSettings):
             raise ValueError("grpo.balance_cap must be >= 1 or null")
         if self.max_completion_length < 1:
             raise ValueError("grpo.max_completion_length must be >= 1")
+        for key, why in UNSUPPORTED_GRPO_OPTIONS.items():
+            if self.extra.get(key):
+                raise ValueError(f"grpo.extra.{key} is not supported: {why}")
 
 
 @dataclass(frozen=True)
@@ -217,11 +248,12 @@ class TrainConfig:
             becomes ``sft`` or ``grpo``.
         frames_root: for official JSON, the folder of the official frames.
         split: which split to train on.
-        tasks / sources / limit: select records (GRPO keeps only rewarded tasks).
+        tasks / sources / limit: select records; task names are case-insensitive (stored upper
+            case), null selects all; GRPO trains on the rewarded tasks among them (:meth:`stage_tasks`).
         video: inputs (the official defaults; shared with ``mvbench eval``).
         model_dtype: weights' dtype (``bfloat16``, ``float32``...).
         attn_implementation: ``sdpa``, ``eager`` or ``flash_attention_2``.
-        lora: None for a full fine-tune.
+        lora: None for a full fine-tune; LoRA runs on one process (``launch.num_processes`` 1).
         launch: processes and GPU requirement.
         smoke: build fixture data and the tiny model when ``data``/``model`` are None.
         seed: seeds data order and sampling.
@@ -251,10 +283,39 @@ class TrainConfig:
             raise ValueError("model_dtype must be bfloat16, float16, float32 or auto")
         if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
             raise ValueError("attn_implementation must be sdpa, eager or flash_attention_2")
+        if self.lora is not None and self.launch.num_processes > 1:
+            # OUT/final merges the adapter into the base weights in the main process alone: under DeepSpeed
+            # ZeRO-3 loading the base there waits for the other ranks (zero.Init) and hangs.
+            raise ValueError("lora with launch.num_processes > 1 is not supported (the final LoRA merge runs in one "
+                             "process and hangs under ZeRO-3): train LoRA on one process (the 1-GPU recipes) or set "
+                             "lora: null")
+        if self.tasks is not None:
+            tasks = tuple(str(t).strip().upper() for t in self.tasks)
+            unknown = [t for t in tasks if t not in TASKS]
+            if unknown or not tasks:
+                raise ValueError(f"tasks must be null (every task) or name tasks among {', '.join(TASKS)}; "
+                                 f"got {list(self.tasks)}")
+            if len(set(tasks)) != len(tasks):
+                raise ValueError(f"tasks names a task twice: {list(self.tasks)}")
+            object.__setattr__(self, "tasks", tasks)
 
     def out_dir(self, stage: str) -> Path:
         """The output folder of a stage."""
         return Path(self.out.replace("{stage}", stage)).expanduser()
+
+    def stage_tasks(self, stage: str) -> list[str] | None:
+        """The tasks a stage trains on: SFT ``tasks`` (None: all); GRPO the rewarded tasks among them.
+
+        Raises:
+            InputError: GRPO with no rewarded task among ``tasks`` (an empty selection must not mean "all").
+        """
+        if stage != "grpo":
+            return list(self.tasks) if self.tasks else None
+        rewarded = [t for t in self.grpo.rewards.tasks if self.tasks is None or t in self.tasks]
+        if not rewarded:
+            raise InputError(f"no rewarded task among tasks {list(self.tasks or ())}: GRPO rewards "
+                             f"{', '.join(self.grpo.rewards.tasks)} (grpo.rewards.tasks); change tasks or the rewards")
+        return rewarded
 
     def check_inputs(self) -> None:
         """Raise unless model and data are set (the smoke config builds its own when they are not).

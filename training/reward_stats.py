@@ -4,7 +4,8 @@ Input: ``mvbench eval`` runs of the SFT model on the *train* split (each run fol
 ``predictions.jsonl`` and ``results.json``, whose fingerprint names the dataset and model). Each
 prediction is joined by uid with its record's ground truth and scored with the same reward code
 training uses (:class:`mvbench.training.rewards.RewardSuite`, raw components: no normalisation,
-no format penalty). Output: p25, p50, p75 and n of every raw component per (data_source,
+no format penalty), with the task contexts built from the dataset's records as training builds
+them (NAP's class lists: :func:`mvbench.training.data.task_contexts`). Output: p25, p50, p75 and n of every raw component per (data_source,
 component), plus each component pooled over sources, and the provenance (models, dataset hash,
 prediction files, judge, rewarded tasks): :class:`mvbench.training.normalization.RewardStats`.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from mvbench import __version__
 from mvbench.errors import InputError
 from mvbench.eval.data import load_eval_data
-from mvbench.training.data import ground_truth_of
+from mvbench.training.data import ground_truth_of, task_contexts
 from mvbench.training.normalization import RewardStats
 from mvbench.training.rewards import RewardSuite
 
@@ -29,18 +30,31 @@ log = logging.getLogger(__name__)
 BATCH = 256  # completions scored per call (one concurrent judge batch)
 
 
-def _run_files(path: Path) -> tuple[Path, Path | None]:
-    """(predictions.jsonl, results.json or None) of a run folder or a predictions file."""
+def run_files(path: Path) -> tuple[Path, Path | None]:
+    """(predictions.jsonl, results.json or None) of an ``mvbench eval`` run folder or its predictions file.
+
+    Raises:
+        InputError: a folder without ``predictions.jsonl``, a missing file, or one whose first
+            non-empty line is not a JSON object (a cheap look: the reader checks every line).
+    """
     if path.is_dir():
         preds = path / "predictions.jsonl"
         if not preds.is_file():
             raise InputError("no predictions.jsonl in this folder (is it an `mvbench eval` run?)", path=path)
-        results = path / "results.json"
-        return preds, results if results.is_file() else None
-    if not path.is_file():
+    elif path.is_file():
+        preds = path
+    else:
         raise InputError("predictions not found", path=path)
-    results = path.with_name("results.json")
-    return path, results if results.is_file() else None
+    with open(preds, "rb") as f:
+        first = next((line for line in f if line.strip()), b"")
+    try:
+        ok = isinstance(json.loads(first), dict) if first else False
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise InputError("not a predictions.jsonl of `mvbench eval` (empty, or line 1 is not a JSON object)", path=preds)
+    results = preds.with_name("results.json")
+    return preds, results if results.is_file() else None
 
 
 def _read_predictions(path: Path) -> dict[str, str]:
@@ -77,7 +91,7 @@ def compute_reward_stats(predictions: list[str | Path], suite: RewardSuite, *, d
                         "mvbench": __version__, "rewarded_tasks": list(suite.config.tasks), "runs": []}
     judge_failed = 0
     for item in predictions:
-        preds_path, results_path = _run_files(Path(item))
+        preds_path, results_path = run_files(Path(item))
         results = json.loads(results_path.read_text(encoding="utf-8")) if results_path else {}
         fingerprint = results.get("fingerprint") or {}
         dataset = fingerprint.get("dataset") or {}
@@ -90,6 +104,7 @@ def compute_reward_stats(predictions: list[str | Path], suite: RewardSuite, *, d
                         preds_path, run_split)
         loaded = load_eval_data(source, frames_root=frames_root, split=run_split)
         by_uid = {r.uid: r for r in loaded.records}
+        suite.contexts = task_contexts(loaded.records)  # NAP's class lists, as training builds them
         answers = _read_predictions(preds_path)
         pairs = [(by_uid[u], p) for u, p in answers.items() if u in by_uid]
         missing = len(answers) - len(pairs)

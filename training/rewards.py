@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PAPER_TASKS = ("TAG", "STG", "VS", "RC")   # the paper's rewarded tasks (medvidbench-format.md §7)
 JUDGED_TASKS = ("VS", "RC")                # hybrid judge + similarity reward
+EMBEDDING_TASKS = ("VS", "RC", "NAP")      # rewards that need MiniLM (the 'embed' extra)
 FORMAT_TASKS = ("TAG", "STG", "DVC")       # multiplicative format penalty
 JUDGE = "judge"
 SIMILARITY = "similarity"
@@ -67,7 +68,8 @@ class RewardConfig:
     """Which tasks are rewarded and how.
 
     Args:
-        tasks: rewarded tasks (the paper: TAG, STG, VS, RC; CVS/NAP/SA/DVC are possible).
+        tasks: rewarded tasks, each once, case-insensitive (the paper: TAG, STG, VS, RC; CVS/NAP/SA/DVC
+            are possible).
         format_penalty: the factor a localisation reward is multiplied by when the completion is not
             in the task's answer format (1.0 disables the penalty).
         judge_weight: the judge's share of the caption reward (the paper: 0.5).
@@ -82,9 +84,13 @@ class RewardConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks:
+        tasks = tuple(str(t).strip().upper() for t in self.tasks)
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown or not tasks:
             raise ValueError(f"rewards.tasks must name tasks among {', '.join(TASKS)}; got {list(self.tasks)}")
+        if len(set(tasks)) != len(tasks):  # one reward function per task: a repeat would weigh it twice
+            raise ValueError(f"rewards.tasks names a task twice: {list(self.tasks)}")
+        object.__setattr__(self, "tasks", tasks)
         if not 0.0 <= self.format_penalty <= 1.0:
             raise ValueError("rewards.format_penalty must be in [0, 1] (1 disables the penalty)")
         if not 0.0 <= self.judge_weight <= 1.0:
@@ -161,10 +167,17 @@ class RewardSuite:
         judge: the caption judge scorer (default: from ``config.judge`` when a judged task is
             rewarded and the judge is enabled; None scores captions by similarity alone).
         contexts: per task, ``Task.build_context`` over the training records (NAP's class lists).
+
+    Raises:
+        MvbenchError: a rewarded task needs MiniLM (:data:`EMBEDDING_TASKS`) and the 'embed' extra is missing.
     """
 
     def __init__(self, config: RewardConfig, *, normalizer: Normalizer | None = None,
                  judge: JudgeScorer | None | str = "config", contexts: Mapping[str, Any] | None = None):
+        if any(t in EMBEDDING_TASKS for t in config.tasks):  # fail now, not at the first caption mid-run
+            from mvbench import embedding
+
+            embedding.check_available()
         self.config = config
         self.normalizer = normalizer or Normalizer(config.normalization)
         if judge == "config":

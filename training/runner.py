@@ -4,9 +4,11 @@ Both stages: check the device (recipes need CUDA; only the smoke config runs on 
 data as ``mvbench eval`` would (:mod:`mvbench.training.data`), the model and its processor
 (:func:`mvbench.qwen_inputs.load_processor`), build the TRL trainer, resume from the last
 ``checkpoint-N`` in the output folder, train, and save ``OUT/final`` (LoRA merged into the
-weights) so that ``mvbench eval --backend hf --model OUT/final`` (or vLLM) evaluates it. The
-resolved config, reward curves and plot are written beside every checkpoint
-(:mod:`mvbench.training.progress`); ``OUT/train_summary.json`` ends the run.
+weights) so that ``mvbench eval --backend hf --model OUT/final`` (or vLLM) evaluates it: every
+checkpoint holds the stock Qwen processor files (:func:`mvbench.qwen_inputs.stock_processor_configs`).
+The resolved config, reward curves and plot are written beside every checkpoint
+(:mod:`mvbench.training.progress`); ``OUT/train_summary.json`` ends the run. LoRA runs on one
+process (the merge is single-process).
 
 A config with ``launch.num_processes > 1`` re-runs the same command under ``accelerate launch``
 with its accelerate config (:func:`launch_command`).
@@ -23,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from mvbench import __version__
-from mvbench.dataset_io import atomic_write_json
+from mvbench.dataset_io import atomic_write_bytes, atomic_write_json
 from mvbench.errors import InputError
 from mvbench.inference import GenerationParams
+from mvbench.models import TRAIN_CONFIG_FILE
+from mvbench.strict_json import finite_or_none
 from mvbench.training.config import TrainConfig, dump_yaml, resolve_config_path
 
 log = logging.getLogger("mvbench.training")
@@ -129,6 +133,25 @@ def load_model(model_dir: Path, dtype: str, attn_implementation: str):
         raise InputError(f"cannot load the model: {e}", path=model_dir) from None
 
 
+def load_policy(model_dir: Path, weights_from: str | None, dtype: str, attn_implementation: str):
+    """The model to train: ``model_dir``'s, or a resumed full fine-tune's checkpoint weights.
+
+    A resumed model still names ``model_dir`` as its origin (``config._name_or_path``): TRL builds
+    the KL reference model (``beta`` > 0) from that name, and the reference is the run's starting
+    model, not the checkpoint it resumes from.
+
+    Args:
+        model_dir: the run's starting model.
+        weights_from: a ``checkpoint-N`` folder whose weights to load instead (see
+            :mod:`mvbench.training.resume`), or None.
+        dtype / attn_implementation: as :func:`load_model`.
+    """
+    model = load_model(Path(weights_from) if weights_from else model_dir, dtype, attn_implementation)
+    if weights_from:
+        model.config._name_or_path = str(model_dir)
+    return model
+
+
 def peft_config(cfg: TrainConfig):
     """A ``peft.LoraConfig`` for ``cfg.lora``, or None (full fine-tune)."""
     if cfg.lora is None:
@@ -139,8 +162,9 @@ def peft_config(cfg: TrainConfig):
                       target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
 
 
-def trainer_args(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> Any:
-    """The TRL ``SFTConfig``/``GRPOConfig`` of a stage."""
+def trainer_kwargs(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> dict[str, Any]:
+    """The ``SFTConfig``/``GRPOConfig`` fields mvbench sets (the config's ``TRAINER_COMMON_KEYS`` and
+    the stage's ``trainer_keys``); the stage's ``extra`` adds the others."""
     s = cfg.sft if stage == "sft" else cfg.grpo
     common = dict(output_dir=str(out), learning_rate=s.learning_rate, lr_scheduler_type=s.lr_scheduler_type,
                   warmup_steps=s.warmup_steps, weight_decay=s.weight_decay, num_train_epochs=s.num_train_epochs,
@@ -151,19 +175,30 @@ def trainer_args(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> Any:
                   save_total_limit=s.save_total_limit, dataloader_num_workers=s.dataloader_num_workers,
                   seed=cfg.seed, report_to="none", remove_unused_columns=False)
     if stage == "sft":
-        from trl import SFTConfig
+        return {**common, "max_length": None, "dataset_kwargs": {"skip_prepare_dataset": True}}
+    return {**common, "num_generations": s.num_generations, "max_completion_length": s.max_completion_length,
+            "temperature": s.temperature, "top_p": s.top_p, "beta": s.beta, "epsilon": s.epsilon,
+            "epsilon_high": s.epsilon_high, "scale_rewards": s.scale_rewards, "loss_type": s.loss_type,
+            "steps_per_generation": s.steps_per_generation, "use_vllm": s.use_vllm, "vllm_mode": s.vllm_mode,
+            "vllm_gpu_memory_utilization": s.vllm_gpu_memory_utilization,
+            "vllm_server_base_url": s.vllm_server_base_url, "vllm_tensor_parallel_size": s.vllm_tensor_parallel_size,
+            "reward_weights": [1.0] * len(s.rewards.tasks)}
 
-        return SFTConfig(**common, max_length=None, dataset_kwargs={"skip_prepare_dataset": True}, **s.extra)
-    from trl import GRPOConfig
 
-    return GRPOConfig(**common, num_generations=s.num_generations, max_completion_length=s.max_completion_length,
-                      temperature=s.temperature, top_p=s.top_p, beta=s.beta, epsilon=s.epsilon,
-                      epsilon_high=s.epsilon_high, scale_rewards=s.scale_rewards, loss_type=s.loss_type,
-                      steps_per_generation=s.steps_per_generation, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
-                      vllm_gpu_memory_utilization=s.vllm_gpu_memory_utilization,
-                      vllm_server_base_url=s.vllm_server_base_url,
-                      vllm_tensor_parallel_size=s.vllm_tensor_parallel_size,
-                      reward_weights=[1.0] * len(s.rewards.tasks), **s.extra)
+def trainer_args(stage: str, cfg: TrainConfig, out: Path, cuda: bool) -> Any:
+    """The TRL ``SFTConfig``/``GRPOConfig`` of a stage (:func:`trainer_kwargs` plus the stage's ``extra``).
+
+    Raises:
+        InputError: TRL refuses the arguments (an unknown ``extra`` key, values it rejects), in one line.
+    """
+    from trl import GRPOConfig, SFTConfig
+
+    extra = (cfg.sft if stage == "sft" else cfg.grpo).extra
+    try:
+        return (SFTConfig if stage == "sft" else GRPOConfig)(**trainer_kwargs(stage, cfg, out, cuda), **extra)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"TRL refuses the {stage} settings: {e} (check {stage}.extra and the {stage} section)") \
+            from None
 
 
 def save_final(trainer: Any, processor: Any, cfg: TrainConfig, model_dir: Path, out: Path) -> Path:
@@ -191,7 +226,8 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     Args:
         stage: ``sft`` or ``grpo``.
         cfg: the config (overrides applied).
-        resume: continue from the last ``checkpoint-N`` in ``cfg.out`` when there is one.
+        resume: continue from the last ``checkpoint-N`` in ``cfg.out`` when there is one; False
+            starts over and refuses an output folder that holds checkpoints.
 
     Returns:
         The run summary (also ``OUT/train_summary.json``): final checkpoint, steps, last metrics,
@@ -208,19 +244,27 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
         raise ValueError(f"stage must be 'sft' or 'grpo', not {stage!r}")
     cuda = check_device(cfg, stage)
     cfg.check_inputs()
+    tasks = cfg.stage_tasks(stage)
     check_trl_version()
     out = cfg.out_dir(stage)
+    earlier = sorted(p.name for p in out.glob("checkpoint-*") if p.is_dir()) if out.is_dir() else []
+    if earlier and not resume:
+        # transformers rotates checkpoints by step number: the new run's would be deleted before the old
+        # ones, and a later run would resume an old one.
+        raise InputError(f"--no-resume, but this folder holds an earlier run's checkpoints ({', '.join(earlier)}): "
+                         "train into another --out, or move them away", path=out)
     out.mkdir(parents=True, exist_ok=True)
+    # The trainer arguments come first: TRL's refusals fail before any expensive setup, and under DeepSpeed
+    # ZeRO-3 they make from_pretrained partition the weights.
+    args = trainer_args(stage, cfg, out, cuda)
     model_dir = resolve_model(cfg, out)
     data_path = resolve_data(cfg, out)
     params = GenerationParams(max_pixels=cfg.video.max_pixels, min_pixels=cfg.video.min_pixels,
                               video_timing=cfg.video.video_timing)  # type: ignore[arg-type]
     suite = None
     stats_provenance = None
-    tasks = list(cfg.tasks) if cfg.tasks else None
     if stage == "grpo":
         suite, stats_provenance, cfg = _reward_suite(cfg, out, model_dir, data_path, params)
-        tasks = [t for t in cfg.grpo.rewards.tasks if tasks is None or t in tasks]
     data = load_training_data(data_path, stage=stage, params=params, split=cfg.split, frames_root=cfg.frames_root,
                               tasks=tasks, sources=list(cfg.sources) if cfg.sources else None, limit=cfg.limit,
                               balance_cap=cfg.grpo.balance_cap if stage == "grpo" else None, seed=cfg.seed)
@@ -229,19 +273,17 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
     log.info("%s on %d records (%s) from %s", stage.upper(), len(data.records),
              ", ".join(f"{k} {v}" for k, v in data.counts.items()), data_path)
     processor = qwen_inputs.load_processor(model_dir)
-    # The trainer arguments come first: under DeepSpeed ZeRO-3 they make from_pretrained partition the weights.
-    args = trainer_args(stage, cfg, out, cuda)
     last = _last_checkpoint(out) if resume else None
     # A full fine-tune resumes from the checkpoint's weights through from_pretrained (see training/resume.py).
     weights_from = last if last and cfg.lora is None else None
-    model = load_model(Path(weights_from) if weights_from else model_dir, cfg.model_dtype, cfg.attn_implementation)
+    model = load_policy(model_dir, weights_from, cfg.model_dtype, cfg.attn_implementation)
     resolved = replace(cfg, model=str(model_dir), data=str(data_path), out=str(out))
     config_yaml = dump_yaml({"stage": stage, "config": resolved.to_dict(), "data": data.provenance(),
                              "reward_stats": stats_provenance, "video_inputs": _video_rule(params),
                              "versions": package_versions()})
     from mvbench.training.progress import ProgressCallback
 
-    callbacks = [ProgressCallback(out, config_yaml, stage)]
+    callbacks = [ProgressCallback(out, config_yaml, stage, resume_from=last)]
     if stage == "sft":
         from mvbench.training.sft import sft_trainer
 
@@ -271,13 +313,14 @@ def run_stage(stage: str, cfg: TrainConfig, *, resume: bool = True) -> dict:
             suite.close()
     final = save_final(trainer, processor, cfg, model_dir, out)
     summary = {"stage": stage, "final_checkpoint": str(final), "resumed_from": last,
-               "global_step": int(trainer.state.global_step), "train_metrics": _finite(metrics),
-               "last_log": _finite(trainer.state.log_history[-1] if trainer.state.log_history else {}),
+               "global_step": int(trainer.state.global_step),
+               "train_metrics": {k: finite_or_none(v) for k, v in metrics.items()},
+               "last_log": {k: finite_or_none(v) for k, v in (trainer.state.log_history or [{}])[-1].items()},
                "data": data.provenance(), "reward_stats": stats_provenance,
                "reward_normalisation": suite.normalizer.report() if suite is not None else None,
                "judge": suite.judge.info() if suite is not None and suite.judge is not None else None}
     if trainer.accelerator.is_main_process:
-        (final / "mvbench_train_config.yaml").write_text(config_yaml, encoding="utf-8")
+        atomic_write_bytes(final / TRAIN_CONFIG_FILE, config_yaml.encode("utf-8"))
         atomic_write_json(out / SUMMARY, summary)
     return summary
 
@@ -324,12 +367,6 @@ def _last_checkpoint(out: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(out)) if out.is_dir() else None
-
-
-def _finite(d: dict) -> dict:
-    import math
-
-    return {k: v for k, v in d.items() if not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def _video_rule(params: GenerationParams) -> str:

@@ -44,14 +44,15 @@ class VideoSFTCollator:
     def __call__(self, rows: list[dict]) -> dict:
         proc = self.processor
         uids = [r["uid"] for r in rows]
-        frames = self.inputs.load_many(uids)
+        loaded = self.inputs.load_many(uids)
+        videos, record_fps = [loaded[u].frames for u in uids], [loaded[u].fps for u in uids]
         prompts, fulls = [], []
         for row in rows:
             prompts.append(qwen_inputs.prompt_text(proc, row["prompt"]))
             fulls.append(qwen_inputs.answer_text(proc, row["prompt"], row["answer"]))
         batch = qwen_inputs.processor_inputs(
-            proc, fulls, params=self.params, videos=[frames[u] for u in uids],
-            record_fps=[self.inputs.fps(u) for u in uids], padding=True, padding_side="right")
+            proc, fulls, params=self.params, videos=videos, record_fps=record_fps, padding=True,
+            padding_side="right")
         labels = batch["input_ids"].clone()
         labels[batch["attention_mask"] == 0] = IGNORE_INDEX
         if qwen_inputs.is_frames_processor(proc):
@@ -60,8 +61,8 @@ class VideoSFTCollator:
             prompt_lengths = [expanded_prompt_length(proc, p, f, n) for p, f, n in zip(prompts, fulls, video_tokens)]
         else:  # stock processors (Qwen3-VL) add per-frame timestamp text: expand the prompts themselves
             prompt_lengths = [len(ids) for ids in qwen_inputs.processor_inputs(
-                proc, prompts, params=self.params, videos=[frames[u] for u in uids],
-                record_fps=[self.inputs.fps(u) for u in uids], return_tensors=None)["input_ids"]]
+                proc, prompts, params=self.params, videos=videos, record_fps=record_fps,
+                return_tensors=None)["input_ids"]]
         for i, n_prompt in enumerate(prompt_lengths):
             labels[i, :n_prompt] = IGNORE_INDEX
             if self.max_length is not None and int(batch["attention_mask"][i].sum()) > self.max_length:

@@ -24,7 +24,6 @@ qualitative claim.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mvbench.dataset_io import atomic_write_json
 from mvbench.training.normalization import NormalizationConfig, Normalizer, RewardStats
 
 
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             pairs = "  ".join(f"{n} {v['gap_closed']:+.2f}/{v['update_share']:.2f}" for n, v in c["pairs"].items())
             print(f"  {c['label']:40} balance={c['balance']:.2f} "
                   f"mean={c['mean_gap_closed']:.2f} zero-std(late)={c['late_zero_std_frac']:.2f} | {pairs}")
-    (args.out / "simulation.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    atomic_write_json(args.out / "simulation.json", report)
     return report
 
 

@@ -126,6 +126,11 @@ async def open_backend(spec: ModelSpec, serve: ServeOptions = ServeOptions()) ->
         from mvbench.eval.backends.openai_backend import OpenAIBackend
 
         served = spec.model if spec.backend == "openai" else spec.served_name
+        revision = None
+        if spec.backend != "openai" and Path(spec.model).expanduser().is_dir():  # a local checkpoint served by vLLM
+            from mvbench.eval.model_revision import local_model_revision
+
+            revision = local_model_revision(Path(spec.model).expanduser())
         if spec.backend == "vllm" and base_url is None:
             from mvbench.eval.vllm_launcher import VLLMServer
 
@@ -143,7 +148,7 @@ async def open_backend(spec: ModelSpec, serve: ServeOptions = ServeOptions()) ->
                 await server.__aexit__(None, None, None)
             raise
         backend = OpenAIBackend(served, dataclasses.replace(serve.client, base_url=base_url),
-                                mm_processor_kwargs=spec.backend == "vllm")
+                                mm_processor_kwargs=spec.backend == "vllm", revision=revision)
 
     def diagnose() -> str | None:
         if server is not None and server.process is not None and server.process.poll() is not None:

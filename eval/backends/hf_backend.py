@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mvbench.eval.backends.base import GenerationRequest
+from mvbench.eval.model_revision import local_model_revision
 
 from mvbench import qwen_inputs
 from mvbench.errors import InputError, ServerError
@@ -64,13 +64,11 @@ class HFBackend:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-backend")
 
     def fingerprint(self) -> dict:
-        """Model directory, a hash of its config and weight files, dtype, device, transformers version."""
+        """Model directory, its content revision (:func:`~mvbench.eval.model_revision.local_model_revision`:
+        retrained weights in the same folder change it), dtype, device, transformers version."""
         import transformers
 
-        digest = hashlib.sha256(json.dumps(self._config, sort_keys=True, allow_nan=False).encode())
-        for weights in sorted(self.model_path.glob("*.safetensors")):
-            digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-        return {"backend": "hf", "model": str(self.model_path), "revision": digest.hexdigest()[:16],
+        return {"backend": "hf", "model": str(self.model_path), "revision": local_model_revision(self.model_path),
                 "dtype": self.dtype, "device": self.device, "transformers": transformers.__version__}
 
     def load(self) -> None:

@@ -144,23 +144,30 @@ class OpenAIBackend:
             timeout, retries and concurrency (:class:`~mvbench.llm.retry.ClientOptions`).
         cache: optional persistent response cache.
         mm_processor_kwargs: in video mode, send vLLM ``mm_processor_kwargs`` (fps, pixel budget).
+        revision: the content revision of the local model folder being served
+            (:func:`~mvbench.eval.model_revision.local_model_revision`), part of the fingerprint; None
+            for a hosted or Hub model.
     """
 
     name = "openai"
 
     def __init__(self, model: str, options: ClientOptions = ClientOptions(), cache: ResponseCache | None = None,
-                 mm_processor_kwargs: bool = True):
+                 mm_processor_kwargs: bool = True, revision: str | None = None):
         self.model = model
         self.base_url = options.base_url
         self.mm_processor_kwargs = mm_processor_kwargs
+        self.revision = revision
         self.client = OpenAIChatClient(model, options, cache)
 
     def fingerprint(self) -> dict:
         """Model, server and the backend choices that change outputs (per-request params, the
         frame encoding among them, are part of each request's cache key)."""
-        return {"backend": self.name, "model": self.model, "base_url": safe_url(self.base_url),
-                "message_layout": MESSAGE_LAYOUT_VERSION, "video_encoding": "vllm-frame-list",
-                "mm_processor_kwargs": self.mm_processor_kwargs}
+        fingerprint = {"backend": self.name, "model": self.model, "base_url": safe_url(self.base_url),
+                       "message_layout": MESSAGE_LAYOUT_VERSION, "video_encoding": "vllm-frame-list",
+                       "mm_processor_kwargs": self.mm_processor_kwargs}
+        if self.revision is not None:  # a local folder: retrained weights there are another model
+            fingerprint["revision"] = self.revision
+        return fingerprint
 
     def request_params(self, request: GenerationRequest) -> dict:
         """Keyword arguments for ``chat.completions.create`` from the request's params."""

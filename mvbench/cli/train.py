@@ -28,7 +28,8 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE
                                                      help="Override a config key, e.g. --set grpo.learning_rate=1e-6 "
                                                           "(repeat; values are YAML).")]
 NoResumeOpt = Annotated[bool, typer.Option("--no-resume", help="Start over instead of resuming from the last "
-                                                               "checkpoint in the output folder.")]
+                                                               "checkpoint in the output folder (refused if it "
+                                                               "holds checkpoints: use another --out).")]
 PrintOpt = Annotated[bool, typer.Option("--print-config", help="Print the resolved config and exit.")]
 PrintLaunchOpt = Annotated[bool, typer.Option("--print-launch", help="Print the accelerate launch command a "
                                                                      "multi-GPU config runs, and exit.")]
@@ -65,9 +66,22 @@ def _run(stage: str, config: str, model, data, out, sets, no_resume, print_confi
         raise typer.Exit(subprocess.call(command, env={**os.environ, "ACCELERATE_LAUNCHED": "1"}))
     summary = run_stage(stage, cfg, resume=not no_resume)
     err.print(f"[bold]checkpoint:[/] {summary['final_checkpoint']} (step {summary['global_step']}); "
-              f"evaluate it with: mvbench eval --model {summary['final_checkpoint']} --data DATA --out RUN",
-              highlight=False)
+              f"evaluate it with: {eval_hint(summary['final_checkpoint'], cfg)}", highlight=False)
     typer.echo(summary["final_checkpoint"])
+
+
+def eval_hint(checkpoint: str, cfg) -> str:
+    """The ``mvbench eval`` command for a trained checkpoint, with the video inputs it was trained on
+    (and the in-process backend for the CPU smoke config).
+
+    Args:
+        checkpoint: the checkpoint folder.
+        cfg: the run's :class:`~mvbench.training.config.TrainConfig`.
+    """
+    video = cfg.video
+    backend = " --backend hf" if cfg.smoke else ""
+    return (f"mvbench eval --model {checkpoint} --data DATA --out RUN{backend} --frames-as video "
+            f"--video-timing {video.video_timing} --max-pixels {video.max_pixels} --min-pixels {video.min_pixels}")
 
 
 @train_app.command("sft")
@@ -127,9 +141,11 @@ def reward_stats_command(
     from mvbench.training.reward_stats import compute_reward_stats
     from mvbench.training.rewards import RewardConfig, RewardSuite
 
+    from mvbench.training.reward_stats import run_files
+
     checks.output_file(out, "--out")
     for path in predictions:  # bad inputs fail in one line before any note or model loading
-        _check_predictions(path)
+        run_files(path)
     rewards = load_config(config, smoke=True).grpo.rewards if config else RewardConfig()
     rewards = replace(rewards, normalization=replace(rewards.normalization, enabled=False))
     if tasks:
@@ -158,28 +174,6 @@ def reward_stats_command(
         for component, s in comps.items():
             table.add_row(source, component, str(s.n), f"{s.p25:.4f}", f"{s.p50:.4f}", f"{s.p75:.4f}")
     Console().print(table)
-
-
-def _check_predictions(path: Path) -> None:
-    """An ``mvbench eval`` run folder holding ``predictions.jsonl``, or such a file whose first line is a
-    JSON object; else an InputError naming the path (a cheap look: the reader checks every line)."""
-    import json
-
-    from mvbench.errors import InputError
-
-    target = path / "predictions.jsonl" if path.is_dir() else path
-    if path.is_dir() and not target.is_file():
-        raise InputError("no predictions.jsonl in this folder (is it an `mvbench eval` run?)", path)
-    if not target.is_file():
-        raise InputError("file not found", path)
-    with open(target, "rb") as f:
-        first = next((line for line in f if line.strip()), b"")
-    try:
-        ok = isinstance(json.loads(first), dict) if first else False
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        ok = False
-    if not ok:
-        raise InputError("not a predictions.jsonl of `mvbench eval` (empty, or line 1 is not a JSON object)", target)
 
 
 def register(app: typer.Typer) -> None:

