@@ -14,15 +14,23 @@ import asyncio
 import json
 
 ANSWER = "The hook dissects tissue."
-_OPENAI = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
-                                   "finish_reason": "stop"}],
-                      "usage": {"prompt_tokens": 100, "completion_tokens": 8, "total_tokens": 108}},
-                     allow_nan=False).encode()
-_GEMINI = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": ANSWER}]},
-                                      "finishReason": "STOP", "index": 0}],
-                      "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 8,
-                                        "totalTokenCount": 108}}, allow_nan=False).encode()
+
+
+def _openai_reply(answer: str) -> bytes:
+    return json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 100, "completion_tokens": 8, "total_tokens": 108}},
+                      allow_nan=False).encode()
+
+
+def _gemini_reply(answer: str) -> bytes:
+    return json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": answer}]},
+                                       "finishReason": "STOP", "index": 0}],
+                       "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 8,
+                                         "totalTokenCount": 108}}, allow_nan=False).encode()
+
+
 _MODELS = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}, allow_nan=False).encode()
 
 
@@ -32,7 +40,7 @@ def _reply(status: str, body: bytes) -> bytes:
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency_s: float,
-                  counter: list[int]) -> None:
+                  counter: list[int], replies: tuple[bytes, bytes]) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -49,18 +57,22 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, la
                 continue
             await asyncio.sleep(latency_s)
             counter[0] += 1
-            writer.write(_reply("200 OK", _GEMINI if b"generateContent" in path else _OPENAI))
+            writer.write(_reply("200 OK", replies[1] if b"generateContent" in path else replies[0]))
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:
         writer.close()
 
 
-def serve(latency_s: float, conn, stop) -> None:
-    """Run in a child process: send the base URL through ``conn``, serve until ``stop``, send the call count."""
+def serve(latency_s: float, conn, stop, answer: str = ANSWER) -> None:
+    """Run in a child process: send the base URL through ``conn``, serve until ``stop``, send the call count.
+
+    Every completion's text is ``answer``."""
+    replies = (_openai_reply(answer), _gemini_reply(answer))
+
     async def main() -> None:
         counter = [0]
-        server = await asyncio.start_server(lambda r, w: _handle(r, w, latency_s, counter), "127.0.0.1", 0,
+        server = await asyncio.start_server(lambda r, w: _handle(r, w, latency_s, counter, replies), "127.0.0.1", 0,
                                             backlog=1024)
         port = server.sockets[0].getsockname()[1]
         conn.send(f"http://127.0.0.1:{port}")

@@ -8,8 +8,11 @@ every completion distinct, as G rollouts of a prompt are) is scored by
    IoU/F1 arithmetic of the task modules. Target: >= 5,000 completions/s.
 2. **Non-judge time of the batch**: everything but the judge (TAG/STG plus the MiniLM similarity
    half of VS/RC, a numpy encoder run one text at a time).
-3. **Whole batch with the judge** on a fake OpenAI-compatible server in another process with a
-   fixed 200 ms latency, no reply cache. Target: <= 1.1 x (judge calls / concurrency x latency)
+3. **Whole batch with the judge** on a local OpenAI-compatible server in another process with a
+   fixed 200 ms latency (``--server lean``, default: ``bench/_fast_server.py``, canned judge
+   replies; ``--server fake``: the test suite's fake, which parses and hashes every body in
+   threads), no reply cache. One :class:`~mvbench.training.rewards.RewardSuite` serves every batch,
+   as in training; its first batch (judge thread, client and connections set up) is timed apart. Target: <= 1.1 x (judge calls / concurrency x latency)
    + the non-judge time. Checked twice: with the MiniLM embeddings of the batch already cached
    (the judge path alone, whose non-judge time is the rule-based rewards' few ms), and cold (each
    repeat clears the MiniLM cache: a real batch's completions are new texts; the judge batch is
@@ -21,7 +24,7 @@ As a baseline measured in the same run, the same number of calls goes through th
 client's CPU per call, not the reward code, is what keeps the judge path above ideal. The machine and
 its load at the start are printed first.
 
-Usage: ``python bench/rewards.py [--batch 512] [--concurrency 32] [--latency 0.2] [--repeat 3]``.
+Usage: ``python bench/rewards.py [--batch 512] [--concurrency 32] [--latency 0.2] [--repeat 3] [--server lean|fake]``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.servers, tests.training_helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _fast_server
 
 from mvbench import embedding  # noqa: E402
 from mvbench.training.judge_reward import JudgeConfig  # noqa: E402
@@ -46,6 +50,16 @@ from tests.training_helpers import gt_record  # noqa: E402
 JUDGE_REPLY = "R2: 4\nR3: 3\nR8: 4\nR5: 3\nR4: 4"
 WORDS = ("grasper", "retracts", "the", "gallbladder", "clip", "duct", "hook", "dissects", "tissue", "needle",
          "suture", "wound", "nurse", "checks", "forceps", "knife", "flap", "mucosal", "camera", "field")
+
+
+def _serve_lean(latency_s: float, conn, stop) -> None:
+    from _fast_server import serve  # bench/ is this script's folder
+
+    class PortOnly:
+        def send(self, value):
+            conn.send(int(value.rsplit(":", 1)[1]) if isinstance(value, str) else value)
+
+    serve(latency_s, PortOnly(), stop, answer=JUDGE_REPLY)
 
 
 def _serve(latency_s: float, conn, stop) -> None:
@@ -113,6 +127,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--server", choices=("lean", "fake"), default="lean",
+                        help="lean: bench/_fast_server.py (canned judge replies, little CPU); fake: the test "
+                             "suite's fake OpenAI server (parses and hashes every body, in threads)")
     args = parser.parse_args()
     from _machine import describe  # bench/ is this script's folder
 
@@ -140,12 +157,24 @@ def main() -> None:
     # 2. non-judge time of the paper's batch, 3. the whole batch with the judge
     recv, send = mp.Pipe()
     stop = mp.Event()
-    server = mp.Process(target=_serve, args=(args.latency, send, stop), daemon=True)
+    server = mp.Process(target=_serve_lean if args.server == "lean" else _serve, args=(args.latency, send, stop),
+                        daemon=True)
     server.start()
     port = recv.recv()
     judge = JudgeConfig(model="judge", base_url=f"http://127.0.0.1:{port}/v1", concurrency=args.concurrency,
                         timeout_s=30, cache_dir=None)
     warm, cold = [], []
+    # One suite for the whole run, as training keeps one for all its steps: the judge's client, its
+    # event-loop thread and its connections are set up by a first batch, timed apart (a run pays it
+    # once, not per step).
+    judged = _suite(paper, judge)
+    completions, gts = make_batch(paper_qa, args.batch, seed=99)
+    embedding._cache.clear()
+    start = time.perf_counter()
+    judged.score(completions, gts)
+    first_batch = time.perf_counter() - start
+    print(f"first batch of the run (starts the judge's thread, client and {args.concurrency} connections; "
+          f"MiniLM cold): {first_batch:.2f} s, not counted below")
     for r in range(args.repeat):
         completions, gts = make_batch(paper_qa, args.batch, seed=100 + r)
         embedding._cache.clear()
@@ -159,21 +188,22 @@ def main() -> None:
         for label, runs, no_judge, clear in (("warm", warm, no_judge_warm, False), ("cold", cold, no_judge_cold, True)):
             if clear:
                 embedding._cache.clear()
-            judged = _suite(paper, judge)
+            calls_before = judged.judge_calls
             start = time.perf_counter()
             values = judged.score(completions, gts)
             total = time.perf_counter() - start
-            judged.close()
+            calls = judged.judge_calls - calls_before
             assert not any(v.judge_failed for v in values)
-            ideal = judged.judge_calls / args.concurrency * args.latency
+            ideal = calls / args.concurrency * args.latency
             bound = 1.1 * ideal + no_judge
-            runs.append({"judge_calls": judged.judge_calls, "ideal_judge_s": round(ideal, 3),
+            runs.append({"judge_calls": calls, "ideal_judge_s": round(ideal, 3),
                          "non_judge_s": round(no_judge, 3), "total_s": round(total, 3), "bound_s": round(bound, 3),
                          "ratio_to_bound": round(total / bound, 3)})
             print(f"batch {args.batch} (TAG/STG/VS/RC x {args.batch // 4}), MiniLM {label}: non-judge {no_judge:.2f} s "
-                  f"({args.batch / no_judge:,.0f} completions/s); with the judge ({judged.judge_calls} calls, "
+                  f"({args.batch / no_judge:,.0f} completions/s); with the judge ({calls} calls, "
                   f"concurrency {args.concurrency}, {args.latency * 1000:.0f} ms) {total:.2f} s; bound 1.1 x "
                   f"{ideal:.2f} + {no_judge:.2f} = {bound:.2f} s -> {'OK' if total <= bound else 'OVER'}")
+    judged.close()
     # Baseline: the same number of calls through the bare OpenAI-compatible client (no judge, no rewards).
     client_ratios = []
     for r in range(args.repeat):
