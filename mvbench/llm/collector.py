@@ -6,7 +6,7 @@ scan stops the event loop for milliseconds, delaying every answer waiting to be 
 batch of calls is in flight, :func:`collector_tuned` freezes what already exists (moved out of the
 collector's view, nothing is freed early) and collects young objects less often; the old settings
 come back afterwards. Measured with ``bench/generate.py``: 0.82 of the bound at 64 requests in
-flight with the default settings, 0.89-0.91 tuned.
+flight with the default settings, 0.89-0.91 tuned (whole-run ratios of 16 waves).
 """
 
 from __future__ import annotations
