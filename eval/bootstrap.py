@@ -27,7 +27,7 @@ excludes 0 is one the data supports.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,6 +178,23 @@ def _pool(task: Task, records: Sequence[dict], samples: Sequence[dict], idx: lis
     return task.aggregate([records[i] for i in idx], [samples[i] for i in idx])
 
 
+def _resampled(draws: _Draws, config: BootstrapConfig, wanted: set[str], records: Sequence[dict],
+               *runs: Sequence[dict]) -> Iterator[tuple[str, tuple[float, ...]]]:
+    """For each of ``config.resamples`` draws of videos: every wanted metric key, with its value
+    pooled over the draw in each run (in order), when every run has one."""
+    rng = np.random.default_rng(config.seed)
+    for _ in range(config.resamples):
+        for name, idx in draws.draw(rng).items():
+            task = TASKS.get(name)
+            keys = [k for k in _task_metrics(task) if k in wanted]
+            if not keys:
+                continue
+            pooled = [_pool(task, records, samples, idx) for samples in runs]
+            for k in keys:
+                if all(p.get(k) is not None for p in pooled):
+                    yield k, tuple(float(p[k]) for p in pooled)
+
+
 def _percentiles(values: list[float], confidence: float) -> dict[str, float] | None:
     values = [v for v in values if math.isfinite(v)]
     if len(values) < 2:
@@ -218,18 +235,9 @@ def bootstrap_intervals(records: Sequence[dict], samples: Sequence[dict], config
     computed = metric_values(records, samples)
     draws = _Draws(records, config.unit)
     wanted = _keys_to_do(point, computed) - _single_video_keys(draws)
-    rng = np.random.default_rng(config.seed)
     values: dict[str, list[float]] = {k: [] for k in wanted}
-    for _ in range(config.resamples):
-        for name, idx in draws.draw(rng).items():
-            task = TASKS.get(name)
-            keys = [k for k in _task_metrics(task) if k in wanted]
-            if not keys:
-                continue
-            pooled = _pool(task, records, samples, idx)
-            for k in keys:
-                if pooled.get(k) is not None:
-                    values[k].append(float(pooled[k]))
+    for k, (v,) in _resampled(draws, config, wanted, records, samples):
+        values[k].append(v)
     metrics = {k: (_percentiles(values[k], config.confidence) if k in wanted else None) for k in LEADERBOARD_KEYS}
     return {**config.describe(), "clusters": draws.clusters, "metrics": metrics}
 
@@ -256,18 +264,9 @@ def paired_intervals(records: Sequence[dict], samples_a: Sequence[dict], samples
     draws = _Draws(records, config.unit)
     wanted = {k for k in LEADERBOARD_KEYS if point_a[k] is not None and point_b[k] is not None}
     wanted -= _single_video_keys(draws)
-    rng = np.random.default_rng(config.seed)
     diffs: dict[str, list[float]] = {k: [] for k in wanted}
-    for _ in range(config.resamples):
-        for name, idx in draws.draw(rng).items():
-            task = TASKS.get(name)
-            keys = [k for k in _task_metrics(task) if k in wanted]
-            if not keys:
-                continue
-            a, b = _pool(task, records, samples_a, idx), _pool(task, records, samples_b, idx)
-            for k in keys:
-                if a.get(k) is not None and b.get(k) is not None:
-                    diffs[k].append(float(a[k]) - float(b[k]))
+    for k, (a, b) in _resampled(draws, config, wanted, records, samples_a, samples_b):
+        diffs[k].append(a - b)
     metrics: dict[str, dict | None] = {}
     for k in LEADERBOARD_KEYS:
         interval = _percentiles(diffs[k], config.confidence) if k in wanted else None
