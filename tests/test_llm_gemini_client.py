@@ -97,3 +97,26 @@ def test_an_empty_answer_is_logged_with_uid_and_finish_reason(caplog):
             assert run(_complete(srv, uid="clip9")) == ""
     assert [r.getMessage() for r in caplog.records] == [
         "empty answer from gemini-2.5-flash for clip9 (finish_reason MAX_TOKENS)"]
+
+
+def test_a_google_genai_without_the_private_request_method_fails_at_start_in_one_line(monkeypatch):
+    from google.genai import _api_client
+
+    from mvbench.errors import InputError
+    from mvbench.llm import gemini_client
+
+    monkeypatch.delattr(_api_client.BaseApiClient, "async_request")
+    with pytest.raises(InputError) as err:
+        GeminiClient("gemini-2.5-flash", ClientOptions(base_url="http://127.0.0.1:9/"))
+    message = str(err.value)
+    assert "\n" not in message and "async_request" in message and gemini_client.TESTED_GENAI in message
+
+
+def test_the_tested_google_genai_range_is_the_gemini_extra():
+    import tomllib
+    from pathlib import Path
+
+    from mvbench.llm.gemini_client import TESTED_GENAI
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["gemini"] == [TESTED_GENAI]

@@ -65,6 +65,7 @@ try:  # google-genai may use httpx2, a fork with its own exception classes
 except ImportError:  # pragma: no cover - depends on the installed SDK
     _TRANSPORT_ERRORS = (httpx.TransportError,)
 
+TESTED_GENAI = "google-genai>=1.0,<4"  # the range of the `gemini` extra (pyproject.toml)
 PROVIDER = "gemini"
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,11 @@ class GeminiClient(RetryingClient):
             retry_options=types.HttpRetryOptions(attempts=1),
             async_client_args={"limits": limits} if limits is not None else None)
         self._client = genai.Client(api_key=api_key, http_options=http_options)
+        if not callable(getattr(self._client._api_client, "async_request", None)):
+            # live calls post through this private method (module docstring): fail at start, in one line
+            raise InputError(f"google-genai {getattr(genai, '__version__', '?')} has no "
+                             f"BaseApiClient.async_request, which mvbench's live Gemini calls post through; "
+                             f"install a tested release: pip install {TESTED_GENAI!r}")
         self.thinking_budget = thinking_budget
 
     def cache_key(self, turns: list[Turn], system: str | None, params: dict,
