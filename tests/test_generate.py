@@ -348,29 +348,32 @@ def test_kill9_mid_live_run_then_rerun_repeats_no_paid_call(dataset, tmp_path, r
     assert json.loads(rerun.stdout)["content_hash"] == reference["content_hash"]
 
 
+def _kill9_once_both_batch_jobs_are_submitted(dataset: Path, out: Path, cache: Path, o, g) -> None:
+    """Run ``mvbench generate --batch`` and kill -9 it once both jobs are recorded as submitted."""
+    def submitted() -> bool:
+        path = out / ".generation" / "batches.json"
+        jobs = json.loads(path.read_text())["jobs"] if path.is_file() else []
+        return len(jobs) == 2 and all(j["status"] == "submitted" for j in jobs)
+
+    proc = subprocess.Popen(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
+                            env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: submitted() or proc.poll() is not None, what="both batch jobs")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_kill9_while_batch_jobs_run_then_rerun_collects_the_same_jobs(dataset, tmp_path, reference):
     out, cache = tmp_path / "gen", tmp_path / "cache"
     gate = threading.Event()
     o, g = _servers(o={"batch_gate": gate}, g={"batch_gate": gate})
 
-    def submitted() -> bool:
-        path = out / ".generation" / "batches.json"
-        if not path.is_file():
-            return False
-        jobs = json.loads(path.read_text())["jobs"]
-        return len(jobs) == 2 and all(j["status"] == "submitted" for j in jobs)
-
     with o, g:
-        proc = subprocess.Popen(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
-                                env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait(lambda: submitted() or proc.poll() is not None, what="both batch jobs")
-            assert proc.poll() is None
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        _kill9_once_both_batch_jobs_are_submitted(dataset, out, cache, o, g)
         gate.set()
         rerun = subprocess.run(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
                                env=_env(o, g), capture_output=True, text=True, timeout=300)
@@ -433,22 +436,8 @@ def test_a_narrower_rerun_over_open_batch_jobs_journals_every_answer_they_paid_f
     gate = threading.Event()
     o, g = _servers(o={"batch_gate": gate}, g={"batch_gate": gate})
 
-    def submitted() -> bool:
-        path = out / ".generation" / "batches.json"
-        jobs = json.loads(path.read_text())["jobs"] if path.is_file() else []
-        return len(jobs) == 2 and all(j["status"] == "submitted" for j in jobs)
-
     with o, g:
-        proc = subprocess.Popen(_generate_cmd(dataset, out, cache, "--batch", "--poll-interval", "0.05"),
-                                env=_env(o, g), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait(lambda: submitted() or proc.poll() is not None, what="both batch jobs")
-            assert proc.poll() is None
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        _kill9_once_both_batch_jobs_are_submitted(dataset, out, cache, o, g)
         gate.set()
         narrow = run_generate(_cfg(dataset, out, o, g, batch=True, tasks=("RC",)))
         assert len(_journal(out)) == 2 * N_DRAFTS  # every paid answer, in scope or not
